@@ -1,0 +1,107 @@
+//! The SQLite database behind the local job store and queues.
+//!
+//! One file, WAL mode: a committed write survives `kill -9` of the process,
+//! and a `storytime worker` in another process can share the file (SQLite
+//! serialises writers; `busy_timeout` makes them wait their turn).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::Connection;
+
+use crate::domain::PortError;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    timestamp TEXT NOT NULL,
+    status TEXT NOT NULL,
+    needs_attention INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_attention ON jobs(needs_attention, updated_ms);
+CREATE TABLE IF NOT EXISTS content_claims (
+    content_key TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS page_readings (
+    pixels TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS narrations (
+    key TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS queue (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    stage TEXT NOT NULL,
+    body TEXT NOT NULL,
+    visible_ms INTEGER NOT NULL,
+    receive_count INTEGER NOT NULL DEFAULT 0,
+    receipt TEXT,
+    sent_ms INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS queue_ready ON queue(stage, visible_ms);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY,
+    stage TEXT NOT NULL,
+    body TEXT NOT NULL,
+    receive_count INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    failed_ms INTEGER NOT NULL
+);
+";
+
+/// A shared handle on the database. Calls run on the blocking pool, one at
+/// a time per process (each statement takes well under a millisecond).
+#[derive(Clone)]
+pub struct Db {
+    conn: Arc<Mutex<Connection>>,
+}
+
+impl Db {
+    /// Opens (creating if needed) the database and its tables.
+    pub fn open(path: &Path) -> Result<Self, PortError> {
+        let fail = |e: rusqlite::Error| {
+            PortError::rejected("the database", format!("{}: {e}", path.display()))
+        };
+        let conn = Connection::open(path).map_err(fail)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(fail)?;
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+        })
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    pub async fn call<T, F>(&self, f: F) -> Result<T, PortError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, PortError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            f(&mut guard)
+        })
+        .await
+        .map_err(|e| PortError::unavailable("the database", e))?
+    }
+}
+
+/// Classifies an SQLite error: a busy or locked database is worth retrying,
+/// anything else is a fault.
+pub(crate) fn db_error(e: rusqlite::Error) -> PortError {
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    match e.sqlite_error_code() {
+        Some(DatabaseBusy | DatabaseLocked) => PortError::unavailable("the database", e),
+        _ => PortError::rejected("the database", e),
+    }
+}

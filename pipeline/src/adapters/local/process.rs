@@ -1,0 +1,78 @@
+//! Running an engine as a child process: input on stdin, output captured,
+//! bounded in time, killed if the caller gives up.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::domain::PortError;
+
+pub(crate) struct Output {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub success: bool,
+}
+
+/// A program Storytime runs, with what to tell the operator when it is
+/// missing.
+#[derive(Debug, Clone)]
+pub(crate) struct Engine {
+    pub program: String,
+    /// e.g. "sudo apt-get install tesseract-ocr"
+    pub install_hint: &'static str,
+    pub timeout: Duration,
+}
+
+impl Engine {
+    pub async fn run(
+        &self,
+        args: &[&str],
+        envs: &[(&str, &str)],
+        input: Vec<u8>,
+    ) -> Result<Output, PortError> {
+        let mut child = Command::new(&self.program)
+            .args(args)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| self.spawn_error(e))?;
+        let mut stdin = child.stdin.take().expect("stdin is piped");
+        let writer = tokio::spawn(async move {
+            // A reader that exits early closes the pipe; its exit status
+            // tells the story, so a broken pipe here is not an error.
+            let _ = stdin.write_all(&input).await;
+            let _ = stdin.shutdown().await;
+        });
+        let output = tokio::time::timeout(self.timeout, child.wait_with_output())
+            .await
+            .map_err(|_| {
+                PortError::unavailable(
+                    &self.program,
+                    format!("no answer within {:?}", self.timeout),
+                )
+            })?
+            .map_err(|e| PortError::unavailable(&self.program, e))?;
+        let _ = writer.await;
+        Ok(Output {
+            stdout: output.stdout,
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            success: output.status.success(),
+        })
+    }
+
+    fn spawn_error(&self, e: std::io::Error) -> PortError {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            PortError::rejected(
+                &self.program,
+                format!("`{}` is not installed; {}", self.program, self.install_hint),
+            )
+        } else {
+            PortError::unavailable(&self.program, e)
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! The job store in SQLite. Jobs are stored whole as JSON beside the
+//! columns queries need; a content-claims table makes deduplication a
+//! single transaction.
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::db::{Db, db_error};
+use crate::domain::{
+    AudioRef, ContentId, Destination, Job, JobId, JobStatus, PageReading, PortError,
+};
+use crate::ports::{JobStore, Submitted};
+
+pub struct SqliteJobStore {
+    db: Db,
+}
+
+impl SqliteJobStore {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> Result<String, PortError> {
+    serde_json::to_string(v).map_err(|e| PortError::rejected("the job store", e))
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, PortError> {
+    serde_json::from_str(s)
+        .map_err(|e| PortError::rejected("the job store", format!("unreadable record: {e}")))
+}
+
+fn load(conn: &Connection, id: &str) -> Result<Option<Job>, PortError> {
+    let body: Option<String> = conn
+        .query_row("SELECT body FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+        .optional()
+        .map_err(db_error)?;
+    body.map(|b| from_json(&b)).transpose()
+}
+
+fn insert(conn: &Connection, job: &Job) -> Result<(), PortError> {
+    conn.execute(
+        "INSERT INTO jobs (id, timestamp, status, needs_attention, updated_ms, version, body)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            job.id.as_str(),
+            job.timestamp,
+            job.status.as_str(),
+            job.needs_attention(),
+            job.updated_ms,
+            job.version as i64,
+            to_json(job)?
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
+/// Writes `job` over the stored copy with the same version; returns false
+/// when the stored copy has moved on.
+fn update(conn: &Connection, job: &Job) -> Result<bool, PortError> {
+    let mut next = job.clone();
+    next.version += 1;
+    let n = conn
+        .execute(
+            "UPDATE jobs SET status = ?1, needs_attention = ?2, updated_ms = ?3, version = ?4, body = ?5
+             WHERE id = ?6 AND version = ?7",
+            params![
+                next.status.as_str(),
+                next.needs_attention(),
+                next.updated_ms,
+                next.version as i64,
+                to_json(&next)?,
+                job.id.as_str(),
+                job.version as i64
+            ],
+        )
+        .map_err(db_error)?;
+    Ok(n == 1)
+}
+
+#[async_trait]
+impl JobStore for SqliteJobStore {
+    async fn submit(
+        &self,
+        job: Job,
+        destination: Option<Destination>,
+    ) -> Result<Submitted, PortError> {
+        self.db
+            .call(move |conn| {
+                // IMMEDIATE takes the write lock up front: the claim check and
+                // the insert happen with no other writer in between.
+                let tx = conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .map_err(db_error)?;
+                if let Some(key) = &job.content_key {
+                    let claimed: Option<String> = tx
+                        .query_row(
+                            "SELECT job_id FROM content_claims WHERE content_key = ?1",
+                            [key.as_str()],
+                            |r| r.get(0),
+                        )
+                        .optional()
+                        .map_err(db_error)?;
+                    match claimed
+                        .as_deref()
+                        .map(|id| load(&tx, id))
+                        .transpose()?
+                        .flatten()
+                    {
+                        Some(mut existing) if existing.status != JobStatus::Failed => {
+                            let recipient = destination.map(|d| existing.add_recipient(d));
+                            if recipient.is_some() {
+                                if !update(&tx, &existing)? {
+                                    return Err(PortError::Conflict(existing.id.to_string()));
+                                }
+                                existing.version += 1;
+                            }
+                            tx.commit().map_err(db_error)?;
+                            return Ok(Submitted::Existing {
+                                job: existing,
+                                recipient,
+                            });
+                        }
+                        _ => {
+                            tx.execute(
+                                "INSERT INTO content_claims (content_key, job_id) VALUES (?1, ?2)
+                                 ON CONFLICT(content_key) DO UPDATE SET job_id = excluded.job_id",
+                                params![key.as_str(), job.id.as_str()],
+                            )
+                            .map_err(db_error)?;
+                        }
+                    }
+                }
+                let mut job = job;
+                if let Some(d) = destination {
+                    job.add_recipient(d);
+                }
+                insert(&tx, &job)?;
+                tx.commit().map_err(db_error)?;
+                Ok(Submitted::Created(job))
+            })
+            .await
+    }
+
+    async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError> {
+        let id = id.to_string();
+        self.db.call(move |conn| load(conn, &id)).await
+    }
+
+    async fn save(&self, job: &Job) -> Result<u64, PortError> {
+        let job = job.clone();
+        self.db
+            .call(move |conn| {
+                if update(conn, &job)? {
+                    Ok(job.version + 1)
+                } else {
+                    Err(PortError::Conflict(job.id.to_string()))
+                }
+            })
+            .await
+    }
+
+    async fn stalled(&self, before_ms: i64, limit: usize) -> Result<Vec<Job>, PortError> {
+        self.db
+            .call(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT body FROM jobs WHERE needs_attention = 1 AND updated_ms < ?1
+                         ORDER BY updated_ms LIMIT ?2",
+                    )
+                    .map_err(db_error)?;
+                let bodies = stmt
+                    .query_map(params![before_ms, limit as i64], |r| r.get::<_, String>(0))
+                    .map_err(db_error)?
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(db_error)?;
+                bodies.iter().map(|b| from_json(b)).collect()
+            })
+            .await
+    }
+
+    async fn page_reading(&self, pixels: &ContentId) -> Result<Option<PageReading>, PortError> {
+        let key = pixels.to_string();
+        self.db
+            .call(move |conn| {
+                let body: Option<String> = conn
+                    .query_row(
+                        "SELECT body FROM page_readings WHERE pixels = ?1",
+                        [key],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(db_error)?;
+                body.map(|b| from_json(&b)).transpose()
+            })
+            .await
+    }
+
+    async fn put_page_reading(
+        &self,
+        pixels: &ContentId,
+        reading: &PageReading,
+    ) -> Result<(), PortError> {
+        let (key, body) = (pixels.to_string(), to_json(reading)?);
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT OR IGNORE INTO page_readings (pixels, body) VALUES (?1, ?2)",
+                    [key, body],
+                )
+                .map_err(db_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn narration(&self, key: &ContentId) -> Result<Option<AudioRef>, PortError> {
+        let key = key.to_string();
+        self.db
+            .call(move |conn| {
+                let body: Option<String> = conn
+                    .query_row("SELECT body FROM narrations WHERE key = ?1", [key], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(db_error)?;
+                body.map(|b| from_json(&b)).transpose()
+            })
+            .await
+    }
+
+    async fn put_narration(&self, key: &ContentId, audio: &AudioRef) -> Result<(), PortError> {
+        let (key, body) = (key.to_string(), to_json(audio)?);
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT OR IGNORE INTO narrations (key, body) VALUES (?1, ?2)",
+                    [key, body],
+                )
+                .map_err(db_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn counts(&self) -> Result<Vec<(String, u64)>, PortError> {
+        self.db
+            .call(|conn| {
+                let mut stmt = conn
+                    .prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")
+                    .map_err(db_error)?;
+                let rows = stmt
+                    .query_map([], |r| {
+                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
+                    })
+                    .map_err(db_error)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{BlobKey, Failure, Page};
+    use std::sync::Arc;
+
+    fn store() -> (tempfile::TempDir, Arc<SqliteJobStore>) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("j.sqlite")).unwrap();
+        (dir, Arc::new(SqliteJobStore::new(db)))
+    }
+
+    fn job(content: &[u8], dedup: bool) -> Job {
+        let content_id = ContentId::of(content);
+        let page = Page {
+            original: BlobKey::original(&content_id, "png"),
+            content_id,
+            content_type: "image/png".into(),
+            name: "p.png".into(),
+            width: 100,
+            height: 100,
+            reading: None,
+        };
+        Job::new(vec![page], "p.png".into(), None, dedup, 1_000)
+    }
+
+    #[tokio::test]
+    async fn concurrent_submissions_of_the_same_page_make_one_job() {
+        let (_dir, store) = store();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let to = Some(Destination::Email {
+                        to: Some(format!("u{i}@example.com")),
+                    });
+                    store.submit(job(b"same page", true), to).await.unwrap()
+                })
+            })
+            .collect();
+        let mut created = 0;
+        let mut ids = std::collections::HashSet::new();
+        for t in tasks {
+            match t.await.unwrap() {
+                Submitted::Created(j) => {
+                    created += 1;
+                    ids.insert(j.id);
+                }
+                Submitted::Existing { job, .. } => {
+                    ids.insert(job.id);
+                }
+            }
+        }
+        assert_eq!(created, 1);
+        assert_eq!(ids.len(), 1);
+        let stored = store
+            .get(ids.iter().next().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.recipients.len(), 8, "every submitter is a recipient");
+    }
+
+    #[tokio::test]
+    async fn without_the_duplication_check_every_submission_is_new() {
+        let (_dir, store) = store();
+        let a = store.submit(job(b"p", false), None).await.unwrap();
+        let b = store.submit(job(b"p", false), None).await.unwrap();
+        assert!(matches!(
+            (a, b),
+            (Submitted::Created(_), Submitted::Created(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_failed_job_does_not_block_a_new_attempt() {
+        let (_dir, store) = store();
+        let Submitted::Created(mut first) = store.submit(job(b"p", true), None).await.unwrap()
+        else {
+            panic!()
+        };
+        first.fail(Failure::internal("boom"), 2_000);
+        store.save(&first).await.unwrap();
+        let again = store.submit(job(b"p", true), None).await.unwrap();
+        assert!(matches!(again, Submitted::Created(j) if j.id != first.id));
+    }
+
+    #[tokio::test]
+    async fn saving_a_stale_copy_is_refused() {
+        let (_dir, store) = store();
+        let Submitted::Created(j) = store.submit(job(b"p", true), None).await.unwrap() else {
+            panic!()
+        };
+        let mut a = j.clone();
+        a.status = JobStatus::Reading;
+        assert_eq!(store.save(&a).await.unwrap(), 1);
+        let mut b = j;
+        b.status = JobStatus::Narrating;
+        assert!(matches!(store.save(&b).await, Err(PortError::Conflict(_))));
+        assert_eq!(
+            store.get(&a.id).await.unwrap().unwrap().status,
+            JobStatus::Reading
+        );
+    }
+
+    #[tokio::test]
+    async fn stalled_lists_unfinished_jobs_older_than_the_cutoff() {
+        let (_dir, store) = store();
+        let Submitted::Created(j) = store.submit(job(b"p", true), None).await.unwrap() else {
+            panic!()
+        };
+        assert_eq!(store.stalled(1_001, 10).await.unwrap().len(), 1);
+        assert!(store.stalled(1_000, 10).await.unwrap().is_empty());
+        let mut done = j;
+        done.status = JobStatus::Done;
+        store.save(&done).await.unwrap();
+        assert!(store.stalled(i64::MAX, 10).await.unwrap().is_empty());
+    }
+}

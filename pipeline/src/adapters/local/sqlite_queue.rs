@@ -1,0 +1,392 @@
+//! A durable queue per stage in SQLite, with the semantics of SQS: a
+//! received message is hidden for a visibility timeout and comes back if it
+//! is not acknowledged; every receive counts; messages may be delayed; a
+//! dead-letter table keeps what could not be processed.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, params};
+use tokio::sync::Notify;
+
+use super::db::{Db, db_error};
+use crate::domain::{PortError, Stage, StageMessage, now_ms};
+use crate::ports::{Queue, QueueDepth, Received};
+
+/// How often an idle receiver looks for messages sent by another process
+/// (messages sent by this process wake it at once).
+const CROSS_PROCESS_POLL: Duration = Duration::from_millis(500);
+
+pub struct SqliteQueue {
+    db: Db,
+    wakers: HashMap<Stage, Notify>,
+}
+
+impl SqliteQueue {
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            wakers: Stage::ALL.into_iter().map(|s| (s, Notify::new())).collect(),
+        }
+    }
+
+    async fn try_receive(
+        &self,
+        stage: Stage,
+        max: usize,
+        visibility: Duration,
+    ) -> Result<Vec<Received>, PortError> {
+        self.db
+            .call(move |conn| {
+                let now = now_ms();
+                let nonce = uuid::Uuid::new_v4().simple().to_string();
+                let mut stmt = conn
+                    .prepare_cached(
+                        "UPDATE queue SET visible_ms = ?1, receive_count = receive_count + 1,
+                                receipt = id || ':' || ?2
+                         WHERE id IN (SELECT id FROM queue WHERE stage = ?3 AND visible_ms <= ?4
+                                      ORDER BY visible_ms, id LIMIT ?5)
+                         RETURNING body, receipt, receive_count",
+                    )
+                    .map_err(db_error)?;
+                let rows = stmt
+                    .query_map(
+                        params![
+                            now + visibility.as_millis() as i64,
+                            nonce,
+                            stage.name(),
+                            now,
+                            max as i64
+                        ],
+                        |r| {
+                            Ok(Received {
+                                stage,
+                                body: r.get(0)?,
+                                receipt: r.get(1)?,
+                                receive_count: r.get::<_, i64>(2)? as u32,
+                            })
+                        },
+                    )
+                    .map_err(db_error)?;
+                rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+            })
+            .await
+    }
+
+    /// When the next delayed or hidden message of `stage` becomes visible.
+    async fn next_visible_ms(&self, stage: Stage) -> Result<Option<i64>, PortError> {
+        self.db
+            .call(move |conn| {
+                conn.query_row(
+                    "SELECT MIN(visible_ms) FROM queue WHERE stage = ?1",
+                    [stage.name()],
+                    |r| r.get(0),
+                )
+                .map_err(db_error)
+            })
+            .await
+    }
+
+    fn receipt_id(receipt: &str) -> Result<i64, PortError> {
+        receipt
+            .split_once(':')
+            .and_then(|(id, _)| id.parse().ok())
+            .ok_or_else(|| PortError::rejected("the queue", format!("malformed receipt {receipt}")))
+    }
+}
+
+#[async_trait]
+impl Queue for SqliteQueue {
+    async fn send(&self, message: &StageMessage, delay: Duration) -> Result<(), PortError> {
+        let stage = message.stage();
+        let body = message.to_json();
+        self.db
+            .call(move |conn| {
+                let now = now_ms();
+                conn.execute(
+                    "INSERT INTO queue (stage, body, visible_ms, sent_ms) VALUES (?1, ?2, ?3, ?4)",
+                    params![stage.name(), body, now + delay.as_millis() as i64, now],
+                )
+                .map_err(db_error)?;
+                Ok(())
+            })
+            .await?;
+        self.wakers[&stage].notify_waiters();
+        Ok(())
+    }
+
+    async fn receive(
+        &self,
+        stage: Stage,
+        max: usize,
+        wait: Duration,
+        visibility: Duration,
+    ) -> Result<Vec<Received>, PortError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // Register for wake-ups before looking, so a send between the
+            // look and the wait is not missed.
+            let notified = self.wakers[&stage].notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+
+            let got = self.try_receive(stage, max.max(1), visibility).await?;
+            let now = tokio::time::Instant::now();
+            if !got.is_empty() || now >= deadline {
+                return Ok(got);
+            }
+            let mut until = deadline.min(now + CROSS_PROCESS_POLL);
+            if let Some(next) = self.next_visible_ms(stage).await? {
+                let ms = (next - now_ms()).max(0) as u64;
+                until = until.min(now + Duration::from_millis(ms));
+            }
+            tokio::select! {
+                _ = &mut notified => {}
+                _ = tokio::time::sleep_until(until) => {}
+            }
+        }
+    }
+
+    async fn ack(&self, received: &Received) -> Result<(), PortError> {
+        let id = Self::receipt_id(&received.receipt)?;
+        let receipt = received.receipt.clone();
+        let deleted = self
+            .db
+            .call(move |conn| {
+                conn.execute(
+                    "DELETE FROM queue WHERE id = ?1 AND receipt = ?2",
+                    params![id, receipt],
+                )
+                .map_err(db_error)
+            })
+            .await?;
+        if deleted == 0 {
+            // The visibility timeout ran out and someone else holds it now:
+            // their copy will be acknowledged by them.
+            tracing::warn!(receipt = %received.receipt, "acknowledged a message that had been handed out again");
+        }
+        Ok(())
+    }
+
+    async fn set_visibility(&self, received: &Received, delay: Duration) -> Result<(), PortError> {
+        let id = Self::receipt_id(&received.receipt)?;
+        let receipt = received.receipt.clone();
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "UPDATE queue SET visible_ms = ?1 WHERE id = ?2 AND receipt = ?3",
+                    params![now_ms() + delay.as_millis() as i64, id, receipt],
+                )
+                .map_err(db_error)
+            })
+            .await?;
+        if delay.is_zero() {
+            self.wakers[&received.stage].notify_waiters();
+        }
+        Ok(())
+    }
+
+    async fn dead_letter(&self, received: &Received, reason: &str) -> Result<(), PortError> {
+        let id = Self::receipt_id(&received.receipt)?;
+        let (stage, body, count, reason) = (
+            received.stage.name(),
+            received.body.clone(),
+            received.receive_count,
+            reason.to_owned(),
+        );
+        self.db
+            .call(move |conn| {
+                let tx = conn.transaction().map_err(db_error)?;
+                let owned: Option<i64> = tx
+                    .query_row("SELECT id FROM queue WHERE id = ?1", [id], |r| r.get(0))
+                    .optional()
+                    .map_err(db_error)?;
+                tx.execute(
+                    "INSERT INTO dead_letters (stage, body, receive_count, reason, failed_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![stage, body, count, reason, now_ms()],
+                )
+                .map_err(db_error)?;
+                if owned.is_some() {
+                    tx.execute("DELETE FROM queue WHERE id = ?1", [id]).map_err(db_error)?;
+                }
+                tx.commit().map_err(db_error)
+            })
+            .await
+    }
+
+    async fn depth(&self, stage: Stage) -> Result<QueueDepth, PortError> {
+        self.db
+            .call(move |conn| {
+                let now = now_ms();
+                let (waiting, in_flight): (i64, i64) = conn
+                    .query_row(
+                        "SELECT COALESCE(SUM(receipt IS NULL OR visible_ms <= ?2), 0),
+                                COALESCE(SUM(receipt IS NOT NULL AND visible_ms > ?2), 0)
+                         FROM queue WHERE stage = ?1",
+                        params![stage.name(), now],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .map_err(db_error)?;
+                let dead: i64 = conn
+                    .query_row(
+                        "SELECT COUNT(*) FROM dead_letters WHERE stage = ?1",
+                        [stage.name()],
+                        |r| r.get(0),
+                    )
+                    .map_err(db_error)?;
+                Ok(QueueDepth {
+                    waiting: waiting as u64,
+                    in_flight: in_flight as u64,
+                    dead: dead as u64,
+                })
+            })
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::JobId;
+
+    fn queue() -> (tempfile::TempDir, SqliteQueue) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("q.sqlite")).unwrap();
+        (dir, SqliteQueue::new(db))
+    }
+
+    const NOW: Duration = Duration::ZERO;
+    const VIS: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn a_received_message_is_hidden_until_acknowledged_or_released() {
+        let (_dir, q) = queue();
+        let msg = StageMessage::Narrate { job: JobId::new() };
+        q.send(&msg, NOW).await.unwrap();
+
+        let got = q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap();
+        assert_eq!(got.len(), 1);
+        assert_eq!(got[0].message().unwrap(), msg);
+        assert_eq!(got[0].receive_count, 1);
+        assert!(
+            q.receive(Stage::Narrate, 10, NOW, VIS)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            q.depth(Stage::Narrate).await.unwrap(),
+            QueueDepth {
+                waiting: 0,
+                in_flight: 1,
+                dead: 0
+            }
+        );
+
+        q.set_visibility(&got[0], NOW).await.unwrap();
+        let again = q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap();
+        assert_eq!(again[0].receive_count, 2);
+
+        // The first receipt is stale now: acknowledging it deletes nothing.
+        q.ack(&got[0]).await.unwrap();
+        assert_eq!(q.depth(Stage::Narrate).await.unwrap().in_flight, 1);
+        q.ack(&again[0]).await.unwrap();
+        assert_eq!(
+            q.depth(Stage::Narrate).await.unwrap(),
+            QueueDepth::default()
+        );
+    }
+
+    #[tokio::test]
+    async fn stages_have_separate_queues_and_delays_are_honoured() {
+        let (_dir, q) = queue();
+        q.send(
+            &StageMessage::Read {
+                job: JobId::new(),
+                page: 0,
+            },
+            Duration::from_secs(3600),
+        )
+        .await
+        .unwrap();
+        q.send(&StageMessage::Narrate { job: JobId::new() }, NOW)
+            .await
+            .unwrap();
+        assert!(
+            q.receive(Stage::Read, 10, NOW, VIS)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap().len(),
+            1
+        );
+        assert_eq!(q.depth(Stage::Read).await.unwrap().waiting, 1);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_receiver_wakes_when_a_message_arrives() {
+        let (_dir, q) = queue();
+        let q = std::sync::Arc::new(q);
+        let receiver = {
+            let q = q.clone();
+            tokio::spawn(async move {
+                q.receive(Stage::Deliver, 1, Duration::from_secs(30), VIS)
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        q.send(
+            &StageMessage::Deliver {
+                job: JobId::new(),
+                recipient: 0,
+            },
+            NOW,
+        )
+        .await
+        .unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), receiver)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn dead_letters_leave_the_queue_and_are_counted() {
+        let (_dir, q) = queue();
+        q.send(&StageMessage::Narrate { job: JobId::new() }, NOW)
+            .await
+            .unwrap();
+        let got = q.receive(Stage::Narrate, 1, NOW, VIS).await.unwrap();
+        q.dead_letter(&got[0], "kept failing").await.unwrap();
+        assert_eq!(
+            q.depth(Stage::Narrate).await.unwrap(),
+            QueueDepth {
+                waiting: 0,
+                in_flight: 0,
+                dead: 1
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn messages_survive_reopening_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.sqlite");
+        let msg = StageMessage::Read {
+            job: JobId::new(),
+            page: 3,
+        };
+        SqliteQueue::new(Db::open(&path).unwrap())
+            .send(&msg, NOW)
+            .await
+            .unwrap();
+        let reopened = SqliteQueue::new(Db::open(&path).unwrap());
+        let got = reopened.receive(Stage::Read, 1, NOW, VIS).await.unwrap();
+        assert_eq!(got[0].message().unwrap(), msg);
+    }
+}

@@ -1,0 +1,23 @@
+//! The ports: what the stages need from the outside world, as traits. Each
+//! has a local adapter (files, SQLite, Tesseract, espeak-ng, an outbox) and
+//! may have cloud ones; stages hold them as `Arc<dyn Port>` and never know
+//! which is behind.
+//!
+//! Methods speak domain types and return [`PortError`], classified by the
+//! adapter into retryable and permanent failures.
+
+mod blob_store;
+mod job_store;
+mod narrator;
+mod notifier;
+mod queue;
+mod text_reader;
+
+pub use blob_store::BlobStore;
+pub use job_store::{JobStore, Submitted};
+pub use narrator::{Narrator, Speech, Voice};
+pub use notifier::{Email, Notifier};
+pub use queue::{Queue, QueueDepth, Received};
+pub use text_reader::{PageLayout, Reading, Script, TextReader};
+
+pub use crate::domain::PortError;

@@ -1,0 +1,6 @@
+//! Storytime's front end: the REST API (compatible with the original
+//! service), signed media links, health and metrics, and the commands of the
+//! `storytime` binary. The pipeline behind it lives in `storytime-pipeline`.
+
+pub mod cli;
+pub mod telemetry;

@@ -1,0 +1,233 @@
+//! Configuration, read once from the environment. This is the only place
+//! that reads `STORYTIME_*` variables; everything else receives its part.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::image::ImageLimits;
+
+/// A setting that could not be used, named so the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}: {problem}")]
+pub struct SettingsError {
+    pub name: String,
+    pub problem: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// `STORYTIME_DATA_DIR`: where the embedded default keeps everything.
+    pub data_dir: PathBuf,
+    /// `STORYTIME_LISTEN`: the HTTP address of `storytime serve`.
+    pub listen: SocketAddr,
+    /// `STORYTIME_PUBLIC_URL`: the base of links Storytime hands out.
+    pub public_url: String,
+    /// `STORYTIME_API_KEYS`: bearer tokens the REST API accepts (comma
+    /// separated). Empty: the API is open, fine on loopback only.
+    pub api_keys: Vec<String>,
+    /// `STORYTIME_MEDIA_SECRET`: key for signing media links. Unset: a
+    /// random key kept in the data directory.
+    pub media_secret: Option<String>,
+    /// `STORYTIME_LINK_TTL`: how long media links stay valid.
+    pub link_ttl: Duration,
+    pub limits: ImageLimits,
+    /// `STORYTIME_MAX_PAGES`: pages per book.
+    pub max_pages: usize,
+    /// `STORYTIME_MAX_TEXT_CHARS`: text narrated per book; longer text is
+    /// cut at a sentence end.
+    pub max_text_chars: usize,
+    /// `STORYTIME_VOICE`: the default voice when a user has not picked one.
+    pub default_voice: Option<String>,
+    /// `STORYTIME_EMAIL_TO`: who the outbox addresses when a result goes to
+    /// "the default recipients".
+    pub email_to: String,
+    /// `STORYTIME_EMAIL_FROM`
+    pub email_from: String,
+    /// `STORYTIME_TESSERACT`, `STORYTIME_ESPEAK`: engine programs.
+    pub tesseract: String,
+    pub espeak: String,
+    pub workers: WorkerSettings,
+}
+
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// `STORYTIME_READ_WORKERS` (default: one per core), `..._NARRATE_...`,
+    /// `..._DELIVER_...`: concurrent handlers per stage.
+    pub read: usize,
+    pub narrate: usize,
+    pub deliver: usize,
+    /// `STORYTIME_MAX_ATTEMPTS`: receives before a message is dead-lettered.
+    pub max_attempts: u32,
+    /// `STORYTIME_VISIBILITY_TIMEOUT`: how long a received message stays
+    /// hidden; a running handler extends it.
+    pub visibility: Duration,
+    /// `STORYTIME_RETRY_BASE`: first retry delay; doubles per attempt.
+    pub retry_base: Duration,
+    /// `STORYTIME_STALL_AFTER`: a job with no progress for this long is
+    /// re-queued (the original API's 60 s).
+    pub stall_after: Duration,
+}
+
+impl Settings {
+    pub fn from_env() -> Result<Self, SettingsError> {
+        Self::from_lookup(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+    }
+
+    /// Builds settings from any source of variables (tests pass a map).
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        let listen: SocketAddr = parse(
+            &get,
+            "STORYTIME_LISTEN",
+            "127.0.0.1:8080".parse().expect("valid"),
+        )?;
+        let public_url = get("STORYTIME_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}"));
+        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
+            return Err(err(
+                "STORYTIME_PUBLIC_URL",
+                "must start with http:// or https://",
+            ));
+        }
+        let limits = ImageLimits {
+            max_bytes: parse(
+                &get,
+                "STORYTIME_MAX_UPLOAD_BYTES",
+                ImageLimits::default().max_bytes,
+            )?,
+            max_pixels: parse::<u64>(&get, "STORYTIME_MAX_MEGAPIXELS", 50)? * 1_000_000,
+            min_side: ImageLimits::default().min_side,
+        };
+        Ok(Self {
+            data_dir: get("STORYTIME_DATA_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(".storytime")),
+            listen,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            api_keys: get("STORYTIME_API_KEYS")
+                .map(|v| {
+                    v.split(',')
+                        .map(|k| k.trim().to_owned())
+                        .filter(|k| !k.is_empty())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            media_secret: get("STORYTIME_MEDIA_SECRET"),
+            link_ttl: seconds(&get, "STORYTIME_LINK_TTL", 7 * 24 * 3600)?,
+            limits,
+            max_pages: parse(&get, "STORYTIME_MAX_PAGES", 20)?,
+            max_text_chars: parse(&get, "STORYTIME_MAX_TEXT_CHARS", 20_000)?,
+            default_voice: get("STORYTIME_VOICE"),
+            email_to: get("STORYTIME_EMAIL_TO")
+                .unwrap_or_else(|| "storytime-results@localhost".into()),
+            email_from: get("STORYTIME_EMAIL_FROM")
+                .unwrap_or_else(|| "Storytime <storytime@localhost>".into()),
+            tesseract: get("STORYTIME_TESSERACT").unwrap_or_else(|| "tesseract".into()),
+            espeak: get("STORYTIME_ESPEAK").unwrap_or_else(|| "espeak-ng".into()),
+            workers: WorkerSettings {
+                read: parse(&get, "STORYTIME_READ_WORKERS", cores.max(1))?,
+                narrate: parse(&get, "STORYTIME_NARRATE_WORKERS", 1)?,
+                deliver: parse(&get, "STORYTIME_DELIVER_WORKERS", 4)?,
+                max_attempts: parse(&get, "STORYTIME_MAX_ATTEMPTS", 5)?,
+                visibility: seconds(&get, "STORYTIME_VISIBILITY_TIMEOUT", 30)?,
+                retry_base: Duration::from_millis(parse(&get, "STORYTIME_RETRY_BASE_MS", 2000)?),
+                stall_after: seconds(&get, "STORYTIME_STALL_AFTER", 60)?,
+            },
+        })
+        .and_then(Self::validate)
+    }
+
+    fn validate(self) -> Result<Self, SettingsError> {
+        if self.workers.max_attempts == 0 {
+            return Err(err("STORYTIME_MAX_ATTEMPTS", "must be at least 1"));
+        }
+        if self.workers.visibility < Duration::from_secs(2) {
+            return Err(err(
+                "STORYTIME_VISIBILITY_TIMEOUT",
+                "must be at least 2 seconds",
+            ));
+        }
+        if self.max_pages == 0 || self.limits.max_bytes == 0 || self.max_text_chars == 0 {
+            return Err(err("STORYTIME_MAX_*", "limits must be above zero"));
+        }
+        Ok(self)
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("storytime.sqlite")
+    }
+}
+
+fn err(name: &str, problem: impl Into<String>) -> SettingsError {
+    SettingsError {
+        name: name.to_owned(),
+        problem: problem.into(),
+    }
+}
+
+fn parse<T: std::str::FromStr>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: T,
+) -> Result<T, SettingsError>
+where
+    T::Err: std::fmt::Display,
+{
+    match get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|e| err(name, format!("`{v}` is not valid ({e})"))),
+    }
+}
+
+fn seconds(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    default: u64,
+) -> Result<Duration, SettingsError> {
+    parse(get, name, default).map(Duration::from_secs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_describe_the_embedded_service_on_loopback() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.data_dir, PathBuf::from(".storytime"));
+        assert!(s.api_keys.is_empty());
+        assert_eq!(s.workers.stall_after, Duration::from_secs(60));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let e = from(&[("STORYTIME_LISTEN", "nowhere")]).unwrap_err();
+        assert_eq!(e.name, "STORYTIME_LISTEN");
+        let e = from(&[("STORYTIME_MAX_ATTEMPTS", "0")]).unwrap_err();
+        assert_eq!(e.name, "STORYTIME_MAX_ATTEMPTS");
+        let e = from(&[("STORYTIME_PUBLIC_URL", "ftp://x")]).unwrap_err();
+        assert_eq!(e.name, "STORYTIME_PUBLIC_URL");
+    }
+
+    #[test]
+    fn api_keys_are_split_and_trimmed() {
+        let s = from(&[("STORYTIME_API_KEYS", " a , b,,")]).unwrap();
+        assert_eq!(s.api_keys, ["a", "b"]);
+    }
+}

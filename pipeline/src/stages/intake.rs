@@ -1,0 +1,169 @@
+//! Intake, run by the front end on every submission: check each photo
+//! without decoding it, store it once per content, create or join the job,
+//! and queue the pages for reading.
+
+use bytes::Bytes;
+
+use super::Pipeline;
+use crate::domain::{BlobKey, Destination, Job, JobStatus, Page, PortError, StageMessage, now_ms};
+use crate::image::{ImageRejection, inspect};
+use crate::ports::Submitted;
+
+/// One photo as received.
+#[derive(Debug, Clone)]
+pub struct Upload {
+    pub bytes: Bytes,
+    /// The file name the sender gave, if any.
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SubmitRequest {
+    /// The pages of one book, in reading order.
+    pub pages: Vec<Upload>,
+    pub voice: Option<String>,
+    /// Reuse earlier work on the same pages (the original API's
+    /// `X-Duplication-Check-Required`, default true).
+    pub dedup: bool,
+    /// Where to send the result besides keeping it retrievable.
+    pub destination: Option<Destination>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("{reason}")]
+    Rejected { page: usize, reason: ImageRejection },
+    #[error("a book holds at most {max} pages; this one has {count}")]
+    TooManyPages { count: usize, max: usize },
+    #[error("no photo was sent")]
+    NoPages,
+    #[error(transparent)]
+    Unavailable(#[from] PortError),
+}
+
+/// The job a submission ended in.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub job: Job,
+    /// False when the same pages had been submitted before and this is
+    /// that earlier job.
+    pub created: bool,
+}
+
+impl Pipeline {
+    pub async fn submit(&self, request: SubmitRequest) -> Result<Accepted, IntakeError> {
+        let count = request.pages.len();
+        if count == 0 {
+            return Err(IntakeError::NoPages);
+        }
+        if count > self.config.max_pages {
+            return Err(IntakeError::TooManyPages {
+                count,
+                max: self.config.max_pages,
+            });
+        }
+        let mut pages = Vec::with_capacity(count);
+        for (index, upload) in request.pages.into_iter().enumerate() {
+            let limits = self.config.limits;
+            let bytes = upload.bytes.clone();
+            // Hashing a 2 MB photo takes a few milliseconds: keep it off the
+            // async threads that answer other requests.
+            let info = tokio::task::spawn_blocking(move || inspect(&bytes, &limits))
+                .await
+                .map_err(|e| PortError::unavailable("intake", e))?
+                .map_err(|reason| IntakeError::Rejected {
+                    page: index,
+                    reason,
+                })?;
+            let original = BlobKey::original(&info.content_id, info.kind.extension());
+            if !self.blobs.exists(&original).await? {
+                self.blobs.put(&original, upload.bytes).await?;
+            }
+            pages.push(Page {
+                name: clean_name(upload.name.as_deref()).unwrap_or_else(|| {
+                    format!(
+                        "page-{}.{}",
+                        &info.content_id.as_str()[..12],
+                        info.kind.extension()
+                    )
+                }),
+                content_id: info.content_id,
+                original,
+                content_type: info.kind.mime().to_owned(),
+                width: info.width,
+                height: info.height,
+                reading: None,
+            });
+        }
+        let name = pages[0].name.clone();
+        let voice = request.voice.or_else(|| self.config.default_voice.clone());
+        let job = Job::new(pages, name, voice, request.dedup, now_ms());
+
+        match self.jobs.submit(job, request.destination).await? {
+            Submitted::Created(job) => {
+                tracing::info!(job = %job.id, pages = job.pages.len(), "job created");
+                for page in 0..job.pages.len() {
+                    // A failed send leaves the job for the stall sweep to re-queue.
+                    if let Err(e) = self
+                        .queue
+                        .send(
+                            &StageMessage::Read {
+                                job: job.id.clone(),
+                                page,
+                            },
+                            Default::default(),
+                        )
+                        .await
+                    {
+                        tracing::error!(job = %job.id, error = %e, "could not queue a page; the stall sweep will retry");
+                    }
+                }
+                Ok(Accepted { job, created: true })
+            }
+            Submitted::Existing { job, recipient } => {
+                tracing::info!(job = %job.id, status = job.status.as_str(), "same pages as an earlier job");
+                let finished = matches!(job.status, JobStatus::Done | JobStatus::NoText);
+                if let (true, Some(recipient)) = (finished, recipient) {
+                    let message = StageMessage::Deliver {
+                        job: job.id.clone(),
+                        recipient,
+                    };
+                    self.queue.send(&message, Default::default()).await?;
+                }
+                Ok(Accepted {
+                    job,
+                    created: false,
+                })
+            }
+        }
+    }
+}
+
+/// Keeps the last path component of a client-supplied name, without
+/// control characters, at most 200 characters.
+fn clean_name(name: Option<&str>) -> Option<String> {
+    let base = name?.rsplit(['/', '\\']).next()?;
+    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let clean = clean.trim().trim_start_matches('.').to_owned();
+    (!clean.is_empty()).then_some(clean)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_names_lose_paths_and_control_characters() {
+        assert_eq!(
+            clean_name(Some("../../etc/passwd")).as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(
+            clean_name(Some("C:\\photos\\page 1.jpeg")).as_deref(),
+            Some("page 1.jpeg")
+        );
+        assert_eq!(clean_name(Some("a\r\nb.png")).as_deref(), Some("ab.png"));
+        assert_eq!(clean_name(Some("..")), None);
+        assert_eq!(clean_name(None), None);
+    }
+}

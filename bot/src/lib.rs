@@ -3,4 +3,10 @@
 //! `storytime` binary. The pipeline behind it lives in `storytime-pipeline`.
 
 pub mod cli;
+pub mod error;
+pub mod routes;
+pub mod state;
 pub mod telemetry;
+
+pub use routes::router;
+pub use state::AppState;

@@ -58,9 +58,7 @@ async fn main() -> ExitCode {
     let result = match args.command {
         Command::Serve => cli::serve::run(settings).await,
         Command::Worker { stage } => cli::worker::run(settings, &stage).await,
-        Command::Narrate { images, out, voice } => {
-            cli::narrate::run(settings, images, out, voice).await
-        }
+        Command::Narrate { images, out, voice } => cli::narrate::run(settings, images, out, voice).await,
         Command::Init => cli::init::run(settings).await,
         Command::Doctor => cli::doctor::run(settings).await,
     };

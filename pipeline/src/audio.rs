@@ -23,18 +23,12 @@ pub fn join(chunks: Vec<Speech>) -> Result<Mp3, String> {
     let mut mp3_seconds = 0.0;
     for chunk in chunks {
         match chunk {
-            Speech::Pcm {
-                samples,
-                sample_rate,
-            } => {
+            Speech::Pcm { samples, sample_rate } => {
                 if *rate.get_or_insert(sample_rate) != sample_rate {
                     return Err("chunks were synthesized at different sample rates".into());
                 }
                 if !pcm.is_empty() {
-                    pcm.extend(std::iter::repeat_n(
-                        0,
-                        (sample_rate as f32 * PAUSE_SECONDS) as usize,
-                    ));
+                    pcm.extend(std::iter::repeat_n(0, (sample_rate as f32 * PAUSE_SECONDS) as usize));
                 }
                 pcm.extend(samples);
             }
@@ -65,15 +59,9 @@ pub fn join(chunks: Vec<Speech>) -> Result<Mp3, String> {
 pub fn encode(samples: &[i16], sample_rate: u32) -> Result<Vec<u8>, String> {
     let mut builder = Builder::new().ok_or("the MP3 encoder could not start")?;
     builder.set_num_channels(1).map_err(|e| e.to_string())?;
-    builder
-        .set_sample_rate(sample_rate)
-        .map_err(|e| e.to_string())?;
-    builder
-        .set_brate(Bitrate::Kbps64)
-        .map_err(|e| e.to_string())?;
-    builder
-        .set_quality(Quality::Good)
-        .map_err(|e| e.to_string())?;
+    builder.set_sample_rate(sample_rate).map_err(|e| e.to_string())?;
+    builder.set_brate(Bitrate::Kbps64).map_err(|e| e.to_string())?;
+    builder.set_quality(Quality::Good).map_err(|e| e.to_string())?;
     let mut encoder = builder.build().map_err(|e| e.to_string())?;
     let mut out = Vec::new();
     for chunk in samples.chunks(64 * 1024) {
@@ -95,9 +83,7 @@ mod tests {
 
     fn tone(seconds: f32, rate: u32) -> Vec<i16> {
         (0..(seconds * rate as f32) as usize)
-            .map(|i| {
-                ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 8000.0) as i16
-            })
+            .map(|i| ((i as f32 * 440.0 * std::f32::consts::TAU / rate as f32).sin() * 8000.0) as i16)
             .collect()
     }
 

@@ -22,7 +22,8 @@ pub struct Settings {
     /// `STORYTIME_LISTEN`: the HTTP address of `storytime serve`.
     pub listen: SocketAddr,
     /// `STORYTIME_PUBLIC_URL`: the base of links Storytime hands out.
-    pub public_url: String,
+    /// Unset: `http://` and the listening address.
+    pub public_url: Option<String>,
     /// `STORYTIME_API_KEYS`: bearer tokens the REST API accepts (comma
     /// separated). Empty: the API is open, fine on loopback only.
     pub api_keys: Vec<String>,
@@ -76,27 +77,17 @@ impl Settings {
 
     /// Builds settings from any source of variables (tests pass a map).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SettingsError> {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        let listen: SocketAddr = parse(
-            &get,
-            "STORYTIME_LISTEN",
-            "127.0.0.1:8080".parse().expect("valid"),
-        )?;
-        let public_url = get("STORYTIME_PUBLIC_URL").unwrap_or_else(|| format!("http://{listen}"));
-        if !(public_url.starts_with("http://") || public_url.starts_with("https://")) {
-            return Err(err(
-                "STORYTIME_PUBLIC_URL",
-                "must start with http:// or https://",
-            ));
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let listen: SocketAddr = parse(&get, "STORYTIME_LISTEN", "127.0.0.1:8080".parse().expect("valid"))?;
+        let public_url = get("STORYTIME_PUBLIC_URL");
+        if public_url
+            .as_ref()
+            .is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://")))
+        {
+            return Err(err("STORYTIME_PUBLIC_URL", "must start with http:// or https://"));
         }
         let limits = ImageLimits {
-            max_bytes: parse(
-                &get,
-                "STORYTIME_MAX_UPLOAD_BYTES",
-                ImageLimits::default().max_bytes,
-            )?,
+            max_bytes: parse(&get, "STORYTIME_MAX_UPLOAD_BYTES", ImageLimits::default().max_bytes)?,
             max_pixels: parse::<u64>(&get, "STORYTIME_MAX_MEGAPIXELS", 50)? * 1_000_000,
             min_side: ImageLimits::default().min_side,
         };
@@ -105,7 +96,7 @@ impl Settings {
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(".storytime")),
             listen,
-            public_url: public_url.trim_end_matches('/').to_owned(),
+            public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             api_keys: get("STORYTIME_API_KEYS")
                 .map(|v| {
                     v.split(',')
@@ -120,10 +111,8 @@ impl Settings {
             max_pages: parse(&get, "STORYTIME_MAX_PAGES", 20)?,
             max_text_chars: parse(&get, "STORYTIME_MAX_TEXT_CHARS", 20_000)?,
             default_voice: get("STORYTIME_VOICE"),
-            email_to: get("STORYTIME_EMAIL_TO")
-                .unwrap_or_else(|| "storytime-results@localhost".into()),
-            email_from: get("STORYTIME_EMAIL_FROM")
-                .unwrap_or_else(|| "Storytime <storytime@localhost>".into()),
+            email_to: get("STORYTIME_EMAIL_TO").unwrap_or_else(|| "storytime-results@localhost".into()),
+            email_from: get("STORYTIME_EMAIL_FROM").unwrap_or_else(|| "Storytime <storytime@localhost>".into()),
             tesseract: get("STORYTIME_TESSERACT").unwrap_or_else(|| "tesseract".into()),
             espeak: get("STORYTIME_ESPEAK").unwrap_or_else(|| "espeak-ng".into()),
             workers: WorkerSettings {
@@ -144,15 +133,19 @@ impl Settings {
             return Err(err("STORYTIME_MAX_ATTEMPTS", "must be at least 1"));
         }
         if self.workers.visibility < Duration::from_secs(2) {
-            return Err(err(
-                "STORYTIME_VISIBILITY_TIMEOUT",
-                "must be at least 2 seconds",
-            ));
+            return Err(err("STORYTIME_VISIBILITY_TIMEOUT", "must be at least 2 seconds"));
         }
         if self.max_pages == 0 || self.limits.max_bytes == 0 || self.max_text_chars == 0 {
             return Err(err("STORYTIME_MAX_*", "limits must be above zero"));
         }
         Ok(self)
+    }
+
+    /// The base of links: the configured public URL, or this listener.
+    pub fn public_url(&self) -> String {
+        self.public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -184,11 +177,7 @@ where
     }
 }
 
-fn seconds(
-    get: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: u64,
-) -> Result<Duration, SettingsError> {
+fn seconds(get: &impl Fn(&str) -> Option<String>, name: &str, default: u64) -> Result<Duration, SettingsError> {
     parse(get, name, default).map(Duration::from_secs)
 }
 
@@ -198,10 +187,7 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::from_lookup(|k| map.get(k).cloned())
     }
 
@@ -209,7 +195,7 @@ mod tests {
     fn defaults_describe_the_embedded_service_on_loopback() {
         let s = from(&[]).unwrap();
         assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
-        assert_eq!(s.public_url, "http://127.0.0.1:8080");
+        assert_eq!(s.public_url(), "http://127.0.0.1:8080");
         assert_eq!(s.data_dir, PathBuf::from(".storytime"));
         assert!(s.api_keys.is_empty());
         assert_eq!(s.workers.stall_after, Duration::from_secs(60));

@@ -5,8 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::adapters::local::{
-    Db, EspeakNarrator, FsBlobStore, MediaSigner, OutboxNotifier, SqliteJobStore, SqliteQueue,
-    TesseractReader,
+    Db, EspeakNarrator, FsBlobStore, MediaSigner, OutboxNotifier, SqliteJobStore, SqliteQueue, TesseractReader,
 };
 use crate::domain::PortError;
 use crate::ports::{Narrator, TextReader};
@@ -24,15 +23,13 @@ pub struct Wired {
 /// pipeline.
 pub fn build(settings: &Settings) -> Result<Wired, PortError> {
     let data = &settings.data_dir;
-    let setup = |what: &str, e: std::io::Error| {
-        PortError::rejected(what, format!("{}: {e}", data.display()))
-    };
+    let setup = |what: &str, e: std::io::Error| PortError::rejected(what, format!("{}: {e}", data.display()));
     std::fs::create_dir_all(data).map_err(|e| setup("the data directory", e))?;
     let secret = media_secret(settings)?;
     let db = Db::open(&settings.database_path())?;
     let blobs = Arc::new(FsBlobStore::new(
         data.join("blobs"),
-        MediaSigner::new(secret, &settings.public_url),
+        MediaSigner::new(secret, &settings.public_url()),
     ));
     let pipeline = Pipeline {
         blobs: blobs.clone(),
@@ -86,13 +83,9 @@ fn media_secret(settings: &Settings) -> Result<Vec<u8>, PortError> {
 }
 
 fn read_or_create_secret(path: &Path) -> Result<Vec<u8>, PortError> {
-    let fail = |e: std::io::Error| {
-        PortError::rejected("the media key", format!("{}: {e}", path.display()))
-    };
+    let fail = |e: std::io::Error| PortError::rejected("the media key", format!("{}: {e}", path.display()));
     match std::fs::read_to_string(path) {
-        Ok(hex_key) => {
-            hex::decode(hex_key.trim()).map_err(|e| PortError::rejected("the media key", e))
-        }
+        Ok(hex_key) => hex::decode(hex_key.trim()).map_err(|e| PortError::rejected("the media key", e)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|e| PortError::rejected("the media key", e))?;

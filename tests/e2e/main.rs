@@ -1,1 +1,6 @@
+//! End-to-end tests: the real `storytime` binary, real engines, loopback.
 
+mod bad_inputs;
+mod cli;
+mod durability;
+mod rest_api;

@@ -1,1 +1,12 @@
+//! Support for Storytime's end-to-end tests: the real `storytime` binary on
+//! a free loopback port with its own data directory, page images rendered
+//! with known text, an MP3 decoder to check what comes back, and the
+//! character error rate used to judge a reading.
 
+pub mod pages;
+pub mod server;
+pub mod text;
+
+pub use pages::{Page, blank_page, render_page, with_comment};
+pub use server::{Server, storytime_bin};
+pub use text::{cer, mp3_seconds};

@@ -1,5 +1,206 @@
+//! `storytime doctor`: what is present, what is missing, and how to fix it.
+
 use std::process::ExitCode;
+
 use storytime_pipeline::settings::Settings;
-pub async fn run(_settings: Settings) -> anyhow::Result<ExitCode> {
-    Ok(ExitCode::SUCCESS)
+use tokio::process::Command;
+
+enum Verdict {
+    Ok,
+    /// Works, but worth knowing.
+    Note,
+    Missing,
+}
+
+struct Check {
+    verdict: Verdict,
+    what: String,
+    detail: String,
+    fix: Option<String>,
+}
+
+impl Check {
+    fn ok(what: &str, detail: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Ok,
+            what: what.into(),
+            detail: detail.into(),
+            fix: None,
+        }
+    }
+    fn note(what: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Note,
+            what: what.into(),
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+    fn missing(what: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            verdict: Verdict::Missing,
+            what: what.into(),
+            detail: detail.into(),
+            fix: Some(fix.into()),
+        }
+    }
+}
+
+pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
+    let checks = vec![
+        data_dir(&settings),
+        tesseract(&settings).await,
+        espeak(&settings).await,
+        mp3_encoder(),
+        listen(&settings),
+        api_keys(&settings),
+    ];
+    let mut missing = 0;
+    for c in &checks {
+        let mark = match c.verdict {
+            Verdict::Ok => "ok     ",
+            Verdict::Note => "note   ",
+            Verdict::Missing => {
+                missing += 1;
+                "MISSING"
+            }
+        };
+        println!("{mark} {:<12} {}", c.what, c.detail);
+        if let Some(fix) = &c.fix {
+            println!("        {:<12} fix: {fix}", "");
+        }
+    }
+    if missing > 0 {
+        println!("\n{missing} problem(s) found.");
+        Ok(ExitCode::FAILURE)
+    } else {
+        println!("\nEverything Storytime needs is here.");
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn data_dir(settings: &Settings) -> Check {
+    let dir = &settings.data_dir;
+    let probe = dir.join(".doctor-probe");
+    let result = std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&probe, b"ok"))
+        .and_then(|()| std::fs::remove_file(&probe));
+    match result {
+        Ok(()) => Check::ok("data dir", format!("{} is writable", dir.display())),
+        Err(e) => Check::missing(
+            "data dir",
+            format!("{}: {e}", dir.display()),
+            "set STORYTIME_DATA_DIR to a writable directory",
+        ),
+    }
+}
+
+async fn output(program: &str, args: &[&str]) -> Result<String, std::io::Error> {
+    let out = Command::new(program).args(args).output().await?;
+    Ok(format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    ))
+}
+
+async fn tesseract(settings: &Settings) -> Check {
+    let install = "sudo apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor tesseract-ocr-osd";
+    let program = &settings.tesseract;
+    let version = match output(program, &["--version"]).await {
+        Ok(v) => v,
+        Err(_) => return Check::missing("tesseract", format!("`{program}` not found"), install),
+    };
+    let version = version.lines().next().unwrap_or("").trim().to_owned();
+    let major: u32 = version
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.split('.').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    if major < 5 {
+        return Check::missing("tesseract", format!("{version}: version 5 or newer is needed"), install);
+    }
+    let langs = output(program, &["--list-langs"]).await.unwrap_or_default();
+    let have: Vec<&str> = langs.lines().skip(1).map(str::trim).collect();
+    let lacking: Vec<&str> = ["eng", "kor", "osd"]
+        .into_iter()
+        .filter(|l| !have.contains(l))
+        .collect();
+    if lacking.is_empty() {
+        Check::ok("tesseract", format!("{version} with eng, kor, osd"))
+    } else {
+        let packages: Vec<String> = lacking.iter().map(|l| format!("tesseract-ocr-{l}")).collect();
+        Check::missing(
+            "tesseract",
+            format!("{version}, but language data is missing: {}", lacking.join(", ")),
+            format!("sudo apt-get install {}", packages.join(" ")),
+        )
+    }
+}
+
+async fn espeak(settings: &Settings) -> Check {
+    let program = &settings.espeak;
+    match output(program, &["--version"]).await {
+        Ok(v) => {
+            let voices = output(program, &["--voices"]).await.unwrap_or_default();
+            let has_korean = voices.lines().any(|l| l.split_whitespace().nth(1) == Some("ko"));
+            let version = v.lines().next().unwrap_or("").trim().to_owned();
+            if has_korean {
+                Check::ok(
+                    "espeak-ng",
+                    format!("{version}; voices: en-us, en-us-f, en-gb, en-gb-f, ko, ko-f"),
+                )
+            } else {
+                Check::note(
+                    "espeak-ng",
+                    format!("{version}, without a Korean voice"),
+                    "sudo apt-get install espeak-ng-data",
+                )
+            }
+        }
+        Err(_) => Check::missing(
+            "espeak-ng",
+            format!("`{program}` not found"),
+            "sudo apt-get install espeak-ng",
+        ),
+    }
+}
+
+fn mp3_encoder() -> Check {
+    match storytime_pipeline::audio::encode(&[0; 2205], 22050) {
+        Ok(bytes) if !bytes.is_empty() => Check::ok("mp3", "LAME encoder built in"),
+        Ok(_) | Err(_) => Check::missing("mp3", "the built-in MP3 encoder does not work", "rebuild storytime"),
+    }
+}
+
+fn listen(settings: &Settings) -> Check {
+    Check::ok(
+        "http",
+        format!(
+            "serves on {}, links start with {}",
+            settings.listen,
+            settings.public_url()
+        ),
+    )
+}
+
+fn api_keys(settings: &Settings) -> Check {
+    if !settings.api_keys.is_empty() {
+        Check::ok(
+            "api keys",
+            format!(
+                "{} key(s) required on /upload, /retrieve, /bulk",
+                settings.api_keys.len()
+            ),
+        )
+    } else if settings.listen.ip().is_loopback() {
+        Check::ok("api keys", "none set; the API is open, which is fine on loopback")
+    } else {
+        Check::note(
+            "api keys",
+            "none set, and the API listens beyond this machine",
+            "set STORYTIME_API_KEYS=key1,key2",
+        )
+    }
 }

@@ -31,11 +31,8 @@ pub async fn run(
     let mut texts = Vec::new();
     for (i, path) in images.iter().enumerate() {
         eprintln!("[{}/{total}] reading {}", i + 1, path.display());
-        let bytes = Bytes::from(
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?,
-        );
-        inspect(&bytes, &settings.limits)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let bytes = Bytes::from(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?);
+        inspect(&bytes, &settings.limits).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let decoded = storytime_pipeline::image::decode(&bytes, &settings.limits)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let page = read_page(reader.as_ref(), decoded)
@@ -55,15 +52,9 @@ pub async fn run(
         }
         texts.push(r.text.clone());
     }
-    let full: Vec<&str> = texts
-        .iter()
-        .map(|t| t.trim())
-        .filter(|t| !t.is_empty())
-        .collect();
+    let full: Vec<&str> = texts.iter().map(|t| t.trim()).filter(|t| !t.is_empty()).collect();
     if full.is_empty() {
-        eprintln!(
-            "No text found on any page; no MP3 written. Try a closer, sharper photo in good light."
-        );
+        eprintln!("No text found on any page; no MP3 written. Try a closer, sharper photo in good light.");
         return Ok(ExitCode::from(3));
     }
     let (text, truncated) = truncate_at_sentence(&full.join("\n"), settings.max_text_chars);
@@ -75,10 +66,7 @@ pub async fn run(
         );
     }
     let language = Language::detect(&text);
-    let voice = narrator.choose_voice(
-        voice.as_deref().or(settings.default_voice.as_deref()),
-        language,
-    );
+    let voice = narrator.choose_voice(voice.as_deref().or(settings.default_voice.as_deref()), language);
     eprintln!("narrating with voice {}", voice.name);
     let mp3 = synthesize_book(narrator.as_ref(), &text, &voice)
         .await

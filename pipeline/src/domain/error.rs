@@ -64,10 +64,7 @@ impl Failure {
     }
 
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        Self::new(
-            "internal",
-            format!("Storytime could not finish this page: {detail}."),
-        )
+        Self::new("internal", format!("Storytime could not finish this page: {detail}."))
     }
 }
 
@@ -93,9 +90,7 @@ impl From<PortError> for StageError {
     fn from(e: PortError) -> Self {
         match e {
             PortError::Unavailable { .. } | PortError::Conflict(_) => Self::Retry(e.to_string()),
-            PortError::NotFound(_) | PortError::Rejected { .. } => {
-                Self::Permanent(Failure::internal(e))
-            }
+            PortError::NotFound(_) | PortError::Rejected { .. } => Self::Permanent(Failure::internal(e)),
         }
     }
 }

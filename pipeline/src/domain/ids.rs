@@ -89,11 +89,7 @@ impl ContentId {
 impl TryFrom<String> for ContentId {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        if value.len() == 64
-            && value
-                .bytes()
-                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
+        if value.len() == 64 && value.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
             Ok(Self(value))
         } else {
             Err(format!("`{}` is not a content id", shorten(&value)))
@@ -232,9 +228,6 @@ mod tests {
 
     #[test]
     fn combined_ids_depend_on_boundaries_between_parts() {
-        assert_ne!(
-            ContentId::combine(["ab", "c"]),
-            ContentId::combine(["a", "bc"])
-        );
+        assert_ne!(ContentId::combine(["ab", "c"]), ContentId::combine(["a", "bc"]));
     }
 }

@@ -163,21 +163,10 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(
-        pages: Vec<Page>,
-        name: String,
-        voice: Option<String>,
-        dedup: bool,
-        now_ms: i64,
-    ) -> Self {
+    pub fn new(pages: Vec<Page>, name: String, voice: Option<String>, dedup: bool, now_ms: i64) -> Self {
         let content_key = dedup.then(|| {
             let voice_part = voice.clone().unwrap_or_default();
-            ContentId::combine(
-                pages
-                    .iter()
-                    .map(|p| p.content_id.as_str())
-                    .chain([voice_part.as_str()]),
-            )
+            ContentId::combine(pages.iter().map(|p| p.content_id.as_str()).chain([voice_part.as_str()]))
         });
         Self {
             id: JobId::new(),
@@ -205,16 +194,11 @@ impl Job {
         self.pages.iter().all(|p| p.reading.is_some())
     }
 
-    /// Adds a recipient unless the same destination is already there, and
-    /// returns its index.
+    /// Adds a recipient and returns its index. Every request is its own
+    /// recipient, even to the same destination: two uploads asking for an
+    /// email get two emails, as in the original API. (Retries of one
+    /// request are filtered before they get here.)
     pub fn add_recipient(&mut self, destination: Destination) -> usize {
-        if let Some(i) = self
-            .recipients
-            .iter()
-            .position(|r| r.destination == destination)
-        {
-            return i;
-        }
         self.recipients.push(Recipient {
             destination,
             state: DeliveryState::Pending,
@@ -227,12 +211,7 @@ impl Job {
         self.recipients
             .iter()
             .enumerate()
-            .filter(|(_, r)| {
-                matches!(
-                    r.state,
-                    DeliveryState::Pending | DeliveryState::Sending { .. }
-                )
-            })
+            .filter(|(_, r)| matches!(r.state, DeliveryState::Pending | DeliveryState::Sending { .. }))
             .map(|(i, _)| i)
             .collect()
     }
@@ -277,13 +256,7 @@ mod tests {
         let a = Job::new(vec![page(b"1"), page(b"2")], "b".into(), None, true, 0);
         let b = Job::new(vec![page(b"1"), page(b"2")], "b".into(), None, true, 0);
         let swapped = Job::new(vec![page(b"2"), page(b"1")], "b".into(), None, true, 0);
-        let voiced = Job::new(
-            vec![page(b"1"), page(b"2")],
-            "b".into(),
-            Some("en-gb".into()),
-            true,
-            0,
-        );
+        let voiced = Job::new(vec![page(b"1"), page(b"2")], "b".into(), Some("en-gb".into()), true, 0);
         assert_eq!(a.content_key, b.content_key);
         assert_ne!(a.content_key, swapped.content_key);
         assert_ne!(a.content_key, voiced.content_key);
@@ -299,14 +272,13 @@ mod tests {
     }
 
     #[test]
-    fn the_same_destination_is_added_once() {
+    fn each_request_is_a_recipient_of_its_own() {
         let mut j = Job::new(vec![page(b"1")], "b".into(), None, true, 0);
         let a = j.add_recipient(Destination::Email { to: None });
         let b = j.add_recipient(Destination::Email { to: None });
-        let c = j.add_recipient(Destination::Email {
-            to: Some("a@b.c".into()),
-        });
-        assert_eq!((a, b, c), (0, 0, 1));
-        assert_eq!(j.pending_recipients(), vec![0, 1]);
+        assert_eq!((a, b), (0, 1));
+        j.recipients[0].state = DeliveryState::Delivered { at_ms: 1 };
+        assert_eq!(j.pending_recipients(), vec![1]);
+        assert!(j.needs_attention());
     }
 }

@@ -60,18 +60,12 @@ mod tests {
 
     #[test]
     fn detects_korean_and_english_pages() {
-        assert_eq!(
-            Language::detect("옛날 옛적에 호랑이가 살았어요."),
-            Language::Korean
-        );
+        assert_eq!(Language::detect("옛날 옛적에 호랑이가 살았어요."), Language::Korean);
         assert_eq!(
             Language::detect("Once upon a time there lived a tiger."),
             Language::English
         );
-        assert_eq!(
-            Language::detect("토끼가 말했어요. \"OK!\""),
-            Language::Korean
-        );
+        assert_eq!(Language::detect("토끼가 말했어요. \"OK!\""), Language::Korean);
         assert_eq!(Language::detect(""), Language::English);
     }
 }

@@ -92,11 +92,7 @@ pub fn assemble(fragments: Vec<Fragment>) -> PageText {
         last_para = Some(para);
         append_line(&mut text, &line_text, same_para);
     }
-    let confidence = if words == 0 {
-        0.0
-    } else {
-        conf_sum / words as f32
-    };
+    let confidence = if words == 0 { 0.0 } else { conf_sum / words as f32 };
     PageText {
         text,
         confidence,
@@ -152,8 +148,7 @@ fn merge_into_lines(fragments: Vec<(usize, Fragment)>) -> Vec<Line> {
     for (order, mut f) in by_left {
         // A reader sometimes reads the same print twice, as two overlapping
         // lines: keep the first reading of each spot.
-        f.words
-            .retain(|w| !placed.iter().any(|p| mostly_overlap(p, &w.bbox)));
+        f.words.retain(|w| !placed.iter().any(|p| mostly_overlap(p, &w.bbox)));
         let Some(first) = f.words.first() else {
             continue;
         };
@@ -194,15 +189,8 @@ fn join_words(words: &[Word]) -> String {
     for w in words {
         if let Some(p) = prev {
             let gap = (w.bbox.left - p.bbox.right()) as f32;
-            let hangul_pair = p
-                .text
-                .chars()
-                .last()
-                .is_some_and(super::language::is_hangul)
-                && w.text
-                    .chars()
-                    .next()
-                    .is_some_and(super::language::is_hangul);
+            let hangul_pair = p.text.chars().last().is_some_and(super::language::is_hangul)
+                && w.text.chars().next().is_some_and(super::language::is_hangul);
             if !(hangul_pair && gap < 0.3 * h) {
                 out.push(' ');
             }
@@ -250,8 +238,8 @@ fn append_line(text: &mut String, line: &str, same_paragraph: bool) {
     }
     // "won-" + "derful" → "wonderful": a line-end hyphen after a letter,
     // followed by a lowercase continuation, is typesetting, not spelling.
-    let ends_hyphenated = text.ends_with(['-', '\u{2010}', '\u{00AD}'])
-        && text.chars().rev().nth(1).is_some_and(char::is_alphabetic);
+    let ends_hyphenated =
+        text.ends_with(['-', '\u{2010}', '\u{00AD}']) && text.chars().rev().nth(1).is_some_and(char::is_alphabetic);
     if ends_hyphenated && line.chars().next().is_some_and(char::is_lowercase) {
         text.pop();
         text.push_str(line);
@@ -297,9 +285,7 @@ fn sentences(text: &str) -> Vec<&str> {
             '\n' => true,
             '.' | '!' | '?' | '。' | '…' => next.is_none_or(char::is_whitespace),
             '"' | '\u{201d}' | '\'' | '\u{2019}' | ')' => {
-                i > 0
-                    && matches!(chars[i - 1].1, '.' | '!' | '?')
-                    && next.is_none_or(char::is_whitespace)
+                i > 0 && matches!(chars[i - 1].1, '.' | '!' | '?') && next.is_none_or(char::is_whitespace)
             }
             _ => false,
         };
@@ -322,11 +308,7 @@ fn split_long(sentence: &str, max: usize) -> Vec<&str> {
     let mut out = Vec::new();
     let mut rest = sentence;
     while rest.chars().count() > max {
-        let limit = rest
-            .char_indices()
-            .nth(max)
-            .map(|(i, _)| i)
-            .unwrap_or(rest.len());
+        let limit = rest.char_indices().nth(max).map(|(i, _)| i).unwrap_or(rest.len());
         let window = &rest[..limit];
         let cut = window
             .rfind([',', ';', ':'])
@@ -394,24 +376,15 @@ mod tests {
         let fragments = vec![
             frag(1, &[("Babette", 0, 0), ("saw", 100, 0)]),
             frag(2, &[("welcome.", 240, 52)]),
-            frag(
-                3,
-                &[("courage,", 0, 50), ("and", 110, 51), ("said,", 160, 51)],
-            ),
+            frag(3, &[("courage,", 0, 50), ("and", 110, 51), ("said,", 160, 51)]),
         ];
-        assert_eq!(
-            assemble(fragments).text,
-            "Babette saw\ncourage, and said, welcome."
-        );
+        assert_eq!(assemble(fragments).text, "Babette saw\ncourage, and said, welcome.");
     }
 
     #[test]
     fn a_line_that_curves_up_keeps_its_end() {
         let fragments = vec![
-            frag(
-                1,
-                &[("kids", 0, 100), ("drawing", 60, 98), ("with", 160, 94)],
-            ),
+            frag(1, &[("kids", 0, 100), ("drawing", 60, 98), ("with", 160, 94)]),
             frag(1, &[("street", 0, 150)]),
             frag(2, &[("chalk.", 230, 86)]),
         ];
@@ -437,10 +410,7 @@ mod tests {
         let mut speck = word("i", 40, 10);
         speck.bbox.height = 4;
         let fragments = vec![
-            frag(
-                1,
-                &[("courage,", 0, 50), ("and", 110, 51), ("said,", 160, 51)],
-            ),
+            frag(1, &[("courage,", 0, 50), ("and", 110, 51), ("said,", 160, 51)]),
             Fragment {
                 words: vec![speck, word("said,", 161, 52), word("welcome.", 240, 52)],
                 block: 2,
@@ -480,10 +450,7 @@ mod tests {
     fn line_end_hyphens_are_joined_but_real_hyphens_stay() {
         let fragments = vec![
             frag(1, &[("a", 0, 0), ("won-", 30, 0)]),
-            frag(
-                1,
-                &[("derful", 0, 40), ("brand-new", 90, 40), ("day", 220, 40)],
-            ),
+            frag(1, &[("derful", 0, 40), ("brand-new", 90, 40), ("day", 220, 40)]),
         ];
         assert_eq!(assemble(fragments).text, "a wonderful brand-new day");
     }
@@ -501,29 +468,18 @@ mod tests {
         let chunks = split_for_narration(text, 24);
         assert_eq!(
             chunks,
-            [
-                "One fish. Two fish!",
-                "\"Red fish?\" she asked.",
-                "Blue fish."
-            ]
+            ["One fish. Two fish!", "\"Red fish?\" she asked.", "Blue fish."]
         );
         let long = "word ".repeat(100);
         let chunks = split_for_narration(&long, 50);
-        assert!(
-            chunks
-                .iter()
-                .all(|c| c.chars().count() <= 50 && !c.ends_with(' '))
-        );
+        assert!(chunks.iter().all(|c| c.chars().count() <= 50 && !c.ends_with(' ')));
         assert_eq!(chunks.join(" ").split_whitespace().count(), 100);
         assert!(split_for_narration("  ", 50).is_empty());
     }
 
     #[test]
     fn truncation_keeps_whole_sentences() {
-        assert_eq!(
-            truncate_at_sentence("Short.", 100),
-            ("Short.".into(), false)
-        );
+        assert_eq!(truncate_at_sentence("Short.", 100), ("Short.".into(), false));
         let (t, cut) = truncate_at_sentence("First one. Second one. Third.", 23);
         assert_eq!((t.as_str(), cut), ("First one. Second one.", true));
     }

@@ -43,9 +43,7 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageR
         });
     }
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let gray = DynamicImage::from_decoder(decoder)
-        .map_err(reject)?
-        .into_luma8();
+    let gray = DynamicImage::from_decoder(decoder).map_err(reject)?.into_luma8();
 
     let mut hash = Sha256::new();
     hash.update(gray.width().to_le_bytes());
@@ -70,9 +68,7 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageR
 
 fn reject(e: image::ImageError) -> ImageRejection {
     match e {
-        image::ImageError::Limits(l) => {
-            ImageRejection::Damaged(format!("it needs more memory than allowed ({l})"))
-        }
+        image::ImageError::Limits(l) => ImageRejection::Damaged(format!("it needs more memory than allowed ({l})")),
         image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
             ImageRejection::Truncated("the data ends early".into())
         }

@@ -114,18 +114,12 @@ fn separable(src: &GrayImage, filter: impl Fn(&[u8], &mut Vec<u8>)) -> GrayImage
 fn sliding_max(a: &[u8], r: usize, out: &mut Vec<u8>) {
     let n = a.len();
     let k = 2 * r + 1;
-    let padded: Vec<u8> = (0..n + 2 * r)
-        .map(|j| a[j.saturating_sub(r).min(n - 1)])
-        .collect();
+    let padded: Vec<u8> = (0..n + 2 * r).map(|j| a[j.saturating_sub(r).min(n - 1)]).collect();
     let m = padded.len();
     let mut g = vec![0u8; m];
     let mut hh = vec![0u8; m];
     for j in 0..m {
-        g[j] = if j % k == 0 {
-            padded[j]
-        } else {
-            g[j - 1].max(padded[j])
-        };
+        g[j] = if j % k == 0 { padded[j] } else { g[j - 1].max(padded[j]) };
     }
     for j in (0..m).rev() {
         hh[j] = if j == m - 1 || (j + 1) % k == 0 {
@@ -157,11 +151,7 @@ pub fn otsu_level(img: &GrayImage) -> u8 {
         hist[*p as usize] += 1;
     }
     let total: u64 = hist.iter().sum();
-    let sum_all: f64 = hist
-        .iter()
-        .enumerate()
-        .map(|(i, &c)| i as f64 * c as f64)
-        .sum();
+    let sum_all: f64 = hist.iter().enumerate().map(|(i, &c)| i as f64 * c as f64).sum();
     let (mut w_b, mut sum_b, mut best, mut level) = (0u64, 0f64, -1f64, 0u8);
     for (t, &count) in hist.iter().enumerate() {
         w_b += count;
@@ -252,11 +242,7 @@ mod tests {
         for y in 0..9 {
             for x in 0..9 {
                 let inside = (2..=6).contains(&x) && (2..=6).contains(&y);
-                assert_eq!(
-                    out.get_pixel(x, y).0[0],
-                    if inside { 255 } else { 0 },
-                    "({x},{y})"
-                );
+                assert_eq!(out.get_pixel(x, y).0[0], if inside { 255 } else { 0 }, "({x},{y})");
             }
         }
     }

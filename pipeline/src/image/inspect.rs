@@ -69,11 +69,9 @@ impl ImageKind {
         }
         if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
             let brand = &bytes[8..12];
-            if [
-                b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif",
-            ]
-            .iter()
-            .any(|b| brand == *b)
+            if [b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif"]
+                .iter()
+                .any(|b| brand == *b)
             {
                 return Err(ImageRejection::Heic);
             }
@@ -186,9 +184,7 @@ fn check_complete_other(kind: ImageKind, bytes: &[u8]) -> Result<(), ImageReject
             // The trailer byte 0x3B ends every complete GIF; allow a little padding.
             let tail = &bytes[bytes.len().saturating_sub(16)..];
             if !tail.contains(&0x3B) {
-                return Err(ImageRejection::Truncated(
-                    "the GIF trailer is missing".into(),
-                ));
+                return Err(ImageRejection::Truncated("the GIF trailer is missing".into()));
             }
         }
         ImageKind::Webp => {
@@ -227,9 +223,7 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<(u32, u32, ContentId), ImageRejection> {
         }
         let marker = bytes[i + 1];
         if marker == 0xD9 {
-            return Err(ImageRejection::Damaged(
-                "the JPEG holds no image data".into(),
-            ));
+            return Err(ImageRejection::Damaged("the JPEG holds no image data".into()));
         }
         if marker == 0x01 || (0xD0..=0xD7).contains(&marker) {
             i += 2;
@@ -243,9 +237,7 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<(u32, u32, ContentId), ImageRejection> {
         let is_sof = matches!(marker, 0xC0..=0xC3 | 0xC5..=0xC7 | 0xC9..=0xCB | 0xCD..=0xCF);
         if is_sof {
             if len < 8 {
-                return Err(ImageRejection::Damaged(
-                    "the JPEG frame header is too short".into(),
-                ));
+                return Err(ImageRejection::Damaged("the JPEG frame header is too short".into()));
             }
             let h = u16::from_be_bytes([bytes[i + 5], bytes[i + 6]]) as u32;
             let w = u16::from_be_bytes([bytes[i + 7], bytes[i + 8]]) as u32;
@@ -260,12 +252,9 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<(u32, u32, ContentId), ImageRejection> {
             break i;
         }
     };
-    let (w, h) =
-        dims.ok_or_else(|| ImageRejection::Damaged("the JPEG has no frame header".into()))?;
+    let (w, h) = dims.ok_or_else(|| ImageRejection::Damaged("the JPEG has no frame header".into()))?;
     if w == 0 || h == 0 {
-        return Err(ImageRejection::Damaged(
-            "the JPEG declares a zero size".into(),
-        ));
+        return Err(ImageRejection::Damaged("the JPEG declares a zero size".into()));
     }
     // Entropy-coded data escapes 0xFF bytes, so FF D9 after the first scan
     // can only be the end-of-image marker.
@@ -295,17 +284,13 @@ fn inspect_png(bytes: &[u8]) -> Result<(u32, u32, ContentId), ImageRejection> {
         };
         if dims.is_none() {
             if kind != b"IHDR" || len != 13 {
-                return Err(ImageRejection::Damaged(
-                    "the PNG header chunk is missing".into(),
-                ));
+                return Err(ImageRejection::Damaged("the PNG header chunk is missing".into()));
             }
             let d = &bytes[i + 8..];
             let w = u32::from_be_bytes([d[0], d[1], d[2], d[3]]);
             let h = u32::from_be_bytes([d[4], d[5], d[6], d[7]]);
             if w == 0 || h == 0 {
-                return Err(ImageRejection::Damaged(
-                    "the PNG declares a zero size".into(),
-                ));
+                return Err(ImageRejection::Damaged("the PNG declares a zero size".into()));
             }
             dims = Some((w, h));
         }
@@ -353,13 +338,8 @@ mod tests {
             ImageKind::sniff(b"  <svg width=\"10\"></svg>"),
             Err(ImageRejection::Svg)
         );
-        assert!(matches!(
-            ImageKind::sniff(b"hello"),
-            Err(ImageRejection::NotAnImage(_))
-        ));
-        assert!(
-            matches!(ImageKind::sniff(b"%PDF-1.7 ..."), Err(ImageRejection::NotAnImage(s)) if s.contains("PDF"))
-        );
+        assert!(matches!(ImageKind::sniff(b"hello"), Err(ImageRejection::NotAnImage(_))));
+        assert!(matches!(ImageKind::sniff(b"%PDF-1.7 ..."), Err(ImageRejection::NotAnImage(s)) if s.contains("PDF")));
         assert_eq!(
             ImageKind::sniff(b"\0\0\0\x18ftypheic\0\0\0\0"),
             Err(ImageRejection::Heic)
@@ -385,20 +365,12 @@ mod tests {
     #[test]
     fn truncated_images_are_refused() {
         let limits = ImageLimits::default();
-        for format in [
-            ImageFormat::Png,
-            ImageFormat::Jpeg,
-            ImageFormat::Gif,
-            ImageFormat::Bmp,
-        ] {
+        for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::Bmp] {
             let bytes = encoded(format, 200, 200);
             let cut = &bytes[..bytes.len() * 2 / 3];
             let err = inspect(cut, &limits).unwrap_err();
             assert!(
-                matches!(
-                    err,
-                    ImageRejection::Truncated(_) | ImageRejection::Damaged(_)
-                ),
+                matches!(err, ImageRejection::Truncated(_) | ImageRejection::Damaged(_)),
                 "{format:?}: {err:?}"
             );
         }
@@ -414,13 +386,7 @@ mod tests {
         png.extend(b"\0\0\0\0IEND\xaeB`\x82");
         let err = inspect(&png, &ImageLimits::default()).unwrap_err();
         assert!(
-            matches!(
-                err,
-                ImageRejection::TooManyPixels {
-                    megapixels: 10_000,
-                    ..
-                }
-            ),
+            matches!(err, ImageRejection::TooManyPixels { megapixels: 10_000, .. }),
             "{err:?}"
         );
     }

@@ -12,9 +12,7 @@ mod prepare;
 
 pub use decode::{DecodedImage, decode};
 pub use inspect::{ImageInfo, ImageKind, inspect};
-pub use prepare::{
-    PreparedImage, ReaderNeeds, Rotation, encode_pgm, estimate_text_height, prepare, rotate,
-};
+pub use prepare::{PreparedImage, ReaderNeeds, Rotation, encode_pgm, estimate_text_height, prepare, rotate};
 
 use crate::domain::Failure;
 
@@ -47,17 +45,11 @@ pub enum ImageRejection {
     Empty,
     #[error("the file is {size} bytes; the largest photo accepted is {limit} bytes")]
     TooLarge { size: usize, limit: usize },
-    #[error(
-        "SVG drawings are not supported: send a photo of the page (JPEG, PNG, WebP, GIF, BMP or TIFF)"
-    )]
+    #[error("SVG drawings are not supported: send a photo of the page (JPEG, PNG, WebP, GIF, BMP or TIFF)")]
     Svg,
-    #[error(
-        "HEIC/HEIF photos are not supported: share the photo as JPEG (most phones offer \"Most compatible\")"
-    )]
+    #[error("HEIC/HEIF photos are not supported: share the photo as JPEG (most phones offer \"Most compatible\")")]
     Heic,
-    #[error(
-        "this is not an image{0}: send a photo of the page (JPEG, PNG, WebP, GIF, BMP or TIFF)"
-    )]
+    #[error("this is not an image{0}: send a photo of the page (JPEG, PNG, WebP, GIF, BMP or TIFF)")]
     NotAnImage(String),
     #[error("the image is incomplete ({0}): the upload was probably cut off; send it again")]
     Truncated(String),

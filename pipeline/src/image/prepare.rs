@@ -81,11 +81,7 @@ pub fn estimate_text_height(gray: &GrayImage) -> Option<f32> {
     let (w, h) = gray.dimensions();
     let s = (PROBE_SIDE as f32 / w.max(h) as f32).min(1.0);
     let small = if s < 1.0 {
-        downscale_area(
-            gray,
-            (w as f32 * s).round() as u32,
-            (h as f32 * s).round() as u32,
-        )
+        downscale_area(gray, (w as f32 * s).round() as u32, (h as f32 * s).round() as u32)
     } else {
         gray.clone()
     };
@@ -165,11 +161,7 @@ mod tests {
             let paper = 230 - (x / 12) as u8;
             let in_row = (y % 60) < 30 && y > 100 && y < 700;
             let in_letter = (x % 24) < 14 && x > 100 && x < 1100;
-            Luma([if in_row && in_letter {
-                paper / 4
-            } else {
-                paper
-            }])
+            Luma([if in_row && in_letter { paper / 4 } else { paper }])
         })
     }
 

@@ -19,10 +19,5 @@ pub trait BlobStore: Send + Sync {
 
     /// A link anyone holding it can fetch the blob with, valid for `ttl`.
     /// `download_name` is the file name a browser should save it as.
-    async fn link(
-        &self,
-        key: &BlobKey,
-        ttl: Duration,
-        download_name: &str,
-    ) -> Result<String, PortError>;
+    async fn link(&self, key: &BlobKey, ttl: Duration, download_name: &str) -> Result<String, PortError>;
 }

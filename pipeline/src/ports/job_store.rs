@@ -24,11 +24,7 @@ pub trait JobStore: Send + Sync {
     /// not failed: then `destination` (if any) is added to that job instead.
     /// A failed job's key is taken over by the new job, so sending a page
     /// again retries it.
-    async fn submit(
-        &self,
-        job: Job,
-        destination: Option<Destination>,
-    ) -> Result<Submitted, PortError>;
+    async fn submit(&self, job: Job, destination: Option<Destination>) -> Result<Submitted, PortError>;
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError>;
 
@@ -45,23 +41,12 @@ pub trait JobStore: Send + Sync {
     async fn page_reading(&self, pixels: &ContentId) -> Result<Option<PageReading>, PortError>;
 
     /// Remembers a page's reading (first writer wins).
-    async fn put_page_reading(
-        &self,
-        pixels: &ContentId,
-        reading: &PageReading,
-    ) -> Result<(), PortError>;
+    async fn put_page_reading(&self, pixels: &ContentId, reading: &PageReading) -> Result<(), PortError>;
 
     /// A narration made before, by narration key (text, voice, engine).
-    async fn narration(
-        &self,
-        key: &ContentId,
-    ) -> Result<Option<crate::domain::AudioRef>, PortError>;
+    async fn narration(&self, key: &ContentId) -> Result<Option<crate::domain::AudioRef>, PortError>;
 
-    async fn put_narration(
-        &self,
-        key: &ContentId,
-        audio: &crate::domain::AudioRef,
-    ) -> Result<(), PortError>;
+    async fn put_narration(&self, key: &ContentId, audio: &crate::domain::AudioRef) -> Result<(), PortError>;
 
     /// Counts of jobs per status, for health and metrics.
     async fn counts(&self) -> Result<Vec<(String, u64)>, PortError>;

@@ -24,12 +24,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// Runs the given stages' workers, plus the stall sweep, until `shutdown`
 /// turns true; then lets handlers in progress finish.
-pub async fn run(
-    pipeline: Arc<Pipeline>,
-    stages: &[Stage],
-    settings: WorkerSettings,
-    shutdown: watch::Receiver<bool>,
-) {
+pub async fn run(pipeline: Arc<Pipeline>, stages: &[Stage], settings: WorkerSettings, shutdown: watch::Receiver<bool>) {
     let mut tasks = JoinSet::new();
     for &stage in stages {
         let n = match stage {
@@ -37,7 +32,8 @@ pub async fn run(
             Stage::Narrate => settings.narrate,
             Stage::Deliver => settings.deliver,
         };
-        for _ in 0..n.max(1) {
+        // Zero is allowed: the stage then runs in another process.
+        for _ in 0..n {
             let worker = Worker {
                 pipeline: pipeline.clone(),
                 stage,
@@ -51,11 +47,7 @@ pub async fn run(
 }
 
 /// Re-queues stalled jobs every half stall period.
-async fn sweep(
-    pipeline: Arc<Pipeline>,
-    stall_after: Duration,
-    mut shutdown: watch::Receiver<bool>,
-) {
+async fn sweep(pipeline: Arc<Pipeline>, stall_after: Duration, mut shutdown: watch::Receiver<bool>) {
     let mut tick = tokio::time::interval((stall_after / 2).max(Duration::from_secs(1)));
     loop {
         tokio::select! {
@@ -112,23 +104,18 @@ impl Worker {
                 return;
             }
         };
-        let span = tracing::info_span!("stage", stage = %self.stage, job = %message.job(), attempt = received.receive_count);
+        let span =
+            tracing::info_span!("stage", stage = %self.stage, job = %message.job(), attempt = received.receive_count);
         async {
             let max = self.settings.max_attempts;
             if received.receive_count > max {
                 // Received too often without being settled: its handler kept
                 // crashing or timing out.
-                let reason = format!(
-                    "processing was interrupted {} times",
-                    received.receive_count - 1
-                );
+                let reason = format!("processing was interrupted {} times", received.receive_count - 1);
                 self.give_up(&received, &message, reason).await;
                 return;
             }
-            match self
-                .with_heartbeat(&received, self.pipeline.handle(&message))
-                .await
-            {
+            match self.with_heartbeat(&received, self.pipeline.handle(&message)).await {
                 Ok(()) => self.settle(self.pipeline.queue.ack(&received).await),
                 Err(StageError::Retry(e)) if received.receive_count >= max => {
                     self.give_up(&received, &message, e).await
@@ -180,9 +167,7 @@ impl Worker {
         self.settle(self.pipeline.queue.dead_letter(received, &last_error).await);
         let failure = Failure::new(
             "kept_failing",
-            format!(
-                "Storytime tried {attempts} times and gave up. The last problem was: {last_error}."
-            ),
+            format!("Storytime tried {attempts} times and gave up. The last problem was: {last_error}."),
         );
         self.fail(message, failure).await;
     }

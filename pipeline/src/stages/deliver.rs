@@ -37,15 +37,12 @@ impl Pipeline {
         let state = match outcome {
             Ok(()) => DeliveryState::Delivered { at_ms: now_ms() },
             Err(e) if e.is_retryable() => {
-                self.set_delivery_state(job_id, index, DeliveryState::Pending)
-                    .await?;
+                self.set_delivery_state(job_id, index, DeliveryState::Pending).await?;
                 return Err(StageError::Retry(e.to_string()));
             }
             Err(e) => {
                 tracing::error!(job = %job_id, recipient = index, error = %e, "delivery failed for good");
-                DeliveryState::Failed {
-                    reason: e.to_string(),
-                }
+                DeliveryState::Failed { reason: e.to_string() }
             }
         };
         self.set_delivery_state(job_id, index, state).await
@@ -111,10 +108,7 @@ impl Pipeline {
 
 /// A subject line: no control characters, at most `max` characters.
 fn one_line(s: &str, max: usize) -> String {
-    let clean: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
+    let clean: String = s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
     if clean.chars().count() <= max {
         return clean;
     }

@@ -71,22 +71,14 @@ impl Pipeline {
             let info = tokio::task::spawn_blocking(move || inspect(&bytes, &limits))
                 .await
                 .map_err(|e| PortError::unavailable("intake", e))?
-                .map_err(|reason| IntakeError::Rejected {
-                    page: index,
-                    reason,
-                })?;
+                .map_err(|reason| IntakeError::Rejected { page: index, reason })?;
             let original = BlobKey::original(&info.content_id, info.kind.extension());
             if !self.blobs.exists(&original).await? {
                 self.blobs.put(&original, upload.bytes).await?;
             }
             pages.push(Page {
-                name: clean_name(upload.name.as_deref()).unwrap_or_else(|| {
-                    format!(
-                        "page-{}.{}",
-                        &info.content_id.as_str()[..12],
-                        info.kind.extension()
-                    )
-                }),
+                name: clean_name(upload.name.as_deref())
+                    .unwrap_or_else(|| format!("page-{}.{}", &info.content_id.as_str()[..12], info.kind.extension())),
                 content_id: info.content_id,
                 original,
                 content_type: info.kind.mime().to_owned(),
@@ -130,10 +122,7 @@ impl Pipeline {
                     };
                     self.queue.send(&message, Default::default()).await?;
                 }
-                Ok(Accepted {
-                    job,
-                    created: false,
-                })
+                Ok(Accepted { job, created: false })
             }
         }
     }
@@ -154,10 +143,7 @@ mod tests {
 
     #[test]
     fn client_names_lose_paths_and_control_characters() {
-        assert_eq!(
-            clean_name(Some("../../etc/passwd")).as_deref(),
-            Some("passwd")
-        );
+        assert_eq!(clean_name(Some("../../etc/passwd")).as_deref(), Some("passwd"));
         assert_eq!(
             clean_name(Some("C:\\photos\\page 1.jpeg")).as_deref(),
             Some("page 1.jpeg")

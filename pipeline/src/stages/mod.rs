@@ -101,10 +101,7 @@ impl Pipeline {
         if !is_stalled(job) {
             return Ok(false);
         }
-        let Some((job, ())) = self
-            .update_job(&job.id, |j| is_stalled(j).then_some(()))
-            .await?
-        else {
+        let Some((job, ())) = self.update_job(&job.id, |j| is_stalled(j).then_some(())).await? else {
             return Ok(false);
         };
         tracing::warn!(job = %job.id, status = job.status.as_str(), "re-queueing a stalled job");
@@ -118,10 +115,7 @@ impl Pipeline {
                     .map(|(i, _)| i)
                     .collect();
                 if unread.is_empty() {
-                    self.send(&StageMessage::Narrate {
-                        job: job.id.clone(),
-                    })
-                    .await?;
+                    self.send(&StageMessage::Narrate { job: job.id.clone() }).await?;
                 }
                 for page in unread {
                     self.send(&StageMessage::Read {
@@ -131,15 +125,8 @@ impl Pipeline {
                     .await?;
                 }
             }
-            JobStatus::Narrating => {
-                self.send(&StageMessage::Narrate {
-                    job: job.id.clone(),
-                })
-                .await?
-            }
-            JobStatus::Done | JobStatus::NoText | JobStatus::Failed => {
-                self.enqueue_deliveries(&job).await?
-            }
+            JobStatus::Narrating => self.send(&StageMessage::Narrate { job: job.id.clone() }).await?,
+            JobStatus::Done | JobStatus::NoText | JobStatus::Failed => self.enqueue_deliveries(&job).await?,
         }
         Ok(true)
     }
@@ -171,10 +158,7 @@ impl Pipeline {
     }
 
     async fn send(&self, message: &StageMessage) -> Result<(), StageError> {
-        self.queue
-            .send(message, Duration::ZERO)
-            .await
-            .map_err(StageError::from)
+        self.queue.send(message, Duration::ZERO).await.map_err(StageError::from)
     }
 
     async fn enqueue_deliveries(&self, job: &Job) -> Result<(), StageError> {

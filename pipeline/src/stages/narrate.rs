@@ -7,9 +7,7 @@ use bytes::Bytes;
 use super::Pipeline;
 use crate::audio::{self, Mp3};
 use crate::domain::text::{split_for_narration, truncate_at_sentence};
-use crate::domain::{
-    AudioRef, BlobKey, ContentId, Failure, JobId, JobStatus, Language, StageError, StageMessage,
-};
+use crate::domain::{AudioRef, BlobKey, ContentId, Failure, JobId, JobStatus, Language, StageError, StageMessage};
 use crate::ports::{Narrator, Voice};
 
 impl Pipeline {
@@ -26,12 +24,7 @@ impl Pipeline {
             _ => {}
         }
         if !job.all_pages_read() {
-            for (page, _) in job
-                .pages
-                .iter()
-                .enumerate()
-                .filter(|(_, p)| p.reading.is_none())
-            {
+            for (page, _) in job.pages.iter().enumerate().filter(|(_, p)| p.reading.is_none()) {
                 self.send(&StageMessage::Read {
                     job: job.id.clone(),
                     page,
@@ -73,8 +66,7 @@ impl Pipeline {
                 audio
             }
             None => {
-                let Mp3 { bytes, seconds } =
-                    synthesize_book(self.narrator.as_ref(), &text, &voice).await?;
+                let Mp3 { bytes, seconds } = synthesize_book(self.narrator.as_ref(), &text, &voice).await?;
                 let audio = AudioRef {
                     key: BlobKey::audio(&key),
                     seconds,
@@ -111,11 +103,7 @@ impl Pipeline {
 /// Synthesizes a whole text with a narrator into one MP3, splitting it
 /// into chunks the narrator accepts. Shared by the narrate stage and
 /// `storytime narrate`.
-pub async fn synthesize_book(
-    narrator: &dyn Narrator,
-    text: &str,
-    voice: &Voice,
-) -> Result<Mp3, StageError> {
+pub async fn synthesize_book(narrator: &dyn Narrator, text: &str, voice: &Voice) -> Result<Mp3, StageError> {
     let mut speech = Vec::new();
     for chunk in split_for_narration(text, narrator.max_chunk_chars()) {
         speech.push(narrator.synthesize(&chunk, voice).await?);
@@ -129,9 +117,5 @@ pub async fn synthesize_book(
     tokio::task::spawn_blocking(move || audio::join(speech))
         .await
         .map_err(|e| StageError::Retry(format!("encoding stopped: {e}")))?
-        .map_err(|e| {
-            StageError::Permanent(Failure::internal(format!(
-                "the audio could not be encoded ({e})"
-            )))
-        })
+        .map_err(|e| StageError::Permanent(Failure::internal(format!("the audio could not be encoded ({e})"))))
 }

@@ -6,9 +6,7 @@ use bytes::Bytes;
 
 use super::Pipeline;
 use crate::domain::text::{PageText, assemble};
-use crate::domain::{
-    BlobKey, Failure, JobId, JobStatus, Language, PageReading, StageError, StageMessage,
-};
+use crate::domain::{BlobKey, Failure, JobId, JobStatus, Language, PageReading, StageError, StageMessage};
 use crate::image::{DecodedImage, ImageLimits, PreparedImage, Rotation, decode, prepare, rotate};
 use crate::ports::{PageLayout, Script, TextReader};
 
@@ -48,9 +46,9 @@ impl Pipeline {
                 .await?;
             }
             let bytes = self.blobs.get(&page.original).await.map_err(|e| match e {
-                crate::domain::PortError::NotFound(_) => StageError::Permanent(Failure::internal(
-                    "the uploaded photo is missing from storage",
-                )),
+                crate::domain::PortError::NotFound(_) => {
+                    StageError::Permanent(Failure::internal("the uploaded photo is missing from storage"))
+                }
                 other => other.into(),
             })?;
             let reading = self.read_image(bytes, job.fresh).await?;
@@ -71,10 +69,10 @@ impl Pipeline {
                     Some(())
                 })
                 .await?;
-            if let Some((job, ())) = stored {
-                if job.status == JobStatus::Narrating {
-                    self.send(&StageMessage::Narrate { job: job.id }).await?;
-                }
+            if let Some((job, ())) = stored
+                && job.status == JobStatus::Narrating
+            {
+                self.send(&StageMessage::Narrate { job: job.id }).await?;
             }
         }
         Ok(())
@@ -85,11 +83,9 @@ impl Pipeline {
     async fn read_image(&self, bytes: Bytes, fresh: bool) -> Result<PageReading, StageError> {
         let limits = self.config.limits;
         let decoded = decode_blocking(bytes, limits).await?;
-        if !fresh {
-            if let Some(known) = self.jobs.page_reading(&decoded.pixel_hash).await? {
-                tracing::info!(pixels = %decoded.pixel_hash, "reusing an earlier reading of the same page");
-                return Ok(known);
-            }
+        if !fresh && let Some(known) = self.jobs.page_reading(&decoded.pixel_hash).await? {
+            tracing::info!(pixels = %decoded.pixel_hash, "reusing an earlier reading of the same page");
+            return Ok(known);
         }
         let pixels = decoded.pixel_hash.clone();
         let PageResult { mut reading, raw } = read_page(self.reader.as_ref(), decoded).await?;
@@ -103,10 +99,7 @@ impl Pipeline {
 
 /// Decodes on the blocking pool; a photo that does not decode is a
 /// permanent failure with a reason the user can act on.
-pub(crate) async fn decode_blocking(
-    bytes: Bytes,
-    limits: ImageLimits,
-) -> Result<DecodedImage, StageError> {
+pub(crate) async fn decode_blocking(bytes: Bytes, limits: ImageLimits) -> Result<DecodedImage, StageError> {
     tokio::task::spawn_blocking(move || decode(&bytes, &limits))
         .await
         .map_err(|e| StageError::Retry(format!("decoding stopped: {e}")))?
@@ -116,10 +109,7 @@ pub(crate) async fn decode_blocking(
 /// Reads a decoded page with a reader: prepare it at the reader's
 /// resolution, turn it upright as its content says, read, and assemble the
 /// text in reading order. Shared by the read stage and `storytime narrate`.
-pub async fn read_page(
-    reader: &dyn TextReader,
-    decoded: DecodedImage,
-) -> Result<PageResult, StageError> {
+pub async fn read_page(reader: &dyn TextReader, decoded: DecodedImage) -> Result<PageResult, StageError> {
     let needs = reader.needs();
     let exif_rotation = decoded.exif_rotation;
     let prepared = blocking(move || prepare(&decoded.gray, &needs)).await?;
@@ -140,8 +130,7 @@ pub async fn read_page(
     // be upside down. Read it turned round too and keep the better reading.
     if !trusted && text.confidence < POOR_READING {
         let flipped = turn(upright, Rotation::Cw180).await?;
-        let turned_round =
-            Rotation::from_degrees(rotation.degrees() as u32 + 180).unwrap_or(Rotation::Cw180);
+        let turned_round = Rotation::from_degrees(rotation.degrees() as u32 + 180).unwrap_or(Rotation::Cw180);
         let (t2, r2, rot2) = read_once(reader, &flipped, script, turned_round).await?;
         if score(&t2) > score(&text) {
             (text, raw, turned) = (t2, r2, rot2);
@@ -202,9 +191,7 @@ async fn turn(page: PreparedImage, rotation: Rotation) -> Result<PreparedImage, 
     .await
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, StageError> {
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, StageError> {
     tokio::task::spawn_blocking(f)
         .await
         .map_err(|e| StageError::Retry(format!("image work stopped: {e}")))

@@ -64,16 +64,11 @@ pub struct Db {
 impl Db {
     /// Opens (creating if needed) the database and its tables.
     pub fn open(path: &Path) -> Result<Self, PortError> {
-        let fail = |e: rusqlite::Error| {
-            PortError::rejected("the database", format!("{}: {e}", path.display()))
-        };
+        let fail = |e: rusqlite::Error| PortError::rejected("the database", format!("{}: {e}", path.display()));
         let conn = Connection::open(path).map_err(fail)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(fail)?;
-        conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(fail)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")
-            .map_err(fail)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(fail)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
         conn.execute_batch(SCHEMA).map_err(fail)?;
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),

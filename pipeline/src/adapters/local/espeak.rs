@@ -64,9 +64,7 @@ impl Narrator for EspeakNarrator {
             .iter()
             .find(|(name, ..)| *name == voice.name)
             .map(|(.., v)| *v)
-            .ok_or_else(|| {
-                PortError::rejected("espeak-ng", format!("unknown voice `{}`", voice.name))
-            })?;
+            .ok_or_else(|| PortError::rejected("espeak-ng", format!("unknown voice `{}`", voice.name)))?;
         let speed = self.speed.to_string();
         let out = self
             .engine
@@ -79,12 +77,8 @@ impl Narrator for EspeakNarrator {
         if !out.success {
             return Err(PortError::rejected("espeak-ng", out.stderr.trim()));
         }
-        let (samples, sample_rate) =
-            parse_wav(&out.stdout).map_err(|e| PortError::rejected("espeak-ng", e))?;
-        Ok(Speech::Pcm {
-            samples,
-            sample_rate,
-        })
+        let (samples, sample_rate) = parse_wav(&out.stdout).map_err(|e| PortError::rejected("espeak-ng", e))?;
+        Ok(Speech::Pcm { samples, sample_rate })
     }
 }
 
@@ -96,8 +90,7 @@ fn parse_wav(bytes: &[u8]) -> Result<(Vec<i16>, u32), String> {
         return Err("the output is not a WAV stream".into());
     }
     let u16_at = |i: usize| u16::from_le_bytes([bytes[i], bytes[i + 1]]);
-    let u32_at =
-        |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
+    let u32_at = |i: usize| u32::from_le_bytes([bytes[i], bytes[i + 1], bytes[i + 2], bytes[i + 3]]);
     let mut i = 12;
     let mut format = None;
     while i + 8 <= bytes.len() {
@@ -108,15 +101,9 @@ fn parse_wav(bytes: &[u8]) -> Result<(Vec<i16>, u32), String> {
             if body + 16 > bytes.len() {
                 return Err("the WAV format chunk is cut off".into());
             }
-            format = Some((
-                u16_at(body),
-                u16_at(body + 2),
-                u32_at(body + 4),
-                u16_at(body + 14),
-            ));
+            format = Some((u16_at(body), u16_at(body + 2), u32_at(body + 4), u16_at(body + 14)));
         } else if id == b"data" {
-            let (tag, channels, rate, bits) =
-                format.ok_or("the WAV data comes before its format")?;
+            let (tag, channels, rate, bits) = format.ok_or("the WAV data comes before its format")?;
             if tag != 1 || channels != 1 || bits != 16 {
                 return Err(format!(
                     "unexpected WAV format (tag {tag}, {channels} channels, {bits} bits)"
@@ -172,10 +159,7 @@ mod tests {
     fn each_language_has_a_default_voice() {
         let n = EspeakNarrator::new("espeak-ng");
         assert_eq!(n.choose_voice(None, Language::Korean).name, "ko");
-        assert_eq!(
-            n.choose_voice(Some("EN-GB"), Language::English).name,
-            "en-gb"
-        );
+        assert_eq!(n.choose_voice(Some("EN-GB"), Language::English).name, "en-gb");
         // A requested voice that cannot speak the page's language yields.
         assert_eq!(n.choose_voice(Some("en-gb"), Language::Korean).name, "ko");
     }

@@ -34,9 +34,7 @@ impl FsBlobStore {
 fn io_error(what: &BlobKey, e: std::io::Error) -> PortError {
     match e.kind() {
         std::io::ErrorKind::NotFound => PortError::NotFound(what.to_string()),
-        std::io::ErrorKind::StorageFull
-        | std::io::ErrorKind::Interrupted
-        | std::io::ErrorKind::TimedOut => {
+        std::io::ErrorKind::StorageFull | std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => {
             PortError::unavailable("the blob store", format!("{what}: {e}"))
         }
         _ => PortError::rejected("the blob store", format!("{what}: {e}")),
@@ -48,17 +46,9 @@ impl BlobStore for FsBlobStore {
     async fn put(&self, key: &BlobKey, bytes: Bytes) -> Result<(), PortError> {
         let path = self.path(key);
         let dir = path.parent().expect("keys have a prefix").to_owned();
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(|e| io_error(key, e))?;
-        let tmp = dir.join(format!(
-            ".{}.{}",
-            key.file_name(),
-            uuid::Uuid::new_v4().simple()
-        ));
-        tokio::fs::write(&tmp, &bytes)
-            .await
-            .map_err(|e| io_error(key, e))?;
+        tokio::fs::create_dir_all(&dir).await.map_err(|e| io_error(key, e))?;
+        let tmp = dir.join(format!(".{}.{}", key.file_name(), uuid::Uuid::new_v4().simple()));
+        tokio::fs::write(&tmp, &bytes).await.map_err(|e| io_error(key, e))?;
         if let Err(e) = tokio::fs::rename(&tmp, &path).await {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(io_error(key, e));
@@ -79,12 +69,7 @@ impl BlobStore for FsBlobStore {
             .map_err(|e| io_error(key, e))
     }
 
-    async fn link(
-        &self,
-        key: &BlobKey,
-        ttl: Duration,
-        download_name: &str,
-    ) -> Result<String, PortError> {
+    async fn link(&self, key: &BlobKey, ttl: Duration, download_name: &str) -> Result<String, PortError> {
         Ok(self.signer.link(key, ttl, download_name))
     }
 }
@@ -104,9 +89,7 @@ mod tests {
         store.put(&key, Bytes::from_static(b"mp3")).await.unwrap();
         assert_eq!(store.get(&key).await.unwrap(), Bytes::from_static(b"mp3"));
         assert!(store.exists(&key).await.unwrap());
-        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("audio"))
-            .unwrap()
-            .collect();
+        let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("audio")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files remain");
     }
 }

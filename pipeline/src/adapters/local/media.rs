@@ -56,13 +56,7 @@ impl MediaSigner {
     }
 
     /// Checks a link's parts; `name` is as decoded from the query.
-    pub fn verify(
-        &self,
-        key: &str,
-        expires: i64,
-        name: &str,
-        sig: &str,
-    ) -> Result<BlobKey, LinkError> {
+    pub fn verify(&self, key: &str, expires: i64, name: &str, sig: &str) -> Result<BlobKey, LinkError> {
         let expected = self.signature(key, expires, name);
         if !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
             return Err(LinkError::Invalid);
@@ -74,8 +68,7 @@ impl MediaSigner {
     }
 
     fn signature(&self, key: &str, expires: i64, name: &str) -> String {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
         mac.update(format!("{key}\n{expires}\n{name}").as_bytes());
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
@@ -102,10 +95,7 @@ mod tests {
     fn parts(link: &str) -> (String, i64, String, String) {
         let (path, query) = link.split_once('?').unwrap();
         let key = path.split_once("/media/").unwrap().1.to_owned();
-        let q: std::collections::HashMap<_, _> = query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .collect();
+        let q: std::collections::HashMap<_, _> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
         (
             key,
             q["exp"].parse().unwrap(),
@@ -122,24 +112,15 @@ mod tests {
         assert!(link.starts_with("http://127.0.0.1:8080/media/audio/"));
         let (k, exp, name, sig) = parts(&link);
         assert_eq!(signer.verify(&k, exp, &name, &sig).unwrap(), key);
-        assert_eq!(
-            signer.verify(&k, exp + 1, &name, &sig),
-            Err(LinkError::Invalid)
-        );
-        assert_eq!(
-            signer.verify(&k, exp, "other.mp3", &sig),
-            Err(LinkError::Invalid)
-        );
+        assert_eq!(signer.verify(&k, exp + 1, &name, &sig), Err(LinkError::Invalid));
+        assert_eq!(signer.verify(&k, exp, "other.mp3", &sig), Err(LinkError::Invalid));
         let other = MediaSigner::new(b"other".to_vec(), "http://x");
         assert_eq!(other.verify(&k, exp, &name, &sig), Err(LinkError::Invalid));
 
         let old = signer.link(&key, Duration::ZERO, "a.mp3");
         let (k, exp, name, sig) = parts(&old);
         let expired = signer.signature(&k, exp - 10, &name);
-        assert_eq!(
-            signer.verify(&k, exp - 10, &name, &expired),
-            Err(LinkError::Expired)
-        );
+        assert_eq!(signer.verify(&k, exp - 10, &name, &expired), Err(LinkError::Expired));
         assert!(signer.verify(&k, exp, &name, &sig).is_ok());
     }
 }

@@ -15,7 +15,7 @@ mod tesseract;
 pub use db::Db;
 pub use espeak::EspeakNarrator;
 pub use fs_blobs::FsBlobStore;
-pub use media::{LinkError, MediaSigner};
+pub use media::{LinkError, MediaSigner, percent_encode};
 pub use outbox::OutboxNotifier;
 pub use sqlite_jobs::SqliteJobStore;
 pub use sqlite_queue::SqliteQueue;

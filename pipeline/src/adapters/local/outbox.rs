@@ -18,11 +18,7 @@ pub struct OutboxNotifier {
 
 impl OutboxNotifier {
     pub fn new(dir: PathBuf, from: String, default_to: String) -> Self {
-        Self {
-            dir,
-            from,
-            default_to,
-        }
+        Self { dir, from, default_to }
     }
 
     fn render(&self, email: &Email) -> String {
@@ -61,15 +57,11 @@ fn encode_subject(subject: &str) -> String {
 #[async_trait]
 impl Notifier for OutboxNotifier {
     async fn notify(&self, email: &Email) -> Result<(), PortError> {
-        let fail = |e: std::io::Error| {
-            PortError::rejected("the outbox", format!("{}: {e}", self.dir.display()))
-        };
+        let fail = |e: std::io::Error| PortError::rejected("the outbox", format!("{}: {e}", self.dir.display()));
         tokio::fs::create_dir_all(&self.dir).await.map_err(fail)?;
         let name = format!("{}-{}", now_ms(), uuid::Uuid::new_v4().simple());
         let tmp = self.dir.join(format!(".{name}.tmp"));
-        tokio::fs::write(&tmp, self.render(email))
-            .await
-            .map_err(fail)?;
+        tokio::fs::write(&tmp, self.render(email)).await.map_err(fail)?;
         tokio::fs::rename(&tmp, self.dir.join(format!("{name}.eml")))
             .await
             .map_err(fail)?;

@@ -26,12 +26,7 @@ pub(crate) struct Engine {
 }
 
 impl Engine {
-    pub async fn run(
-        &self,
-        args: &[&str],
-        envs: &[(&str, &str)],
-        input: Vec<u8>,
-    ) -> Result<Output, PortError> {
+    pub async fn run(&self, args: &[&str], envs: &[(&str, &str)], input: Vec<u8>) -> Result<Output, PortError> {
         let mut child = Command::new(&self.program)
             .args(args)
             .envs(envs.iter().copied())
@@ -50,12 +45,7 @@ impl Engine {
         });
         let output = tokio::time::timeout(self.timeout, child.wait_with_output())
             .await
-            .map_err(|_| {
-                PortError::unavailable(
-                    &self.program,
-                    format!("no answer within {:?}", self.timeout),
-                )
-            })?
+            .map_err(|_| PortError::unavailable(&self.program, format!("no answer within {:?}", self.timeout)))?
             .map_err(|e| PortError::unavailable(&self.program, e))?;
         let _ = writer.await;
         Ok(Output {

@@ -6,9 +6,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::db::{Db, db_error};
-use crate::domain::{
-    AudioRef, ContentId, Destination, Job, JobId, JobStatus, PageReading, PortError,
-};
+use crate::domain::{AudioRef, ContentId, Destination, Job, JobId, JobStatus, PageReading, PortError};
 use crate::ports::{JobStore, Submitted};
 
 pub struct SqliteJobStore {
@@ -26,8 +24,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String, PortError> {
 }
 
 fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, PortError> {
-    serde_json::from_str(s)
-        .map_err(|e| PortError::rejected("the job store", format!("unreadable record: {e}")))
+    serde_json::from_str(s).map_err(|e| PortError::rejected("the job store", format!("unreadable record: {e}")))
 }
 
 fn load(conn: &Connection, id: &str) -> Result<Option<Job>, PortError> {
@@ -81,11 +78,7 @@ fn update(conn: &Connection, job: &Job) -> Result<bool, PortError> {
 
 #[async_trait]
 impl JobStore for SqliteJobStore {
-    async fn submit(
-        &self,
-        job: Job,
-        destination: Option<Destination>,
-    ) -> Result<Submitted, PortError> {
+    async fn submit(&self, job: Job, destination: Option<Destination>) -> Result<Submitted, PortError> {
         self.db
             .call(move |conn| {
                 // IMMEDIATE takes the write lock up front: the claim check and
@@ -102,12 +95,7 @@ impl JobStore for SqliteJobStore {
                         )
                         .optional()
                         .map_err(db_error)?;
-                    match claimed
-                        .as_deref()
-                        .map(|id| load(&tx, id))
-                        .transpose()?
-                        .flatten()
-                    {
+                    match claimed.as_deref().map(|id| load(&tx, id)).transpose()?.flatten() {
                         Some(mut existing) if existing.status != JobStatus::Failed => {
                             let recipient = destination.map(|d| existing.add_recipient(d));
                             if recipient.is_some() {
@@ -185,11 +173,7 @@ impl JobStore for SqliteJobStore {
         self.db
             .call(move |conn| {
                 let body: Option<String> = conn
-                    .query_row(
-                        "SELECT body FROM page_readings WHERE pixels = ?1",
-                        [key],
-                        |r| r.get(0),
-                    )
+                    .query_row("SELECT body FROM page_readings WHERE pixels = ?1", [key], |r| r.get(0))
                     .optional()
                     .map_err(db_error)?;
                 body.map(|b| from_json(&b)).transpose()
@@ -197,11 +181,7 @@ impl JobStore for SqliteJobStore {
             .await
     }
 
-    async fn put_page_reading(
-        &self,
-        pixels: &ContentId,
-        reading: &PageReading,
-    ) -> Result<(), PortError> {
+    async fn put_page_reading(&self, pixels: &ContentId, reading: &PageReading) -> Result<(), PortError> {
         let (key, body) = (pixels.to_string(), to_json(reading)?);
         self.db
             .call(move |conn| {
@@ -220,9 +200,7 @@ impl JobStore for SqliteJobStore {
         self.db
             .call(move |conn| {
                 let body: Option<String> = conn
-                    .query_row("SELECT body FROM narrations WHERE key = ?1", [key], |r| {
-                        r.get(0)
-                    })
+                    .query_row("SELECT body FROM narrations WHERE key = ?1", [key], |r| r.get(0))
                     .optional()
                     .map_err(db_error)?;
                 body.map(|b| from_json(&b)).transpose()
@@ -251,9 +229,7 @@ impl JobStore for SqliteJobStore {
                     .prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")
                     .map_err(db_error)?;
                 let rows = stmt
-                    .query_map([], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-                    })
+                    .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
                     .map_err(db_error)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
             })
@@ -316,11 +292,7 @@ mod tests {
         }
         assert_eq!(created, 1);
         assert_eq!(ids.len(), 1);
-        let stored = store
-            .get(ids.iter().next().unwrap())
-            .await
-            .unwrap()
-            .unwrap();
+        let stored = store.get(ids.iter().next().unwrap()).await.unwrap().unwrap();
         assert_eq!(stored.recipients.len(), 8, "every submitter is a recipient");
     }
 
@@ -329,17 +301,13 @@ mod tests {
         let (_dir, store) = store();
         let a = store.submit(job(b"p", false), None).await.unwrap();
         let b = store.submit(job(b"p", false), None).await.unwrap();
-        assert!(matches!(
-            (a, b),
-            (Submitted::Created(_), Submitted::Created(_))
-        ));
+        assert!(matches!((a, b), (Submitted::Created(_), Submitted::Created(_))));
     }
 
     #[tokio::test]
     async fn a_failed_job_does_not_block_a_new_attempt() {
         let (_dir, store) = store();
-        let Submitted::Created(mut first) = store.submit(job(b"p", true), None).await.unwrap()
-        else {
+        let Submitted::Created(mut first) = store.submit(job(b"p", true), None).await.unwrap() else {
             panic!()
         };
         first.fail(Failure::internal("boom"), 2_000);
@@ -360,10 +328,7 @@ mod tests {
         let mut b = j;
         b.status = JobStatus::Narrating;
         assert!(matches!(store.save(&b).await, Err(PortError::Conflict(_))));
-        assert_eq!(
-            store.get(&a.id).await.unwrap().unwrap().status,
-            JobStatus::Reading
-        );
+        assert_eq!(store.get(&a.id).await.unwrap().unwrap().status, JobStatus::Reading);
     }
 
     #[tokio::test]

@@ -31,12 +31,7 @@ impl SqliteQueue {
         }
     }
 
-    async fn try_receive(
-        &self,
-        stage: Stage,
-        max: usize,
-        visibility: Duration,
-    ) -> Result<Vec<Received>, PortError> {
+    async fn try_receive(&self, stage: Stage, max: usize, visibility: Duration) -> Result<Vec<Received>, PortError> {
         self.db
             .call(move |conn| {
                 let now = now_ms();
@@ -154,11 +149,8 @@ impl Queue for SqliteQueue {
         let deleted = self
             .db
             .call(move |conn| {
-                conn.execute(
-                    "DELETE FROM queue WHERE id = ?1 AND receipt = ?2",
-                    params![id, receipt],
-                )
-                .map_err(db_error)
+                conn.execute("DELETE FROM queue WHERE id = ?1 AND receipt = ?2", params![id, receipt])
+                    .map_err(db_error)
             })
             .await?;
         if deleted == 0 {
@@ -269,12 +261,7 @@ mod tests {
         assert_eq!(got.len(), 1);
         assert_eq!(got[0].message().unwrap(), msg);
         assert_eq!(got[0].receive_count, 1);
-        assert!(
-            q.receive(Stage::Narrate, 10, NOW, VIS)
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap().is_empty());
         assert_eq!(
             q.depth(Stage::Narrate).await.unwrap(),
             QueueDepth {
@@ -292,10 +279,7 @@ mod tests {
         q.ack(&got[0]).await.unwrap();
         assert_eq!(q.depth(Stage::Narrate).await.unwrap().in_flight, 1);
         q.ack(&again[0]).await.unwrap();
-        assert_eq!(
-            q.depth(Stage::Narrate).await.unwrap(),
-            QueueDepth::default()
-        );
+        assert_eq!(q.depth(Stage::Narrate).await.unwrap(), QueueDepth::default());
     }
 
     #[tokio::test]
@@ -310,19 +294,9 @@ mod tests {
         )
         .await
         .unwrap();
-        q.send(&StageMessage::Narrate { job: JobId::new() }, NOW)
-            .await
-            .unwrap();
-        assert!(
-            q.receive(Stage::Read, 10, NOW, VIS)
-                .await
-                .unwrap()
-                .is_empty()
-        );
-        assert_eq!(
-            q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap().len(),
-            1
-        );
+        q.send(&StageMessage::Narrate { job: JobId::new() }, NOW).await.unwrap();
+        assert!(q.receive(Stage::Read, 10, NOW, VIS).await.unwrap().is_empty());
+        assert_eq!(q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap().len(), 1);
         assert_eq!(q.depth(Stage::Read).await.unwrap().waiting, 1);
     }
 
@@ -332,10 +306,7 @@ mod tests {
         let q = std::sync::Arc::new(q);
         let receiver = {
             let q = q.clone();
-            tokio::spawn(async move {
-                q.receive(Stage::Deliver, 1, Duration::from_secs(30), VIS)
-                    .await
-            })
+            tokio::spawn(async move { q.receive(Stage::Deliver, 1, Duration::from_secs(30), VIS).await })
         };
         tokio::task::yield_now().await;
         q.send(
@@ -358,9 +329,7 @@ mod tests {
     #[tokio::test]
     async fn dead_letters_leave_the_queue_and_are_counted() {
         let (_dir, q) = queue();
-        q.send(&StageMessage::Narrate { job: JobId::new() }, NOW)
-            .await
-            .unwrap();
+        q.send(&StageMessage::Narrate { job: JobId::new() }, NOW).await.unwrap();
         let got = q.receive(Stage::Narrate, 1, NOW, VIS).await.unwrap();
         q.dead_letter(&got[0], "kept failing").await.unwrap();
         assert_eq!(

@@ -29,11 +29,7 @@ impl TesseractReader {
         }
     }
 
-    async fn run(
-        &self,
-        page: &PreparedImage,
-        args: &[&str],
-    ) -> Result<super::process::Output, PortError> {
+    async fn run(&self, page: &PreparedImage, args: &[&str]) -> Result<super::process::Output, PortError> {
         let mut full = vec!["stdin", "stdout"];
         full.extend_from_slice(args);
         // Storytime runs several readers at once; one thread each keeps them
@@ -90,12 +86,10 @@ impl TextReader for TesseractReader {
             let detail = out
                 .stderr
                 .lines()
-                .filter(|l| !l.trim().is_empty())
-                .last()
+                .rfind(|l| !l.trim().is_empty())
                 .unwrap_or("failed")
                 .to_owned();
-            if out.stderr.contains("Failed loading language") || out.stderr.contains("traineddata")
-            {
+            if out.stderr.contains("Failed loading language") || out.stderr.contains("traineddata") {
                 return Err(PortError::rejected(
                     "tesseract",
                     format!(
@@ -162,11 +156,7 @@ fn parse_tsv(tsv: &str) -> Vec<Fragment> {
             },
         };
         if current == Some(key) {
-            fragments
-                .last_mut()
-                .expect("current fragment exists")
-                .words
-                .push(word);
+            fragments.last_mut().expect("current fragment exists").words.push(word);
         } else {
             current = Some(key);
             fragments.push(Fragment {
@@ -210,10 +200,7 @@ mod tests {
         let f = parse_tsv(tsv);
         assert_eq!(f.len(), 2);
         assert_eq!(
-            f[0].words
-                .iter()
-                .map(|w| w.text.as_str())
-                .collect::<Vec<_>>(),
+            f[0].words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(),
             ["Once", "upon"]
         );
         assert_eq!(f[1].block, 2);

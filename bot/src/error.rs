@@ -1,0 +1,124 @@
+//! The API's errors: the one place HTTP statuses are chosen. Every 4xx
+//! carries a JSON body saying what was wrong; 5xx details go to the log,
+//! not to the client.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use storytime_pipeline::image::ImageRejection;
+use storytime_pipeline::stages::IntakeError;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    /// Fields merged into the body beside `error` (e.g. the job's id).
+    pub extra: Option<Value>,
+    pub retry_after: Option<u32>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            extra: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, code, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send a valid API key as `Authorization: Bearer <key>`",
+        )
+    }
+
+    /// A fault on our side: logged in full, reported to the client briefly.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "request failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "Storytime could not handle this right now; try again shortly",
+        )
+        .with_retry_after(5)
+    }
+
+    pub fn with_extra(mut self, extra: Value) -> Self {
+        self.extra = Some(extra);
+        self
+    }
+
+    pub fn with_retry_after(mut self, seconds: u32) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+}
+
+impl From<ImageRejection> for ApiError {
+    fn from(r: ImageRejection) -> Self {
+        let status = match r {
+            ImageRejection::Empty => StatusCode::BAD_REQUEST,
+            ImageRejection::TooLarge { .. } | ImageRejection::TooManyPixels { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ImageRejection::Svg | ImageRejection::Heic | ImageRejection::NotAnImage(_) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            ImageRejection::Truncated(_) | ImageRejection::Damaged(_) | ImageRejection::TooSmall { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+        };
+        Self::new(status, r.code(), r.to_string())
+    }
+}
+
+impl From<IntakeError> for ApiError {
+    fn from(e: IntakeError) -> Self {
+        match e {
+            IntakeError::Rejected { reason, .. } => reason.into(),
+            IntakeError::TooManyPages { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_pages", e.to_string())
+            }
+            IntakeError::NoPages => Self::bad_request("empty_body", e.to_string()),
+            IntakeError::Unavailable(port) => Self::internal(port),
+        }
+    }
+}
+
+impl From<storytime_pipeline::PortError> for ApiError {
+    fn from(e: storytime_pipeline::PortError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl From<storytime_pipeline::StageError> for ApiError {
+    fn from(e: storytime_pipeline::StageError) -> Self {
+        Self::internal(e)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
+        if let (Some(Value::Object(extra)), Value::Object(map)) = (self.extra, &mut body) {
+            map.extend(extra);
+        }
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        response
+    }
+}

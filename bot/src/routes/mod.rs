@@ -1,0 +1,111 @@
+//! The HTTP routes: the original REST API (`/upload`, `/retrieve`,
+//! `/bulk`), signed media links, health and metrics.
+
+mod bulk;
+mod health;
+mod media;
+mod retrieve;
+mod upload;
+mod view;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::{get, post};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The whole HTTP surface, shared by `storytime serve` and the tests.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/upload", post(upload::upload))
+        .route("/retrieve", get(retrieve::retrieve))
+        .route("/bulk", post(bulk::bulk).get(bulk::bulk))
+        .route("/media/{*key}", get(media::media))
+        .route("/healthz", get(health::healthz))
+        .route("/metrics", get(health::metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        // Handlers read bodies themselves, each with its own limit, so that
+        // an oversized body gets a JSON answer.
+        .layer(DefaultBodyLimit::disable())
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("no_such_path", "no such path; the API has /upload, /retrieve and /bulk")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this path does not accept that method",
+    )
+}
+
+/// Checks the bearer token when API keys are configured.
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.api_keys.is_empty() {
+        return Ok(());
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(ApiError::unauthorized)?;
+    let ok = state.api_keys.iter().fold(false, |acc, key| {
+        acc | bool::from(key.as_bytes().ct_eq(presented.as_bytes()))
+    });
+    if ok { Ok(()) } else { Err(ApiError::unauthorized()) }
+}
+
+/// Reads a request body up to `limit` bytes; more is a 413 with a JSON
+/// error, and the rest of the body is never read.
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than the limit of {limit} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let is_limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if is_limit {
+            too_large()
+        } else {
+            ApiError::bad_request("unreadable_body", format!("the body could not be read: {e}"))
+        }
+    })
+}
+
+/// Reads a true/false header; absent means `default`.
+pub(crate) fn flag(headers: &HeaderMap, name: &str, default: bool) -> Result<bool, ApiError> {
+    let Some(v) = headers.get(name) else {
+        return Ok(default);
+    };
+    match v.to_str().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(ApiError::bad_request(
+            "bad_header",
+            format!("{name} must be true or false, not `{other}`"),
+        )),
+    }
+}

@@ -1,0 +1,311 @@
+//! The original REST API, as its clients use it.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use storytime_tests::{Page, Server, blank_page, cer, mp3_seconds, render_page, with_comment};
+
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn fox_page() -> Page {
+    Page::new(&[
+        "The little fox found a red kite in the tall grass.",
+        "She ran to the top of the hill and let it fly.",
+        "The wind carried it over the river and far away.",
+    ])
+}
+
+async fn upload_ok(server: &Server, png: Vec<u8>, name: &str, headers: &[(&str, &str)]) -> Value {
+    let r = server.upload(png, name, headers).await;
+    assert_eq!(r.status(), 200);
+    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
+    let ts = r.headers()["timestamp"].to_str().unwrap().to_owned();
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["ID"], etag.as_str());
+    assert_eq!(body["Timestamp"], ts.as_str());
+    body
+}
+
+#[tokio::test]
+async fn an_uploaded_page_is_read_narrated_and_emailed() {
+    let server = Server::start(&[]);
+    let page = fox_page();
+    let png = render_page(&page);
+
+    let up = upload_ok(&server, png.clone(), "fox.png", &[]).await;
+    for field in ["ID", "Timestamp", "ContentID", "Name", "OrigURL", "DownURL"] {
+        assert!(up.get(field).is_some(), "upload answer lacks {field}: {up}");
+    }
+    assert_eq!(up["Name"], "fox.png");
+    assert_eq!(up["Duplicate"], false);
+
+    let (status, done) = server
+        .wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT)
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["Status"], "done");
+    assert_eq!(done["Language"], "en");
+    let text = done["Text"].as_str().unwrap();
+    assert!(cer(text, &page.text()) < 0.05, "read {text:?}");
+
+    // The audio decodes, and its length fits 29 words read aloud.
+    let audio = server.http.get(done["DownURL"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(audio.status(), 200);
+    assert_eq!(audio.headers()["content-type"], "audio/mpeg");
+    let seconds = mp3_seconds(&audio.bytes().await.unwrap());
+    assert!((5.0..20.0).contains(&seconds), "{seconds} s for 29 words");
+    assert!((seconds - done["Duration"].as_f64().unwrap()).abs() < 0.5);
+
+    // The original photo comes back byte for byte.
+    let orig = server.http.get(done["OrigURL"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(orig.bytes().await.unwrap().as_ref(), png.as_slice());
+
+    // X-Notification-Required defaults to true: one email with the links.
+    let emails = wait_for_emails(&server, 1).await;
+    assert!(emails[0].contains("Subject: Your story is ready: fox.png"));
+    assert!(emails[0].contains(done["DownURL"].as_str().unwrap().split('?').next().unwrap()));
+    assert!(emails[0].contains("red kite"));
+}
+
+async fn wait_for_emails(server: &Server, n: usize) -> Vec<String> {
+    let start = std::time::Instant::now();
+    loop {
+        let emails = server.outbox();
+        if emails.len() >= n {
+            return emails;
+        }
+        assert!(start.elapsed() < LIMIT, "expected {n} emails, found {}", emails.len());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn the_same_page_is_read_once_however_and_whenever_it_is_sent() {
+    let server = Server::start(&[]);
+    let png = render_page(&Page::new(&["A hen laid an egg under the old oak tree."]));
+    let same_pixels = with_comment(&png, "edited in a photo app");
+    assert_ne!(png, same_pixels);
+
+    // Sent five times at once, plus once with other bytes but equal pixels.
+    let uploads = (0..5).map(|_| upload_ok(&server, png.clone(), "hen.png", &[("X-Notification-Required", "false")]));
+    let answers: Vec<Value> = futures::future::join_all(uploads).await;
+    let id = answers[0]["ID"].clone();
+    assert!(answers.iter().all(|a| a["ID"] == id), "{answers:?}");
+    assert_eq!(answers.iter().filter(|a| a["Duplicate"] == false).count(), 1);
+    let again = upload_ok(
+        &server,
+        same_pixels,
+        "hen-copy.png",
+        &[("X-Notification-Required", "false")],
+    )
+    .await;
+    assert_eq!(again["ID"], id);
+    assert_eq!(again["ContentID"], answers[0]["ContentID"]);
+
+    let (status, done) = server
+        .wait_for(id.as_str().unwrap(), answers[0]["Timestamp"].as_str().unwrap(), LIMIT)
+        .await;
+    assert_eq!(status, 200);
+    let health = server.health().await;
+    assert_eq!(health["jobs"]["done"], 1, "{health}");
+
+    // Once done, a duplicate gets the finished result at once.
+    let late = upload_ok(&server, png.clone(), "hen.png", &[("X-Notification-Required", "false")]).await;
+    assert_eq!(late["ID"], id);
+    assert_eq!(late["Status"], "done");
+    assert_eq!(
+        late["DownURL"].as_str().unwrap().split('?').next(),
+        done["DownURL"].as_str().unwrap().split('?').next()
+    );
+
+    // Turning the duplication check off forces fresh work: a new job.
+    let fresh = upload_ok(&server, png, "hen.png", &[("X-Duplication-Check-Required", "false")]).await;
+    assert_ne!(fresh["ID"], id);
+    assert_eq!(fresh["NeedDupChk"], false);
+}
+
+#[tokio::test]
+async fn pages_turned_any_way_are_read_upright() {
+    let server = Server::start(&[]);
+    let page = Page::new(&[
+        "Under the bridge lived a troll who loved to sing.",
+        "Every night he sang songs to the stars and the moon.",
+    ]);
+    let mut jobs = Vec::new();
+    for degrees in [90, 180, 270] {
+        let up = upload_ok(
+            &server,
+            render_page(&page.clone().rotated(degrees)),
+            &format!("troll-{degrees}.png"),
+            &[],
+        )
+        .await;
+        jobs.push((degrees, up));
+    }
+    for (degrees, up) in jobs {
+        let (status, done) = server
+            .wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT)
+            .await;
+        assert_eq!(status, 200);
+        let text = done["Text"].as_str().unwrap();
+        assert!(cer(text, &page.text()) < 0.05, "turned {degrees}°, read {text:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_korean_page_is_read_and_narrated_in_korean() {
+    let server = Server::start(&[]);
+    let page = Page::new(&[
+        "옛날 옛적에 깊은 산속에 호랑이 한 마리가",
+        "살았어요. 호랑이는 배가 고파서 마을로 내려갔어요.",
+    ])
+    .korean();
+    let up = upload_ok(&server, render_page(&page), "tiger.png", &[]).await;
+    let (status, done) = server
+        .wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT)
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["Language"], "ko");
+    assert_eq!(done["Voice"], "ko");
+    let text = done["Text"].as_str().unwrap();
+    assert!(cer(text, &page.text()) < 0.1, "read {text:?}");
+}
+
+#[tokio::test]
+async fn a_page_without_text_finishes_with_a_clear_message() {
+    let server = Server::start(&[]);
+    let up = upload_ok(&server, blank_page(), "blank.png", &[]).await;
+    let (status, done) = server
+        .wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT)
+        .await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["Status"], "no_text");
+    assert_eq!(done["DownURL"], "");
+    assert!(done["Message"].as_str().unwrap().contains("No text"));
+    let emails = wait_for_emails(&server, 1).await;
+    assert!(emails[0].contains("Subject: No text found on blank.png"));
+    assert_eq!(server.health().await["queues"]["read"]["dead"], 0);
+}
+
+#[tokio::test]
+async fn bulk_summarises_finished_jobs_and_emails_the_summary() {
+    let server = Server::start(&[]);
+    let up = upload_ok(
+        &server,
+        render_page(&fox_page()),
+        "fox.png",
+        &[("X-Notification-Required", "false")],
+    )
+    .await;
+    let (id, ts) = (up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap());
+
+    let list = serde_json::json!([{ "Id": id, "Timestamp": ts }, { "Id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "Timestamp": "1" }]);
+    let early = server.http.post(server.url("/bulk")).json(&list).send().await.unwrap();
+    if early.status() == 404 {
+        let body: Value = early.json().await.unwrap();
+        assert_eq!(body["error"]["code"], "nothing_ready");
+    }
+    server.wait_for(id, ts, LIMIT).await;
+
+    // GET with a JSON body, as the original API allowed.
+    let r = server
+        .http
+        .get(server.url("/bulk"))
+        .body(list.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["Items"][0]["Status"], "done");
+    assert_eq!(body["Items"][1]["Status"], "not_found");
+    assert!(body["Message"].as_str().unwrap().contains("MP3 url: http"));
+    let emails = wait_for_emails(&server, 1).await;
+    assert!(emails.iter().any(|e| e.contains("Subject: Get your voice stories")));
+
+    let bad = server
+        .http
+        .post(server.url("/bulk"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
+
+#[tokio::test]
+async fn media_links_are_signed_expire_and_serve_ranges() {
+    let server = Server::start(&[]);
+    let up = upload_ok(
+        &server,
+        render_page(&fox_page()),
+        "fox.png",
+        &[("X-Notification-Required", "false")],
+    )
+    .await;
+    let (_, done) = server
+        .wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT)
+        .await;
+    let link = done["DownURL"].as_str().unwrap().to_owned();
+
+    let part = server
+        .http
+        .get(&link)
+        .header("Range", "bytes=0-99")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().await.unwrap().len(), 100);
+
+    let tampered = link.replace("sig=", "sig=x");
+    assert_eq!(server.http.get(&tampered).send().await.unwrap().status(), 403);
+    let stretched = link.replace("exp=", "exp=9");
+    assert_eq!(server.http.get(&stretched).send().await.unwrap().status(), 403);
+    let unsigned = link.split('?').next().unwrap();
+    assert_eq!(server.http.get(unsigned).send().await.unwrap().status(), 403);
+
+    // A server whose links live one second: they stop working.
+    let mut short = Server::start(&[("STORYTIME_LINK_TTL", "0")]);
+    let up = upload_ok(
+        &short,
+        render_page(&fox_page()),
+        "fox.png",
+        &[("X-Notification-Required", "false")],
+    )
+    .await;
+    let orig = up["OrigURL"].as_str().unwrap().to_owned();
+    let start = std::time::Instant::now();
+    loop {
+        let status = short.http.get(&orig).send().await.unwrap().status();
+        if status == 410 {
+            break;
+        }
+        assert_eq!(status, 200, "a fresh link works until it expires");
+        assert!(start.elapsed() < Duration::from_secs(5), "the link never expired");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    short.kill();
+}
+
+#[tokio::test]
+async fn api_keys_are_required_when_configured() {
+    let server = Server::start(&[("STORYTIME_API_KEYS", "k1,k2")]);
+    let png = render_page(&Page::new(&["Keys keep the door shut."]));
+    assert_eq!(server.upload(png.clone(), "k.png", &[]).await.status(), 401);
+    assert_eq!(
+        server
+            .upload(png.clone(), "k.png", &[("Authorization", "Bearer nope")])
+            .await
+            .status(),
+        401
+    );
+    assert_eq!(
+        server
+            .upload(png, "k.png", &[("Authorization", "Bearer k2")])
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(server.health().await["status"], "ok");
+}

@@ -44,8 +44,34 @@ enum Command {
     Doctor,
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+/// Page images are large, short-lived buffers made on many threads. glibc
+/// raises its mmap threshold each time such a buffer is freed, so later
+/// ones land in per-thread arenas that keep the memory: measured here, the
+/// process grew from 60 MB to over 400 MB over two dozen pages. A fixed
+/// threshold sends every buffer above 256 KiB to mmap, which returns it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn return_large_buffers_to_the_system() {
+    // SAFETY: mallopt only changes allocator tuning; it is called before any
+    // other thread exists, as glibc asks.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_large_buffers_to_the_system() {}
+
+fn main() -> ExitCode {
+    return_large_buffers_to_the_system();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+        .block_on(run())
+}
+
+async fn run() -> ExitCode {
     let args = Args::parse();
     telemetry::init();
     let settings = match Settings::from_env() {

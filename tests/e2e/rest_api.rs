@@ -309,3 +309,34 @@ async fn api_keys_are_required_when_configured() {
     );
     assert_eq!(server.health().await["status"], "ok");
 }
+
+#[tokio::test]
+async fn the_same_text_in_the_same_voice_is_narrated_once() {
+    let server = Server::start(&[]);
+    let page = Page::new(&["The owl and the cat went to sea in a green boat."]);
+    // Two different photos (one turned round) of the same page.
+    let a = upload_ok(
+        &server,
+        render_page(&page),
+        "a.png",
+        &[("X-Notification-Required", "false")],
+    )
+    .await;
+    let b = upload_ok(
+        &server,
+        render_page(&page.clone().rotated(180)),
+        "b.png",
+        &[("X-Notification-Required", "false")],
+    )
+    .await;
+    assert_ne!(a["ID"], b["ID"]);
+    let (_, a) = server
+        .wait_for(a["ID"].as_str().unwrap(), a["Timestamp"].as_str().unwrap(), LIMIT)
+        .await;
+    let (_, b) = server
+        .wait_for(b["ID"].as_str().unwrap(), b["Timestamp"].as_str().unwrap(), LIMIT)
+        .await;
+    assert_eq!(a["Text"], b["Text"]);
+    let path = |v: &Value| v["DownURL"].as_str().unwrap().split('?').next().unwrap().to_owned();
+    assert_eq!(path(&a), path(&b), "both jobs share one narration");
+}

@@ -17,10 +17,17 @@ use subtle::ConstantTimeEq;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+const MAX_CONCURRENT_UPLOADS: usize = 32;
+
 /// The whole HTTP surface, shared by `storytime serve` and the tests.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/upload", post(upload::upload))
+        // Each upload body is held in memory while it is checked: bound how
+        // many are read at once (the rest wait their turn).
+        .route(
+            "/upload",
+            post(upload::upload).layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_UPLOADS)),
+        )
         .route("/retrieve", get(retrieve::retrieve))
         .route("/bulk", post(bulk::bulk).get(bulk::bulk))
         .route("/media/{*key}", get(media::media))

@@ -22,6 +22,9 @@ pub struct DecodedImage {
 }
 
 pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageRejection> {
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        return decode_jpeg(bytes, limits);
+    }
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageRejection::Damaged(e.to_string()))?;
@@ -44,7 +47,81 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageR
     }
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let gray = DynamicImage::from_decoder(decoder).map_err(reject)?.into_luma8();
+    Ok(finish(gray, orientation))
+}
 
+/// Phone photos are JPEGs: decode them straight to luminance, which needs
+/// a third of the memory of colour and skips the colour conversion.
+fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageRejection> {
+    use zune_core::bytestream::ZCursor;
+    use zune_core::colorspace::ColorSpace;
+    use zune_core::options::DecoderOptions;
+
+    let side = limits.max_pixels.min(u32::MAX as u64) as usize;
+    let options = DecoderOptions::default()
+        .jpeg_set_out_colorspace(ColorSpace::Luma)
+        .set_max_width(side)
+        .set_max_height(side);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
+    decoder
+        .decode_headers()
+        .map_err(|e| ImageRejection::Damaged(e.to_string()))?;
+    let (w, h) = decoder
+        .dimensions()
+        .ok_or_else(|| ImageRejection::Damaged("no frame header".into()))?;
+    if w as u64 * h as u64 > limits.max_pixels {
+        return Err(ImageRejection::TooManyPixels {
+            width: w as u32,
+            height: h as u32,
+            megapixels: (w as u64 * h as u64).div_ceil(1_000_000),
+            limit_megapixels: limits.max_pixels / 1_000_000,
+        });
+    }
+    let orientation = decoder
+        .exif()
+        .and_then(|tiff| exif_orientation(tiff))
+        .and_then(|v| Orientation::from_exif(v as u8))
+        .unwrap_or(Orientation::NoTransforms);
+    let pixels = decoder.decode().map_err(|e| ImageRejection::Damaged(e.to_string()))?;
+    let gray = GrayImage::from_raw(w as u32, h as u32, pixels)
+        .ok_or_else(|| ImageRejection::Damaged("the decoded size does not match the header".into()))?;
+    Ok(finish(gray, orientation))
+}
+
+/// Reads the Orientation tag (0x0112) from IFD0 of EXIF data that starts
+/// at its TIFF header.
+fn exif_orientation(tiff: &[u8]) -> Option<u16> {
+    let big = match tiff.get(0..2)? {
+        b"MM" => true,
+        b"II" => false,
+        _ => return None,
+    };
+    let u16_at = |i: usize| -> Option<u16> {
+        let b: [u8; 2] = tiff.get(i..i + 2)?.try_into().ok()?;
+        Some(if big {
+            u16::from_be_bytes(b)
+        } else {
+            u16::from_le_bytes(b)
+        })
+    };
+    let u32_at = |i: usize| -> Option<u32> {
+        let b: [u8; 4] = tiff.get(i..i + 4)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let ifd = u32_at(4)? as usize;
+    let entries = u16_at(ifd)? as usize;
+    (0..entries.min(512)).find_map(|n| {
+        let entry = ifd + 2 + n * 12;
+        (u16_at(entry)? == 0x0112).then(|| u16_at(entry + 8)).flatten()
+    })
+}
+
+/// Hashes the stored pixels, then turns them as the EXIF tag says.
+fn finish(gray: GrayImage, orientation: Orientation) -> DecodedImage {
     let mut hash = Sha256::new();
     hash.update(gray.width().to_le_bytes());
     hash.update(gray.height().to_le_bytes());
@@ -59,11 +136,11 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageR
         Orientation::Rotate270 | Orientation::Rotate270FlipH => 270,
         _ => 0,
     };
-    Ok(DecodedImage {
+    DecodedImage {
         gray: oriented.into_luma8(),
         exif_rotation,
         pixel_hash,
-    })
+    }
 }
 
 fn reject(e: image::ImageError) -> ImageRejection {
@@ -99,6 +176,37 @@ mod tests {
             decode(&a, &limits).unwrap().pixel_hash,
             decode(b.get_ref(), &limits).unwrap().pixel_hash
         );
+    }
+
+    #[test]
+    fn exif_orientation_is_read_in_both_byte_orders() {
+        let be = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+        assert_eq!(exif_orientation(be), Some(6));
+        let le = b"II\x2a\0\x08\0\0\0\x01\0\x12\x01\x03\0\x01\0\0\0\x03\0\0\0\0\0\0\0";
+        assert_eq!(exif_orientation(le), Some(3));
+        assert_eq!(exif_orientation(b"MM\0\x2a\xff\xff\xff\xff"), None);
+        assert_eq!(exif_orientation(b""), None);
+    }
+
+    #[test]
+    fn jpegs_decode_to_grey_with_their_exif_turn() {
+        let img = image::RgbImage::from_fn(64, 32, |x, _| image::Rgb([(x * 4) as u8, 0, 0]));
+        let mut jpeg = Cursor::new(Vec::new());
+        img.write_to(&mut jpeg, ImageFormat::Jpeg).unwrap();
+        let plain = jpeg.into_inner();
+        let d = decode(&plain, &ImageLimits::default()).unwrap();
+        assert_eq!((d.gray.dimensions(), d.exif_rotation), ((64, 32), 0));
+        // Add an APP1 EXIF segment saying "rotate 90° clockwise to view".
+        let tiff = b"MM\0\x2a\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+        let mut tagged = plain[..2].to_vec();
+        tagged.extend([0xFF, 0xE1]);
+        tagged.extend(((tiff.len() + 8) as u16).to_be_bytes());
+        tagged.extend(b"Exif\0\0");
+        tagged.extend(tiff);
+        tagged.extend(&plain[2..]);
+        let d2 = decode(&tagged, &ImageLimits::default()).unwrap();
+        assert_eq!((d2.gray.dimensions(), d2.exif_rotation), ((32, 64), 90));
+        assert_eq!(d.pixel_hash, d2.pixel_hash);
     }
 
     #[test]

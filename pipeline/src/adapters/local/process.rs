@@ -27,7 +27,9 @@ pub(crate) struct Engine {
 
 impl Engine {
     pub async fn run(&self, args: &[&str], envs: &[(&str, &str)], input: Vec<u8>) -> Result<Output, PortError> {
-        let mut child = Command::new(&self.program)
+        let mut command = Command::new(&self.program);
+        lower_priority(&mut command);
+        let mut child = command
             .args(args)
             .envs(envs.iter().copied())
             .stdin(Stdio::piped())
@@ -66,3 +68,22 @@ impl Engine {
         }
     }
 }
+
+/// Engines run at a lower CPU priority than Storytime itself, so that the
+/// front end answers uploads at once even while every core is reading pages.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn lower_priority(command: &mut Command) {
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // calls setpriority, which is async-signal-safe; its failure is ignored
+    // (the engine then simply runs at normal priority).
+    unsafe {
+        command.pre_exec(|| {
+            libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(unix))]
+fn lower_priority(_command: &mut Command) {}

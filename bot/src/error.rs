@@ -21,13 +21,7 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            extra: None,
-            retry_after: None,
-        }
+        Self { status, code, message: message.into(), extra: None, retry_after: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -39,11 +33,7 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "send a valid API key as `Authorization: Bearer <key>`",
-        )
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "send a valid API key as `Authorization: Bearer <key>`")
     }
 
     /// A fault on our side: logged in full, reported to the client briefly.

@@ -5,6 +5,7 @@
 pub mod cli;
 pub mod error;
 pub mod routes;
+pub mod slack;
 pub mod state;
 pub mod telemetry;
 

@@ -64,11 +64,7 @@ fn return_large_buffers_to_the_system() {}
 
 fn main() -> ExitCode {
     return_large_buffers_to_the_system();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-        .block_on(run())
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime").block_on(run())
 }
 
 async fn run() -> ExitCode {

@@ -42,15 +42,9 @@ pub fn join(chunks: Vec<Speech>) -> Result<Mp3, String> {
         (Some(_), false) => Err("chunks mix PCM and MP3".into()),
         (Some(rate), true) => {
             let seconds = pcm.len() as f32 / rate as f32;
-            Ok(Mp3 {
-                bytes: encode(&pcm, rate)?,
-                seconds,
-            })
+            Ok(Mp3 { bytes: encode(&pcm, rate)?, seconds })
         }
-        (None, _) => Ok(Mp3 {
-            bytes: mp3,
-            seconds: mp3_seconds,
-        }),
+        (None, _) => Ok(Mp3 { bytes: mp3, seconds: mp3_seconds }),
     }
 }
 
@@ -66,14 +60,10 @@ pub fn encode(samples: &[i16], sample_rate: u32) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     for chunk in samples.chunks(64 * 1024) {
         out.reserve(mp3lame_encoder::max_required_buffer_size(chunk.len()));
-        encoder
-            .encode_to_vec(MonoPcm(chunk), &mut out)
-            .map_err(|e| e.to_string())?;
+        encoder.encode_to_vec(MonoPcm(chunk), &mut out).map_err(|e| e.to_string())?;
     }
     out.reserve(7200);
-    encoder
-        .flush_to_vec::<FlushNoGap>(&mut out)
-        .map_err(|e| e.to_string())?;
+    encoder.flush_to_vec::<FlushNoGap>(&mut out).map_err(|e| e.to_string())?;
     Ok(out)
 }
 
@@ -90,14 +80,8 @@ mod tests {
     #[test]
     fn pcm_chunks_become_one_mp3_with_pauses_between() {
         let chunks = vec![
-            Speech::Pcm {
-                samples: tone(1.0, 22050),
-                sample_rate: 22050,
-            },
-            Speech::Pcm {
-                samples: tone(2.0, 22050),
-                sample_rate: 22050,
-            },
+            Speech::Pcm { samples: tone(1.0, 22050), sample_rate: 22050 },
+            Speech::Pcm { samples: tone(2.0, 22050), sample_rate: 22050 },
         ];
         let mp3 = join(chunks).unwrap();
         assert!((mp3.seconds - 3.6).abs() < 0.01, "{}", mp3.seconds);
@@ -105,23 +89,13 @@ mod tests {
         assert_eq!(mp3.bytes[0], 0xFF);
         assert_eq!(mp3.bytes[1] & 0xE0, 0xE0);
         let expected = 64_000.0 / 8.0 * mp3.seconds;
-        assert!(
-            (mp3.bytes.len() as f32 - expected).abs() < expected * 0.2,
-            "{} bytes",
-            mp3.bytes.len()
-        );
+        assert!((mp3.bytes.len() as f32 - expected).abs() < expected * 0.2, "{} bytes", mp3.bytes.len());
     }
 
     #[test]
     fn mp3_chunks_are_concatenated() {
-        let a = Speech::Mp3 {
-            bytes: bytes::Bytes::from_static(b"ab"),
-            seconds: 1.0,
-        };
-        let b = Speech::Mp3 {
-            bytes: bytes::Bytes::from_static(b"cd"),
-            seconds: 2.0,
-        };
+        let a = Speech::Mp3 { bytes: bytes::Bytes::from_static(b"ab"), seconds: 1.0 };
+        let b = Speech::Mp3 { bytes: bytes::Bytes::from_static(b"cd"), seconds: 2.0 };
         let mp3 = join(vec![a, b]).unwrap();
         assert_eq!(mp3.bytes, b"abcd");
         assert_eq!(mp3.seconds, 3.0);
@@ -130,14 +104,8 @@ mod tests {
     #[test]
     fn mixed_rates_are_refused() {
         let chunks = vec![
-            Speech::Pcm {
-                samples: vec![0; 10],
-                sample_rate: 22050,
-            },
-            Speech::Pcm {
-                samples: vec![0; 10],
-                sample_rate: 16000,
-            },
+            Speech::Pcm { samples: vec![0; 10], sample_rate: 22050 },
+            Speech::Pcm { samples: vec![0; 10], sample_rate: 16000 },
         ];
         assert!(join(chunks).is_err());
     }

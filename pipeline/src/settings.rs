@@ -26,10 +26,12 @@ pub struct Settings {
     pub public_url: Option<String>,
     /// `STORYTIME_API_KEYS`: bearer tokens the REST API accepts (comma
     /// separated). Empty: the API is open, fine on loopback only.
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<Secret>,
     /// `STORYTIME_MEDIA_SECRET`: key for signing media links. Unset: a
     /// random key kept in the data directory.
-    pub media_secret: Option<String>,
+    pub media_secret: Option<Secret>,
+    /// The Slack app, when `SLACK_SIGNING_SECRET` and `SLACK_BOT_TOKEN` are set.
+    pub slack: Option<SlackSettings>,
     /// `STORYTIME_LINK_TTL`: how long media links stay valid.
     pub link_ttl: Duration,
     pub limits: ImageLimits,
@@ -51,11 +53,51 @@ pub struct Settings {
     pub workers: WorkerSettings,
 }
 
+/// A value that must never reach a log: `Debug` shows it redacted.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// The Slack app's credentials and endpoints.
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    /// `SLACK_SIGNING_SECRET`, and `SLACK_SIGNING_SECRET_PREVIOUS` while a
+    /// rotation is under way: requests signed with either are accepted.
+    pub signing_secrets: Vec<Secret>,
+    /// `SLACK_BOT_TOKEN` (`xoxb-…`).
+    pub bot_token: Secret,
+    /// `SLACK_APP_TOKEN` (`xapp-…`): when set, Socket Mode is used.
+    pub app_token: Option<Secret>,
+    /// `SLACK_API_URL`: the Web API base, `https://slack.com/api` unless a
+    /// test or proxy points it elsewhere.
+    pub api_url: String,
+}
+
+impl SlackSettings {
+    pub const DEFAULT_API_URL: &'static str = "https://slack.com/api";
+}
+
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     /// `STORYTIME_READ_WORKERS` (default: one per core), `..._NARRATE_...`,
-    /// `..._DELIVER_...`: concurrent handlers per stage.
+    /// `..._DELIVER_...`, `..._INBOUND_...`: concurrent handlers per stage.
     pub read: usize,
+    pub inbound: usize,
     pub narrate: usize,
     pub deliver: usize,
     /// `STORYTIME_MAX_ATTEMPTS`: receives before a message is dead-lettered.
@@ -80,10 +122,7 @@ impl Settings {
         let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let listen: SocketAddr = parse(&get, "STORYTIME_LISTEN", "127.0.0.1:8080".parse().expect("valid"))?;
         let public_url = get("STORYTIME_PUBLIC_URL");
-        if public_url
-            .as_ref()
-            .is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://")))
-        {
+        if public_url.as_ref().is_some_and(|u| !(u.starts_with("http://") || u.starts_with("https://"))) {
             return Err(err("STORYTIME_PUBLIC_URL", "must start with http:// or https://"));
         }
         let limits = ImageLimits {
@@ -92,20 +131,14 @@ impl Settings {
             min_side: ImageLimits::default().min_side,
         };
         Ok(Self {
-            data_dir: get("STORYTIME_DATA_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| PathBuf::from(".storytime")),
+            data_dir: get("STORYTIME_DATA_DIR").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".storytime")),
             listen,
             public_url: public_url.map(|u| u.trim_end_matches('/').to_owned()),
             api_keys: get("STORYTIME_API_KEYS")
-                .map(|v| {
-                    v.split(',')
-                        .map(|k| k.trim().to_owned())
-                        .filter(|k| !k.is_empty())
-                        .collect()
-                })
+                .map(|v| v.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Secret::new).collect())
                 .unwrap_or_default(),
-            media_secret: get("STORYTIME_MEDIA_SECRET"),
+            media_secret: get("STORYTIME_MEDIA_SECRET").map(Secret::new),
+            slack: slack(&get)?,
             link_ttl: seconds(&get, "STORYTIME_LINK_TTL", 7 * 24 * 3600)?,
             limits,
             max_pages: parse(&get, "STORYTIME_MAX_PAGES", 20)?,
@@ -117,6 +150,7 @@ impl Settings {
             espeak: get("STORYTIME_ESPEAK").unwrap_or_else(|| "espeak-ng".into()),
             workers: WorkerSettings {
                 read: parse(&get, "STORYTIME_READ_WORKERS", cores.max(1))?,
+                inbound: parse(&get, "STORYTIME_INBOUND_WORKERS", 4)?,
                 narrate: parse(&get, "STORYTIME_NARRATE_WORKERS", 1)?,
                 deliver: parse(&get, "STORYTIME_DELIVER_WORKERS", 4)?,
                 max_attempts: parse(&get, "STORYTIME_MAX_ATTEMPTS", 5)?,
@@ -143,9 +177,7 @@ impl Settings {
 
     /// The base of links: the configured public URL, or this listener.
     pub fn public_url(&self) -> String {
-        self.public_url
-            .clone()
-            .unwrap_or_else(|| format!("http://{}", self.listen))
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
     }
 
     pub fn database_path(&self) -> PathBuf {
@@ -153,11 +185,37 @@ impl Settings {
     }
 }
 
-fn err(name: &str, problem: impl Into<String>) -> SettingsError {
-    SettingsError {
-        name: name.to_owned(),
-        problem: problem.into(),
+fn slack(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SlackSettings>, SettingsError> {
+    let secret = get("SLACK_SIGNING_SECRET");
+    let token = get("SLACK_BOT_TOKEN");
+    let (secret, token) = match (secret, token) {
+        (None, None) => return Ok(None),
+        (Some(s), Some(t)) => (s, t),
+        (None, Some(_)) => return Err(err("SLACK_SIGNING_SECRET", "is needed with SLACK_BOT_TOKEN")),
+        (Some(_), None) => return Err(err("SLACK_BOT_TOKEN", "is needed with SLACK_SIGNING_SECRET")),
+    };
+    let api_url = get("SLACK_API_URL").unwrap_or_else(|| SlackSettings::DEFAULT_API_URL.into());
+    if !(api_url.starts_with("http://") || api_url.starts_with("https://")) {
+        return Err(err("SLACK_API_URL", "must start with http:// or https://"));
     }
+    let app_token = get("SLACK_APP_TOKEN");
+    if app_token.as_ref().is_some_and(|t| !t.starts_with("xapp-")) {
+        return Err(err("SLACK_APP_TOKEN", "must be an app-level token (xapp-…)"));
+    }
+    let mut signing_secrets = vec![Secret::new(secret.trim())];
+    if let Some(previous) = get("SLACK_SIGNING_SECRET_PREVIOUS") {
+        signing_secrets.push(Secret::new(previous.trim()));
+    }
+    Ok(Some(SlackSettings {
+        signing_secrets,
+        bot_token: Secret::new(token.trim()),
+        app_token: app_token.map(|t| Secret::new(t.trim())),
+        api_url: api_url.trim_end_matches('/').to_owned(),
+    }))
+}
+
+fn err(name: &str, problem: impl Into<String>) -> SettingsError {
+    SettingsError { name: name.to_owned(), problem: problem.into() }
 }
 
 fn parse<T: std::str::FromStr>(
@@ -170,10 +228,7 @@ where
 {
     match get(name) {
         None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|e| err(name, format!("`{v}` is not valid ({e})"))),
+        Some(v) => v.trim().parse().map_err(|e| err(name, format!("`{v}` is not valid ({e})"))),
     }
 }
 
@@ -214,6 +269,30 @@ mod tests {
     #[test]
     fn api_keys_are_split_and_trimmed() {
         let s = from(&[("STORYTIME_API_KEYS", " a , b,,")]).unwrap();
-        assert_eq!(s.api_keys, ["a", "b"]);
+        assert_eq!(s.api_keys, [Secret::new("a"), Secret::new("b")]);
+        assert_eq!(format!("{:?}", s.api_keys), "[[redacted], [redacted]]");
+    }
+
+    #[test]
+    fn slack_needs_both_secret_and_token_and_hides_them() {
+        assert!(from(&[]).unwrap().slack.is_none());
+        assert_eq!(from(&[("SLACK_BOT_TOKEN", "xoxb-1")]).unwrap_err().name, "SLACK_SIGNING_SECRET");
+        let s = from(&[
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_SIGNING_SECRET", "new"),
+            ("SLACK_SIGNING_SECRET_PREVIOUS", "old"),
+            ("SLACK_API_URL", "http://127.0.0.1:9/api/"),
+        ])
+        .unwrap();
+        let slack = s.slack.as_ref().unwrap();
+        assert_eq!(slack.signing_secrets.len(), 2);
+        assert_eq!(slack.api_url, "http://127.0.0.1:9/api");
+        assert!(!format!("{s:?}").contains("xoxb-1"));
+        assert_eq!(
+            from(&[("SLACK_BOT_TOKEN", "x"), ("SLACK_SIGNING_SECRET", "y"), ("SLACK_APP_TOKEN", "xoxb")])
+                .unwrap_err()
+                .name,
+            "SLACK_APP_TOKEN"
+        );
     }
 }

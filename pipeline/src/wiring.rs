@@ -5,7 +5,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::adapters::local::{
-    Db, EspeakNarrator, FsBlobStore, MediaSigner, OutboxNotifier, SqliteJobStore, SqliteQueue, TesseractReader,
+    Db, EspeakNarrator, FsBlobStore, MediaSigner, OutboxNotifier, SqliteJobStore, SqlitePreferences, SqliteQueue,
+    TesseractReader,
 };
 use crate::domain::PortError;
 use crate::ports::{Narrator, TextReader};
@@ -27,14 +28,12 @@ pub fn build(settings: &Settings) -> Result<Wired, PortError> {
     std::fs::create_dir_all(data).map_err(|e| setup("the data directory", e))?;
     let secret = media_secret(settings)?;
     let db = Db::open(&settings.database_path())?;
-    let blobs = Arc::new(FsBlobStore::new(
-        data.join("blobs"),
-        MediaSigner::new(secret, &settings.public_url()),
-    ));
+    let blobs = Arc::new(FsBlobStore::new(data.join("blobs"), MediaSigner::new(secret, &settings.public_url())));
     let pipeline = Pipeline {
         blobs: blobs.clone(),
-        queue: Arc::new(SqliteQueue::new(db.clone())),
-        jobs: Arc::new(SqliteJobStore::new(db)),
+        queue: Arc::new(SqliteQueue::new(db.clone())?),
+        jobs: Arc::new(SqliteJobStore::new(db.clone())),
+        prefs: Arc::new(SqlitePreferences::new(db)),
         reader: text_reader(settings),
         narrator: narrator(settings),
         notifier: Arc::new(OutboxNotifier::new(
@@ -43,11 +42,9 @@ pub fn build(settings: &Settings) -> Result<Wired, PortError> {
             settings.email_to.clone(),
         )),
         config: config(settings),
+        front_end: Default::default(),
     };
-    Ok(Wired {
-        pipeline: Arc::new(pipeline),
-        media: Some(blobs),
-    })
+    Ok(Wired { pipeline: Arc::new(pipeline), media: Some(blobs) })
 }
 
 /// The configured text reader.
@@ -76,7 +73,7 @@ pub fn config(settings: &Settings) -> PipelineConfig {
 /// links stay valid across restarts.
 fn media_secret(settings: &Settings) -> Result<Vec<u8>, PortError> {
     if let Some(s) = &settings.media_secret {
-        return Ok(s.as_bytes().to_vec());
+        return Ok(s.expose().as_bytes().to_vec());
     }
     let path = settings.data_dir.join("media.key");
     read_or_create_secret(&path)
@@ -107,12 +104,7 @@ fn read_or_create_secret(path: &Path) -> Result<Vec<u8>, PortError> {
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
     f.write_all(bytes)
 }
 

@@ -39,10 +39,7 @@ fn main() {
             println!("{file:<16}  failed: {}", String::from_utf8_lossy(&run.stderr).trim());
             continue;
         }
-        let rate = cer(
-            &String::from_utf8_lossy(&run.stdout),
-            entry["text"].as_str().expect("text"),
-        );
+        let rate = cer(&String::from_utf8_lossy(&run.stdout), entry["text"].as_str().expect("text"));
         let seconds = mp3_seconds(&std::fs::read(&mp3).expect("the MP3 was written"));
         let duplicate = entry.get("duplicate_of").and_then(Value::as_str);
         println!(
@@ -57,11 +54,6 @@ fn main() {
     if !rates.is_empty() {
         let mean = rates.iter().sum::<f64>() / rates.len() as f64;
         let worst = rates.iter().cloned().fold(0.0, f64::max);
-        println!(
-            "mean CER over {} distinct pages: {:.1}%, worst {:.1}%",
-            rates.len(),
-            mean * 100.0,
-            worst * 100.0
-        );
+        println!("mean CER over {} distinct pages: {:.1}%, worst {:.1}%", rates.len(), mean * 100.0, worst * 100.0);
     }
 }

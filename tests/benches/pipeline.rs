@@ -20,15 +20,9 @@ use storytime_tests::Server;
 
 fn main() {
     let photos = photos();
-    let pages: usize = std::env::var("STORYTIME_BENCH_PAGES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(24);
+    let pages: usize = std::env::var("STORYTIME_BENCH_PAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!(
-        "Storytime pipeline benchmark: {pages} pages from {} photos, {cores} cores",
-        photos.len()
-    );
+    println!("Storytime pipeline benchmark: {pages} pages from {} photos, {cores} cores", photos.len());
     let work: Vec<PathBuf> = photos.iter().cycle().take(pages).cloned().collect();
 
     let baseline = baseline(&work);
@@ -60,11 +54,7 @@ fn main() {
         percentile(&run.burst_upload_ms, 50.0),
         percentile(&run.burst_upload_ms, 100.0)
     );
-    println!(
-        "upload to audio for one page, idle server: median {:.2} s ({} runs)",
-        median(&latency),
-        latency.len()
-    );
+    println!("upload to audio for one page, idle server: median {:.2} s ({} runs)", median(&latency), latency.len());
     println!(
         "peak memory: storytime process {:.0} MB; with its engine processes {:.0} MB   [target < 300 MB: {}]",
         run.peak_server_kb as f64 / 1024.0,
@@ -82,12 +72,7 @@ fn photos() -> Vec<PathBuf> {
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples/seed"));
     let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; set STORYTIME_BENCH_PHOTOS to a folder of page photos",
-                dir.display()
-            )
-        })
+        .unwrap_or_else(|e| panic!("{}: {e}; set STORYTIME_BENCH_PHOTOS to a folder of page photos", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension()
@@ -122,12 +107,8 @@ fn baseline(work: &[PathBuf]) -> Duration {
         std::io::Write::write_all(espeak.stdin.as_mut().expect("stdin"), &text.stdout).expect("feed espeak-ng");
         drop(espeak.stdin.take());
         espeak.wait().expect("espeak-ng");
-        let status = Command::new("lame")
-            .arg("--quiet")
-            .arg(&wav)
-            .arg(&mp3)
-            .status()
-            .expect("run lame (apt-get install lame)");
+        let status =
+            Command::new("lame").arg("--quiet").arg(&wav).arg(&mp3).status().expect("run lame (apt-get install lame)");
         assert!(status.success(), "lame failed");
         print!(".");
         std::io::Write::flush(&mut std::io::stdout()).ok();
@@ -152,12 +133,7 @@ async fn pipeline(work: &[PathBuf]) -> Run {
     let sampler = MemorySampler::start(server.pid());
     let bodies: Vec<(Vec<u8>, String)> = work
         .iter()
-        .map(|p| {
-            (
-                std::fs::read(p).expect("readable photo"),
-                p.file_name().unwrap().to_string_lossy().into_owned(),
-            )
-        })
+        .map(|p| (std::fs::read(p).expect("readable photo"), p.file_name().unwrap().to_string_lossy().into_owned()))
         .collect();
     let probe_photo = bodies[0].0.clone();
 
@@ -171,20 +147,13 @@ async fn pipeline(work: &[PathBuf]) -> Run {
                 .upload(
                     bytes,
                     &name,
-                    &[
-                        ("X-Duplication-Check-Required", "false"),
-                        ("X-Notification-Required", "false"),
-                    ],
+                    &[("X-Duplication-Check-Required", "false"), ("X-Notification-Required", "false")],
                 )
                 .await;
             let ms = t.elapsed().as_secs_f64() * 1000.0;
             assert_eq!(r.status(), 200, "upload failed");
             let v: Value = r.json().await.expect("JSON");
-            (
-                ms,
-                v["ID"].as_str().unwrap().to_owned(),
-                v["Timestamp"].as_str().unwrap().to_owned(),
-            )
+            (ms, v["ID"].as_str().unwrap().to_owned(), v["Timestamp"].as_str().unwrap().to_owned())
         }));
     }
     let mut jobs = Vec::new();
@@ -202,13 +171,7 @@ async fn pipeline(work: &[PathBuf]) -> Run {
             let mut ms = Vec::new();
             while busy.load(Ordering::Relaxed) {
                 let t = Instant::now();
-                let r = server
-                    .upload(
-                        probe_photo.clone(),
-                        "probe.jpeg",
-                        &[("X-Notification-Required", "false")],
-                    )
-                    .await;
+                let r = server.upload(probe_photo.clone(), "probe.jpeg", &[("X-Notification-Required", "false")]).await;
                 ms.push(t.elapsed().as_secs_f64() * 1000.0);
                 assert_eq!(r.status(), 200);
                 tokio::time::sleep(Duration::from_millis(50)).await;
@@ -229,13 +192,7 @@ async fn pipeline(work: &[PathBuf]) -> Run {
     busy.store(false, Ordering::Relaxed);
     let busy_upload_ms = probe.await.expect("probe task");
     let (peak_server_kb, peak_total_kb) = sampler.stop();
-    Run {
-        elapsed,
-        burst_upload_ms,
-        busy_upload_ms,
-        peak_server_kb,
-        peak_total_kb,
-    }
+    Run { elapsed, burst_upload_ms, busy_upload_ms, peak_server_kb, peak_total_kb }
 }
 
 /// Time from upload to a finished narration for single pages on an idle
@@ -250,10 +207,7 @@ async fn upload_to_audio(photos: &[PathBuf]) -> Vec<f64> {
             .upload(
                 bytes,
                 "page.jpeg",
-                &[
-                    ("X-Duplication-Check-Required", "false"),
-                    ("X-Notification-Required", "false"),
-                ],
+                &[("X-Duplication-Check-Required", "false"), ("X-Notification-Required", "false")],
             )
             .await;
         let v: Value = r.json().await.expect("JSON");
@@ -291,12 +245,7 @@ impl MemorySampler {
                 }
             })
         };
-        Self {
-            stop,
-            peak_total,
-            pid,
-            handle,
-        }
+        Self { stop, peak_total, pid, handle }
     }
 
     /// (peak of the process itself, peak of it with its children) in KB.
@@ -333,10 +282,7 @@ fn children(pid: u32) -> Vec<u32> {
         .filter(|child| {
             std::fs::read_to_string(format!("/proc/{child}/stat"))
                 .ok()
-                .and_then(|s| {
-                    s.rsplit_once(')')
-                        .map(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_owned))
-                })
+                .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().nth(1).map(str::to_owned)))
                 .flatten()
                 .and_then(|ppid| ppid.parse::<u32>().ok())
                 == Some(pid)

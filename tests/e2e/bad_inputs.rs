@@ -37,24 +37,8 @@ async fn uploads_that_are_not_readable_photos_are_refused_with_reasons() {
     let server = Server::start(&[("STORYTIME_MAX_UPLOAD_BYTES", "3000000")]);
     let png = render_page(&Page::new(&["A real page."]));
 
-    refused(
-        &server,
-        b"just some words".to_vec(),
-        "image/jpeg",
-        "page.jpeg",
-        415,
-        "not_an_image",
-    )
-    .await;
-    refused(
-        &server,
-        b"<!doctype html><html>sign in</html>".to_vec(),
-        "image/png",
-        "p.png",
-        415,
-        "not_an_image",
-    )
-    .await;
+    refused(&server, b"just some words".to_vec(), "image/jpeg", "page.jpeg", 415, "not_an_image").await;
+    refused(&server, b"<!doctype html><html>sign in</html>".to_vec(), "image/png", "p.png", 415, "not_an_image").await;
     refused(
         &server,
         br#"<svg xmlns="http://www.w3.org/2000/svg"><text>hi</text></svg>"#.to_vec(),
@@ -65,33 +49,9 @@ async fn uploads_that_are_not_readable_photos_are_refused_with_reasons() {
     )
     .await;
     refused(&server, Vec::new(), "image/png", "empty.png", 400, "empty_body").await;
-    refused(
-        &server,
-        png[..png.len() / 2].to_vec(),
-        "image/png",
-        "cut.png",
-        422,
-        "truncated_image",
-    )
-    .await;
-    refused(
-        &server,
-        bomb(100_000, 100_000),
-        "image/png",
-        "bomb.png",
-        413,
-        "too_many_pixels",
-    )
-    .await;
-    refused(
-        &server,
-        vec![0xFF; 3_000_001],
-        "image/jpeg",
-        "huge.jpeg",
-        413,
-        "too_large",
-    )
-    .await;
+    refused(&server, png[..png.len() / 2].to_vec(), "image/png", "cut.png", 422, "truncated_image").await;
+    refused(&server, bomb(100_000, 100_000), "image/png", "bomb.png", 413, "too_many_pixels").await;
+    refused(&server, vec![0xFF; 3_000_001], "image/jpeg", "huge.jpeg", 413, "too_large").await;
 
     // Nothing was stored and no work was queued.
     let health = server.health().await;
@@ -112,13 +72,8 @@ async fn a_bad_page_does_not_disturb_a_good_one() {
     );
     assert_eq!(bad.status(), 422);
     let up: Value = ok.json().await.unwrap();
-    let (status, done) = server
-        .wait_for(
-            up["ID"].as_str().unwrap(),
-            up["Timestamp"].as_str().unwrap(),
-            Duration::from_secs(120),
-        )
-        .await;
+    let (status, done) =
+        server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), Duration::from_secs(120)).await;
     assert_eq!(status, 200);
     assert!(done["Text"].as_str().unwrap().contains("sleepy owl"));
 }
@@ -127,9 +82,7 @@ async fn a_bad_page_does_not_disturb_a_good_one() {
 async fn bad_headers_and_unknown_jobs_get_json_errors() {
     let server = Server::start(&[]);
     let png = render_page(&Page::new(&["Headers matter."]));
-    let r = server
-        .upload(png, "h.png", &[("X-Notification-Required", "perhaps")])
-        .await;
+    let r = server.upload(png, "h.png", &[("X-Notification-Required", "perhaps")]).await;
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "bad_header");
 

@@ -9,22 +9,14 @@ use storytime_tests::{Page, Server, render_page};
 const LIMIT: Duration = Duration::from_secs(120);
 
 fn page() -> Vec<u8> {
-    render_page(&Page::new(&[
-        "The bear slept all winter in a warm cave.",
-        "In spring he woke up very hungry.",
-    ]))
+    render_page(&Page::new(&["The bear slept all winter in a warm cave.", "In spring he woke up very hungry."]))
 }
 
 async fn upload(server: &Server) -> (String, String) {
-    let r = server
-        .upload(page(), "bear.png", &[("X-Notification-Required", "false")])
-        .await;
+    let r = server.upload(page(), "bear.png", &[("X-Notification-Required", "false")]).await;
     assert_eq!(r.status(), 200);
     let v: Value = r.json().await.unwrap();
-    (
-        v["ID"].as_str().unwrap().to_owned(),
-        v["Timestamp"].as_str().unwrap().to_owned(),
-    )
+    (v["ID"].as_str().unwrap().to_owned(), v["Timestamp"].as_str().unwrap().to_owned())
 }
 
 #[tokio::test]
@@ -45,9 +37,7 @@ async fn work_in_progress_when_the_process_dies_is_picked_up_again() {
     let mut server = Server::start(&[("STORYTIME_VISIBILITY_TIMEOUT", "2")]);
     let (id, ts) = upload(&server).await;
     // Kill the process while the page is being read.
-    server
-        .wait_until(LIMIT, |h| h["queues"]["read"]["in_flight"] == 1)
-        .await;
+    server.wait_until(LIMIT, |h| h["queues"]["read"]["in_flight"] == 1).await;
     server.kill();
 
     server.restart(&[]);
@@ -62,9 +52,7 @@ async fn a_job_whose_message_was_lost_is_requeued_once_stalled() {
     // minutes; only the stall check can rescue the job.
     let mut server = Server::start(&[("STORYTIME_VISIBILITY_TIMEOUT", "600"), ("STORYTIME_STALL_AFTER", "2")]);
     let (id, ts) = upload(&server).await;
-    server
-        .wait_until(LIMIT, |h| h["queues"]["read"]["in_flight"] == 1)
-        .await;
+    server.wait_until(LIMIT, |h| h["queues"]["read"]["in_flight"] == 1).await;
     server.kill();
 
     server.restart(&[]);
@@ -87,10 +75,7 @@ async fn work_that_keeps_failing_is_dead_lettered_and_the_job_says_why() {
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["error"]["code"], "job_failed");
     assert_eq!(body["Reason"], "kept_failing");
-    assert!(
-        body["error"]["message"].as_str().unwrap().contains("tried 3 times"),
-        "{body}"
-    );
+    assert!(body["error"]["message"].as_str().unwrap().contains("tried 3 times"), "{body}");
     let health = server.health().await;
     assert_eq!(health["queues"]["read"]["dead"], 1, "{health}");
     assert_eq!(health["jobs"]["failed"], 1);

@@ -3,4 +3,6 @@
 mod bad_inputs;
 mod cli;
 mod durability;
+mod manifest;
 mod rest_api;
+mod slack;

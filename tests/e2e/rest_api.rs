@@ -39,9 +39,7 @@ async fn an_uploaded_page_is_read_narrated_and_emailed() {
     assert_eq!(up["Name"], "fox.png");
     assert_eq!(up["Duplicate"], false);
 
-    let (status, done) = server
-        .wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT)
-        .await;
+    let (status, done) = server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["Status"], "done");
     assert_eq!(done["Language"], "en");
@@ -92,19 +90,11 @@ async fn the_same_page_is_read_once_however_and_whenever_it_is_sent() {
     let id = answers[0]["ID"].clone();
     assert!(answers.iter().all(|a| a["ID"] == id), "{answers:?}");
     assert_eq!(answers.iter().filter(|a| a["Duplicate"] == false).count(), 1);
-    let again = upload_ok(
-        &server,
-        same_pixels,
-        "hen-copy.png",
-        &[("X-Notification-Required", "false")],
-    )
-    .await;
+    let again = upload_ok(&server, same_pixels, "hen-copy.png", &[("X-Notification-Required", "false")]).await;
     assert_eq!(again["ID"], id);
     assert_eq!(again["ContentID"], answers[0]["ContentID"]);
 
-    let (status, done) = server
-        .wait_for(id.as_str().unwrap(), answers[0]["Timestamp"].as_str().unwrap(), LIMIT)
-        .await;
+    let (status, done) = server.wait_for(id.as_str().unwrap(), answers[0]["Timestamp"].as_str().unwrap(), LIMIT).await;
     assert_eq!(status, 200);
     let health = server.health().await;
     assert_eq!(health["jobs"]["done"], 1, "{health}");
@@ -133,19 +123,13 @@ async fn pages_turned_any_way_are_read_upright() {
     ]);
     let mut jobs = Vec::new();
     for degrees in [90, 180, 270] {
-        let up = upload_ok(
-            &server,
-            render_page(&page.clone().rotated(degrees)),
-            &format!("troll-{degrees}.png"),
-            &[],
-        )
-        .await;
+        let up =
+            upload_ok(&server, render_page(&page.clone().rotated(degrees)), &format!("troll-{degrees}.png"), &[]).await;
         jobs.push((degrees, up));
     }
     for (degrees, up) in jobs {
-        let (status, done) = server
-            .wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT)
-            .await;
+        let (status, done) =
+            server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT).await;
         assert_eq!(status, 200);
         let text = done["Text"].as_str().unwrap();
         assert!(cer(text, &page.text()) < 0.05, "turned {degrees}°, read {text:?}");
@@ -155,15 +139,11 @@ async fn pages_turned_any_way_are_read_upright() {
 #[tokio::test]
 async fn a_korean_page_is_read_and_narrated_in_korean() {
     let server = Server::start(&[]);
-    let page = Page::new(&[
-        "옛날 옛적에 깊은 산속에 호랑이 한 마리가",
-        "살았어요. 호랑이는 배가 고파서 마을로 내려갔어요.",
-    ])
-    .korean();
+    let page =
+        Page::new(&["옛날 옛적에 깊은 산속에 호랑이 한 마리가", "살았어요. 호랑이는 배가 고파서 마을로 내려갔어요."])
+            .korean();
     let up = upload_ok(&server, render_page(&page), "tiger.png", &[]).await;
-    let (status, done) = server
-        .wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT)
-        .await;
+    let (status, done) = server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["Language"], "ko");
     assert_eq!(done["Voice"], "ko");
@@ -175,9 +155,7 @@ async fn a_korean_page_is_read_and_narrated_in_korean() {
 async fn a_page_without_text_finishes_with_a_clear_message() {
     let server = Server::start(&[]);
     let up = upload_ok(&server, blank_page(), "blank.png", &[]).await;
-    let (status, done) = server
-        .wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT)
-        .await;
+    let (status, done) = server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["Status"], "no_text");
     assert_eq!(done["DownURL"], "");
@@ -190,13 +168,7 @@ async fn a_page_without_text_finishes_with_a_clear_message() {
 #[tokio::test]
 async fn bulk_summarises_finished_jobs_and_emails_the_summary() {
     let server = Server::start(&[]);
-    let up = upload_ok(
-        &server,
-        render_page(&fox_page()),
-        "fox.png",
-        &[("X-Notification-Required", "false")],
-    )
-    .await;
+    let up = upload_ok(&server, render_page(&fox_page()), "fox.png", &[("X-Notification-Required", "false")]).await;
     let (id, ts) = (up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap());
 
     let list = serde_json::json!([{ "Id": id, "Timestamp": ts }, { "Id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "Timestamp": "1" }]);
@@ -208,13 +180,7 @@ async fn bulk_summarises_finished_jobs_and_emails_the_summary() {
     server.wait_for(id, ts, LIMIT).await;
 
     // GET with a JSON body, as the original API allowed.
-    let r = server
-        .http
-        .get(server.url("/bulk"))
-        .body(list.to_string())
-        .send()
-        .await
-        .unwrap();
+    let r = server.http.get(server.url("/bulk")).body(list.to_string()).send().await.unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["Items"][0]["Status"], "done");
@@ -223,38 +189,18 @@ async fn bulk_summarises_finished_jobs_and_emails_the_summary() {
     let emails = wait_for_emails(&server, 1).await;
     assert!(emails.iter().any(|e| e.contains("Subject: Get your voice stories")));
 
-    let bad = server
-        .http
-        .post(server.url("/bulk"))
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let bad = server.http.post(server.url("/bulk")).body("{not json").send().await.unwrap();
     assert_eq!(bad.status(), 400);
 }
 
 #[tokio::test]
 async fn media_links_are_signed_expire_and_serve_ranges() {
     let server = Server::start(&[]);
-    let up = upload_ok(
-        &server,
-        render_page(&fox_page()),
-        "fox.png",
-        &[("X-Notification-Required", "false")],
-    )
-    .await;
-    let (_, done) = server
-        .wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT)
-        .await;
+    let up = upload_ok(&server, render_page(&fox_page()), "fox.png", &[("X-Notification-Required", "false")]).await;
+    let (_, done) = server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT).await;
     let link = done["DownURL"].as_str().unwrap().to_owned();
 
-    let part = server
-        .http
-        .get(&link)
-        .header("Range", "bytes=0-99")
-        .send()
-        .await
-        .unwrap();
+    let part = server.http.get(&link).header("Range", "bytes=0-99").send().await.unwrap();
     assert_eq!(part.status(), 206);
     assert_eq!(part.bytes().await.unwrap().len(), 100);
 
@@ -267,13 +213,7 @@ async fn media_links_are_signed_expire_and_serve_ranges() {
 
     // A server whose links live one second: they stop working.
     let mut short = Server::start(&[("STORYTIME_LINK_TTL", "0")]);
-    let up = upload_ok(
-        &short,
-        render_page(&fox_page()),
-        "fox.png",
-        &[("X-Notification-Required", "false")],
-    )
-    .await;
+    let up = upload_ok(&short, render_page(&fox_page()), "fox.png", &[("X-Notification-Required", "false")]).await;
     let orig = up["OrigURL"].as_str().unwrap().to_owned();
     let start = std::time::Instant::now();
     loop {
@@ -293,20 +233,8 @@ async fn api_keys_are_required_when_configured() {
     let server = Server::start(&[("STORYTIME_API_KEYS", "k1,k2")]);
     let png = render_page(&Page::new(&["Keys keep the door shut."]));
     assert_eq!(server.upload(png.clone(), "k.png", &[]).await.status(), 401);
-    assert_eq!(
-        server
-            .upload(png.clone(), "k.png", &[("Authorization", "Bearer nope")])
-            .await
-            .status(),
-        401
-    );
-    assert_eq!(
-        server
-            .upload(png, "k.png", &[("Authorization", "Bearer k2")])
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(server.upload(png.clone(), "k.png", &[("Authorization", "Bearer nope")]).await.status(), 401);
+    assert_eq!(server.upload(png, "k.png", &[("Authorization", "Bearer k2")]).await.status(), 200);
     assert_eq!(server.health().await["status"], "ok");
 }
 
@@ -315,27 +243,13 @@ async fn the_same_text_in_the_same_voice_is_narrated_once() {
     let server = Server::start(&[]);
     let page = Page::new(&["The owl and the cat went to sea in a green boat."]);
     // Two different photos (one turned round) of the same page.
-    let a = upload_ok(
-        &server,
-        render_page(&page),
-        "a.png",
-        &[("X-Notification-Required", "false")],
-    )
-    .await;
-    let b = upload_ok(
-        &server,
-        render_page(&page.clone().rotated(180)),
-        "b.png",
-        &[("X-Notification-Required", "false")],
-    )
-    .await;
+    let a = upload_ok(&server, render_page(&page), "a.png", &[("X-Notification-Required", "false")]).await;
+    let b =
+        upload_ok(&server, render_page(&page.clone().rotated(180)), "b.png", &[("X-Notification-Required", "false")])
+            .await;
     assert_ne!(a["ID"], b["ID"]);
-    let (_, a) = server
-        .wait_for(a["ID"].as_str().unwrap(), a["Timestamp"].as_str().unwrap(), LIMIT)
-        .await;
-    let (_, b) = server
-        .wait_for(b["ID"].as_str().unwrap(), b["Timestamp"].as_str().unwrap(), LIMIT)
-        .await;
+    let (_, a) = server.wait_for(a["ID"].as_str().unwrap(), a["Timestamp"].as_str().unwrap(), LIMIT).await;
+    let (_, b) = server.wait_for(b["ID"].as_str().unwrap(), b["Timestamp"].as_str().unwrap(), LIMIT).await;
     assert_eq!(a["Text"], b["Text"]);
     let path = |v: &Value| v["DownURL"].as_str().unwrap().split('?').next().unwrap().to_owned();
     assert_eq!(path(&a), path(&b), "both jobs share one narration");

@@ -3,8 +3,10 @@
 //! with known text, an MP3 decoder to check what comes back, and the
 //! character error rate used to judge a reading.
 
+pub mod fake_slack;
 pub mod pages;
 pub mod server;
+pub mod slack_sign;
 pub mod text;
 
 pub use pages::{Page, blank_page, render_page, with_comment};

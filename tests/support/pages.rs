@@ -24,12 +24,7 @@ pub struct Page {
 
 impl Page {
     pub fn new(lines: &[&str]) -> Self {
-        Self {
-            lines: lines.iter().map(|l| l.to_string()).collect(),
-            size: 44.0,
-            rotation: 0,
-            korean: false,
-        }
+        Self { lines: lines.iter().map(|l| l.to_string()).collect(), size: 44.0, rotation: 0, korean: false }
     }
 
     pub fn rotated(mut self, degrees: u32) -> Self {
@@ -67,10 +62,7 @@ pub fn render_page(page: &Page) -> Vec<u8> {
         .iter()
         .map(|l| l.chars().map(|c| scaled.h_advance(font.glyph_id(c))).sum::<f32>())
         .fold(0.0, f32::max);
-    let (w, h) = (
-        (width + 2.0 * margin) as u32,
-        (page.lines.len() as f32 * line_height + 2.0 * margin) as u32,
-    );
+    let (w, h) = ((width + 2.0 * margin) as u32, (page.lines.len() as f32 * line_height + 2.0 * margin) as u32);
     // Paper darkening towards the lower right, as in a shadow.
     let mut img = GrayImage::from_fn(w, h, |x, y| {
         let shade = 40.0 * (x as f32 / w as f32) * (y as f32 / h as f32);
@@ -143,11 +135,7 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= b as u32;
         for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
         }
     }
     !crc

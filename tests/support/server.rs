@@ -41,14 +41,8 @@ impl Server {
         let dir = tempfile::tempdir().expect("temp dir");
         let data_dir = dir.path().to_owned();
         let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        let mut s = Self {
-            base: String::new(),
-            data_dir,
-            env,
-            child: None,
-            _dir: Some(dir),
-            http: reqwest::Client::new(),
-        };
+        let mut s =
+            Self { base: String::new(), data_dir, env, child: None, _dir: Some(dir), http: reqwest::Client::new() };
         s.spawn();
         s
     }
@@ -61,21 +55,14 @@ impl Server {
             .env_remove("STORYTIME_PUBLIC_URL")
             .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
-            .stderr(if std::env::var("TEST_LOG").is_ok() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
-            });
+            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
         let mut child = cmd.spawn().expect("start storytime serve");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
-        let line = lines
-            .next()
-            .expect("storytime serve printed nothing")
-            .expect("readable stdout");
+        let line = lines.next().expect("storytime serve printed nothing").expect("readable stdout");
         let base = line
             .strip_prefix("Storytime listening on ")
             .unwrap_or_else(|| panic!("unexpected first line from storytime serve: {line}"))
@@ -120,10 +107,7 @@ impl Server {
             .http
             .post(self.url("/upload"))
             .header("Content-Type", "image/png")
-            .header(
-                "Content-Disposition",
-                format!("form-data; name=\"page\"; filename=\"{filename}\""),
-            )
+            .header("Content-Disposition", format!("form-data; name=\"page\"; filename=\"{filename}\""))
             .body(bytes);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -153,24 +137,14 @@ impl Server {
             if status != 503 {
                 return (status, body);
             }
-            assert!(
-                start.elapsed() < limit,
-                "job {id} still in progress after {limit:?}: {body}"
-            );
+            assert!(start.elapsed() < limit, "job {id} still in progress after {limit:?}: {body}");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
     /// `GET /healthz` as JSON.
     pub async fn health(&self) -> Value {
-        self.http
-            .get(self.url("/healthz"))
-            .send()
-            .await
-            .expect("healthz")
-            .json()
-            .await
-            .expect("JSON")
+        self.http.get(self.url("/healthz")).send().await.expect("healthz").json().await.expect("JSON")
     }
 
     /// Polls `/healthz` until `ready` holds for it. Panics after `limit`.
@@ -181,10 +155,7 @@ impl Server {
             if ready(&h) {
                 return h;
             }
-            assert!(
-                start.elapsed() < limit,
-                "condition not reached within {limit:?}; last health: {h}"
-            );
+            assert!(start.elapsed() < limit, "condition not reached within {limit:?}; last health: {h}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -200,10 +171,7 @@ impl Server {
             })
             .unwrap_or_default();
         files.sort();
-        files
-            .iter()
-            .map(|p| std::fs::read_to_string(p).expect("readable eml"))
-            .collect()
+        files.iter().map(|p| std::fs::read_to_string(p).expect("readable eml")).collect()
     }
 }
 

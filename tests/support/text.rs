@@ -43,9 +43,8 @@ pub fn mp3_seconds(bytes: &[u8]) -> f64 {
     let mut format = probed.format;
     let track = format.default_track().expect("an audio track").clone();
     let rate = track.codec_params.sample_rate.expect("a sample rate") as f64;
-    let mut decoder = symphonia::default::get_codecs()
-        .make(&track.codec_params, &DecoderOptions::default())
-        .expect("an MP3 decoder");
+    let mut decoder =
+        symphonia::default::get_codecs().make(&track.codec_params, &DecoderOptions::default()).expect("an MP3 decoder");
     let mut frames = 0u64;
     loop {
         match format.next_packet() {

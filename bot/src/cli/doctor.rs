@@ -21,28 +21,13 @@ struct Check {
 
 impl Check {
     fn ok(what: &str, detail: impl Into<String>) -> Self {
-        Self {
-            verdict: Verdict::Ok,
-            what: what.into(),
-            detail: detail.into(),
-            fix: None,
-        }
+        Self { verdict: Verdict::Ok, what: what.into(), detail: detail.into(), fix: None }
     }
     fn note(what: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            verdict: Verdict::Note,
-            what: what.into(),
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Self { verdict: Verdict::Note, what: what.into(), detail: detail.into(), fix: Some(fix.into()) }
     }
     fn missing(what: &str, detail: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            verdict: Verdict::Missing,
-            what: what.into(),
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Self { verdict: Verdict::Missing, what: what.into(), detail: detail.into(), fix: Some(fix.into()) }
     }
 }
 
@@ -97,11 +82,7 @@ fn data_dir(settings: &Settings) -> Check {
 
 async fn output(program: &str, args: &[&str]) -> Result<String, std::io::Error> {
     let out = Command::new(program).args(args).output().await?;
-    Ok(format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    ))
+    Ok(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
 }
 
 async fn tesseract(settings: &Settings) -> Check {
@@ -112,21 +93,14 @@ async fn tesseract(settings: &Settings) -> Check {
         Err(_) => return Check::missing("tesseract", format!("`{program}` not found"), install),
     };
     let version = version.lines().next().unwrap_or("").trim().to_owned();
-    let major: u32 = version
-        .split_whitespace()
-        .nth(1)
-        .and_then(|v| v.split('.').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
+    let major: u32 =
+        version.split_whitespace().nth(1).and_then(|v| v.split('.').next()).and_then(|v| v.parse().ok()).unwrap_or(0);
     if major < 5 {
         return Check::missing("tesseract", format!("{version}: version 5 or newer is needed"), install);
     }
     let langs = output(program, &["--list-langs"]).await.unwrap_or_default();
     let have: Vec<&str> = langs.lines().skip(1).map(str::trim).collect();
-    let lacking: Vec<&str> = ["eng", "kor", "osd"]
-        .into_iter()
-        .filter(|l| !have.contains(l))
-        .collect();
+    let lacking: Vec<&str> = ["eng", "kor", "osd"].into_iter().filter(|l| !have.contains(l)).collect();
     if lacking.is_empty() {
         Check::ok("tesseract", format!("{version} with eng, kor, osd"))
     } else {
@@ -147,10 +121,7 @@ async fn espeak(settings: &Settings) -> Check {
             let has_korean = voices.lines().any(|l| l.split_whitespace().nth(1) == Some("ko"));
             let version = v.lines().next().unwrap_or("").trim().to_owned();
             if has_korean {
-                Check::ok(
-                    "espeak-ng",
-                    format!("{version}; voices: en-us, en-us-f, en-gb, en-gb-f, ko, ko-f"),
-                )
+                Check::ok("espeak-ng", format!("{version}; voices: en-us, en-us-f, en-gb, en-gb-f, ko, ko-f"))
             } else {
                 Check::note(
                     "espeak-ng",
@@ -159,11 +130,7 @@ async fn espeak(settings: &Settings) -> Check {
                 )
             }
         }
-        Err(_) => Check::missing(
-            "espeak-ng",
-            format!("`{program}` not found"),
-            "sudo apt-get install espeak-ng",
-        ),
+        Err(_) => Check::missing("espeak-ng", format!("`{program}` not found"), "sudo apt-get install espeak-ng"),
     }
 }
 
@@ -175,32 +142,15 @@ fn mp3_encoder() -> Check {
 }
 
 fn listen(settings: &Settings) -> Check {
-    Check::ok(
-        "http",
-        format!(
-            "serves on {}, links start with {}",
-            settings.listen,
-            settings.public_url()
-        ),
-    )
+    Check::ok("http", format!("serves on {}, links start with {}", settings.listen, settings.public_url()))
 }
 
 fn api_keys(settings: &Settings) -> Check {
     if !settings.api_keys.is_empty() {
-        Check::ok(
-            "api keys",
-            format!(
-                "{} key(s) required on /upload, /retrieve, /bulk",
-                settings.api_keys.len()
-            ),
-        )
+        Check::ok("api keys", format!("{} key(s) required on /upload, /retrieve, /bulk", settings.api_keys.len()))
     } else if settings.listen.ip().is_loopback() {
         Check::ok("api keys", "none set; the API is open, which is fine on loopback")
     } else {
-        Check::note(
-            "api keys",
-            "none set, and the API listens beyond this machine",
-            "set STORYTIME_API_KEYS=key1,key2",
-        )
+        Check::note("api keys", "none set, and the API listens beyond this machine", "set STORYTIME_API_KEYS=key1,key2")
     }
 }

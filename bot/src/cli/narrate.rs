@@ -19,11 +19,7 @@ pub async fn run(
     voice: Option<String>,
 ) -> anyhow::Result<ExitCode> {
     if images.len() > settings.max_pages {
-        bail!(
-            "a book holds at most {} pages (STORYTIME_MAX_PAGES); {} were given",
-            settings.max_pages,
-            images.len()
-        );
+        bail!("a book holds at most {} pages (STORYTIME_MAX_PAGES); {} were given", settings.max_pages, images.len());
     }
     let reader = wiring::text_reader(&settings);
     let narrator = wiring::narrator(&settings);
@@ -35,9 +31,7 @@ pub async fn run(
         inspect(&bytes, &settings.limits).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let decoded = storytime_pipeline::image::decode(&bytes, &settings.limits)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let page = read_page(reader.as_ref(), decoded)
-            .await
-            .map_err(|e| stage_error(path, e))?;
+        let page = read_page(reader.as_ref(), decoded).await.map_err(|e| stage_error(path, e))?;
         let r = &page.reading;
         let words = r.text.split_whitespace().count();
         eprintln!(
@@ -60,17 +54,12 @@ pub async fn run(
     let (text, truncated) = truncate_at_sentence(&full.join("\n"), settings.max_text_chars);
     println!("{text}");
     if truncated {
-        eprintln!(
-            "The text was cut to {} characters (STORYTIME_MAX_TEXT_CHARS).",
-            settings.max_text_chars
-        );
+        eprintln!("The text was cut to {} characters (STORYTIME_MAX_TEXT_CHARS).", settings.max_text_chars);
     }
     let language = Language::detect(&text);
     let voice = narrator.choose_voice(voice.as_deref().or(settings.default_voice.as_deref()), language);
     eprintln!("narrating with voice {}", voice.name);
-    let mp3 = synthesize_book(narrator.as_ref(), &text, &voice)
-        .await
-        .map_err(|e| stage_error(&out, e))?;
+    let mp3 = synthesize_book(narrator.as_ref(), &text, &voice).await.map_err(|e| stage_error(&out, e))?;
     write_atomically(&out, &mp3.bytes)?;
     eprintln!("wrote {} ({:.1} s of audio)", out.display(), mp3.seconds);
     Ok(ExitCode::SUCCESS)
@@ -84,14 +73,8 @@ fn stage_error(path: &std::path::Path, e: StageError) -> anyhow::Error {
 }
 
 fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.part",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("out")
-    ));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let tmp = dir.join(format!(".{}.part", path.file_name().and_then(|n| n.to_str()).unwrap_or("out")));
     std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())

@@ -21,22 +21,27 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     settings.listen = addr;
     let wired = wiring::build(&settings).context("cannot set up storage")?;
+    let slack = super::slack_app(&settings, &wired.pipeline)?;
     let state = AppState {
         pipeline: wired.pipeline.clone(),
         media: wired.media.clone(),
         api_keys: Arc::new(settings.api_keys.clone()),
+        slack: slack.clone(),
     };
     if settings.api_keys.is_empty() && !addr.ip().is_loopback() {
         tracing::warn!("the REST API is open to anyone who can reach {addr}; set STORYTIME_API_KEYS");
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
-    let workers = tokio::spawn(runtime::run(
-        wired.pipeline,
-        &Stage::ALL,
-        settings.workers.clone(),
-        stop_rx.clone(),
-    ));
+    if let (Some(app), Some(token)) = (&slack, settings.slack.as_ref().and_then(|s| s.app_token.clone())) {
+        let app = app.clone();
+        tokio::spawn(async move {
+            if let Err(e) = app.run_socket_mode(&token).await {
+                tracing::error!(error = %e, "Socket Mode stopped");
+            }
+        });
+    }
+    let workers = tokio::spawn(runtime::run(wired.pipeline, &Stage::ALL, settings.workers.clone(), stop_rx.clone()));
     // Tests and scripts read this line to learn the port.
     println!("Storytime listening on http://{addr}");
     tracing::info!(data_dir = %settings.data_dir.display(), public_url = %settings.public_url(), "serving");

@@ -17,6 +17,7 @@ pub async fn run(settings: Settings, stage: &str) -> anyhow::Result<ExitCode> {
         },
     };
     let wired = wiring::build(&settings).context("cannot set up storage")?;
+    super::slack_app(&settings, &wired.pipeline)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {
         super::serve::shutdown_signal().await;

@@ -69,16 +69,10 @@ pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Body)
         }
     }
     if summary.is_empty() {
-        return Err(
-            ApiError::not_found("nothing_ready", "none of these jobs has finished narration yet")
-                .with_extra(json!({ "Items": items })),
-        );
+        return Err(ApiError::not_found("nothing_ready", "none of these jobs has finished narration yet")
+            .with_extra(json!({ "Items": items })));
     }
-    let email = Email {
-        to: None,
-        subject: "Get your voice stories".into(),
-        body: summary.clone(),
-    };
+    let email = Email { to: None, subject: "Get your voice stories".into(), body: summary.clone() };
     state.pipeline.notifier.notify(&email).await?;
     Ok(Json(json!({ "Items": items, "Message": summary, "Notified": true })).into_response())
 }

@@ -36,11 +36,7 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 
 fn unhealthy(detail: String) -> Response {
     tracing::error!(%detail, "health check failed");
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({ "status": "unavailable", "detail": detail })),
-    )
-        .into_response()
+    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "detail": detail }))).into_response()
 }
 
 /// Prometheus text format: jobs by status, messages by stage and state.
@@ -58,9 +54,7 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     for stage in Stage::ALL {
         if let Ok(d) = p.queue.depth(stage).await {
             for (kind, n) in [("waiting", d.waiting), ("in_flight", d.in_flight), ("dead", d.dead)] {
-                out.push_str(&format!(
-                    "storytime_queue_messages{{stage=\"{stage}\",state=\"{kind}\"}} {n}\n"
-                ));
+                out.push_str(&format!("storytime_queue_messages{{stage=\"{stage}\",state=\"{kind}\"}} {n}\n"));
             }
         }
     }

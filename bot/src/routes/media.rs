@@ -26,10 +26,7 @@ pub async fn media(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let Some(store) = &state.media else {
-        return Err(ApiError::not_found(
-            "no_local_media",
-            "media is served from the cloud store in this deployment",
-        ));
+        return Err(ApiError::not_found("no_local_media", "media is served from the cloud store in this deployment"));
     };
     let (Some(exp), Some(name), Some(sig)) = (q.exp, q.name, q.sig) else {
         return Err(link_error(LinkError::Invalid));
@@ -61,10 +58,8 @@ pub async fn media(
                 Ok((StatusCode::PARTIAL_CONTENT, response_headers, Body::from(part)).into_response())
             }
             None => {
-                response_headers.insert(
-                    header::CONTENT_RANGE,
-                    HeaderValue::from_str(&format!("bytes */{total}")).expect("digits"),
-                );
+                response_headers
+                    .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{total}")).expect("digits"));
                 Ok((StatusCode::RANGE_NOT_SATISFIABLE, response_headers).into_response())
             }
         },
@@ -81,16 +76,8 @@ fn link_error(e: LinkError) -> ApiError {
 
 /// `inline` with an ASCII fallback name and the UTF-8 original (RFC 6266).
 fn content_disposition(name: &str) -> String {
-    let ascii: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
     format!(
         "inline; filename=\"{ascii}\"; filename*=UTF-8''{}",
         storytime_pipeline::adapters::local::percent_encode(name)

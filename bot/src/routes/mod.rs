@@ -21,13 +21,14 @@ const MAX_CONCURRENT_UPLOADS: usize = 32;
 
 /// The whole HTTP surface, shared by `storytime serve` and the tests.
 pub fn router(state: AppState) -> Router {
+    let slack = match &state.slack {
+        Some(app) => app.routes(),
+        None => Router::new().route("/slack/{*rest}", post(slack_not_configured)),
+    };
     Router::new()
         // Each upload body is held in memory while it is checked: bound how
         // many are read at once (the rest wait their turn).
-        .route(
-            "/upload",
-            post(upload::upload).layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_UPLOADS)),
-        )
+        .route("/upload", post(upload::upload).layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_UPLOADS)))
         .route("/retrieve", get(retrieve::retrieve))
         .route("/bulk", post(bulk::bulk).get(bulk::bulk))
         .route("/media/{*key}", get(media::media))
@@ -35,23 +36,27 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .merge(slack)
         // Handlers read bodies themselves, each with its own limit, so that
         // an oversized body gets a JSON answer.
         .layer(DefaultBodyLimit::disable())
         .layer(tower_http::trace::TraceLayer::new_for_http())
-        .with_state(state)
 }
 
 async fn not_found() -> ApiError {
     ApiError::not_found("no_such_path", "no such path; the API has /upload, /retrieve and /bulk")
 }
 
-async fn method_not_allowed() -> ApiError {
-    ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "this path does not accept that method",
+async fn slack_not_configured() -> ApiError {
+    ApiError::not_found(
+        "slack_not_configured",
+        "Slack is not configured here: set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN",
     )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this path does not accept that method")
 }
 
 /// Checks the bearer token when API keys are configured.
@@ -65,9 +70,10 @@ pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Api
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or_else(ApiError::unauthorized)?;
-    let ok = state.api_keys.iter().fold(false, |acc, key| {
-        acc | bool::from(key.as_bytes().ct_eq(presented.as_bytes()))
-    });
+    let ok = state
+        .api_keys
+        .iter()
+        .fold(false, |acc, key| acc | bool::from(key.expose().as_bytes().ct_eq(presented.as_bytes())));
     if ok { Ok(()) } else { Err(ApiError::unauthorized()) }
 }
 
@@ -85,10 +91,8 @@ pub(crate) async fn read_body(
             format!("the body is larger than the limit of {limit} bytes"),
         )
     };
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
@@ -110,9 +114,6 @@ pub(crate) fn flag(headers: &HeaderMap, name: &str, default: bool) -> Result<boo
     match v.to_str().unwrap_or("").trim().to_ascii_lowercase().as_str() {
         "true" | "1" | "yes" => Ok(true),
         "false" | "0" | "no" => Ok(false),
-        other => Err(ApiError::bad_request(
-            "bad_header",
-            format!("{name} must be true or false, not `{other}`"),
-        )),
+        other => Err(ApiError::bad_request("bad_header", format!("{name} must be true or false, not `{other}`"))),
     }
 }

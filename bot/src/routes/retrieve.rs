@@ -27,15 +27,10 @@ pub async fn retrieve(State(state): State<AppState>, headers: HeaderMap) -> Resu
     match job.status {
         JobStatus::Done | JobStatus::NoText => Ok(Json(view.with_results(&job)).into_response()),
         JobStatus::Failed => {
-            let failure = job
-                .failure
-                .clone()
-                .unwrap_or_else(|| storytime_pipeline::Failure::internal("unknown"));
+            let failure = job.failure.clone().unwrap_or_else(|| storytime_pipeline::Failure::internal("unknown"));
             let extra = serde_json::to_value(&view).unwrap_or_default();
-            Err(
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "job_failed", failure.message)
-                    .with_extra(merge(extra, json!({ "Reason": failure.code }))),
-            )
+            Err(ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "job_failed", failure.message)
+                .with_extra(merge(extra, json!({ "Reason": failure.code }))))
         }
         JobStatus::Queued | JobStatus::Reading | JobStatus::Narrating => {
             state.pipeline.requeue_if_stalled(&job).await?;
@@ -56,25 +51,19 @@ pub(super) async fn find(state: &AppState, id: &str, timestamp: &str) -> Result<
     let job = state.pipeline.jobs.get(&id).await?;
     match job {
         Some(job) if job.timestamp == timestamp.trim().trim_matches('"') => Ok(job),
-        _ => Err(ApiError::not_found(
-            "no_such_job",
-            format!("there is no job {id} with timestamp {timestamp}"),
-        )),
+        _ => Err(ApiError::not_found("no_such_job", format!("there is no job {id} with timestamp {timestamp}"))),
     }
 }
 
 fn header_value(headers: &HeaderMap, name: &str) -> Result<String, ApiError> {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| {
+    headers.get(name).and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).ok_or_else(
+        || {
             ApiError::bad_request(
                 "missing_header",
                 format!("send the `{name}` header with the value /upload answered with (headers ETag and Timestamp)"),
             )
-        })
+        },
+    )
 }
 
 fn merge(mut a: serde_json::Value, b: serde_json::Value) -> serde_json::Value {

@@ -6,8 +6,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use storytime_pipeline::Destination;
 use storytime_pipeline::stages::{SubmitRequest, Upload};
+use storytime_pipeline::{Destination, Reuse};
 
 use super::view::JobView;
 use super::{authorize, flag, read_body};
@@ -18,14 +18,9 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     authorize(&state, &headers)?;
     let notify = flag(&headers, "x-notification-required", true)?;
     let dedup = flag(&headers, "x-duplication-check-required", true)?;
-    let voice = headers
-        .get("x-voice")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty());
-    let name = headers
-        .get(header::CONTENT_DISPOSITION)
-        .and_then(|v| filename(v.as_bytes()));
+    let voice =
+        headers.get("x-voice").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let name = headers.get(header::CONTENT_DISPOSITION).and_then(|v| filename(v.as_bytes()));
     let limit = state.pipeline.config.limits.max_bytes;
     let bytes = read_body(&headers, body, limit).await?;
 
@@ -34,8 +29,9 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
         .submit(SubmitRequest {
             pages: vec![Upload { bytes, name }],
             voice,
-            dedup,
-            destination: notify.then_some(Destination::Email { to: None }),
+            reuse: if dedup { Reuse::SameJob } else { Reuse::Nothing },
+            destinations: if notify { vec![Destination::Email { to: None }] } else { Vec::new() },
+            request_key: None,
         })
         .await?;
     let job = accepted.job;
@@ -46,14 +42,8 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     view.duplicate = Some(!accepted.created);
     let mut response = Json(view).into_response();
     let h = response.headers_mut();
-    h.insert(
-        header::ETAG,
-        HeaderValue::from_str(job.id.as_str()).expect("uuids are valid header values"),
-    );
-    h.insert(
-        "timestamp",
-        HeaderValue::from_str(&job.timestamp).expect("digits are valid header values"),
-    );
+    h.insert(header::ETAG, HeaderValue::from_str(job.id.as_str()).expect("uuids are valid header values"));
+    h.insert("timestamp", HeaderValue::from_str(&job.timestamp).expect("digits are valid header values"));
     Ok(response)
 }
 
@@ -63,10 +53,7 @@ fn filename(raw: &[u8]) -> Option<String> {
     let value = String::from_utf8_lossy(raw);
     let params: Vec<(String, String)> = split_params(&value)
         .into_iter()
-        .filter_map(|p| {
-            p.split_once('=')
-                .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        })
+        .filter_map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())))
         .collect();
     if let Some((_, v)) = params.iter().find(|(k, _)| k == "filename*") {
         let encoded = v.splitn(3, '\'').nth(2).unwrap_or(v);
@@ -74,11 +61,7 @@ fn filename(raw: &[u8]) -> Option<String> {
             return Some(decoded);
         }
     }
-    params
-        .iter()
-        .find(|(k, _)| k == "filename")
-        .map(|(_, v)| unquote(v))
-        .filter(|v| !v.is_empty())
+    params.iter().find(|(k, _)| k == "filename").map(|(_, v)| unquote(v)).filter(|v| !v.is_empty())
 }
 
 /// Splits on `;` outside double quotes.
@@ -140,10 +123,7 @@ mod tests {
             Some("sample1.jpeg")
         );
         assert_eq!(filename(b"attachment; filename=page.png").as_deref(), Some("page.png"));
-        assert_eq!(
-            filename(b"attachment; filename=\"a;b.png\"").as_deref(),
-            Some("a;b.png")
-        );
+        assert_eq!(filename(b"attachment; filename=\"a;b.png\"").as_deref(), Some("a;b.png"));
         assert_eq!(
             filename(b"attachment; filename=\"x.png\"; filename*=UTF-8''%ED%86%A0%EB%81%BC.png").as_deref(),
             Some("토끼.png")

@@ -21,17 +21,11 @@ pub enum PortError {
 
 impl PortError {
     pub fn unavailable(what: impl Into<String>, detail: impl ToString) -> Self {
-        Self::Unavailable {
-            what: what.into(),
-            detail: detail.to_string(),
-        }
+        Self::Unavailable { what: what.into(), detail: detail.to_string() }
     }
 
     pub fn rejected(what: impl Into<String>, detail: impl ToString) -> Self {
-        Self::Rejected {
-            what: what.into(),
-            detail: detail.to_string(),
-        }
+        Self::Rejected { what: what.into(), detail: detail.to_string() }
     }
 
     pub fn is_retryable(&self) -> bool {
@@ -50,17 +44,11 @@ pub struct Failure {
 
 impl Failure {
     pub fn new(code: &str, message: impl Into<String>) -> Self {
-        Self {
-            code: code.to_owned(),
-            message: message.into(),
-        }
+        Self { code: code.to_owned(), message: message.into() }
     }
 
     pub fn damaged_image(detail: impl std::fmt::Display) -> Self {
-        Self::new(
-            "damaged_image",
-            format!("The photo could not be decoded ({detail}). Please send it again."),
-        )
+        Self::new("damaged_image", format!("The photo could not be decoded ({detail}). Please send it again."))
     }
 
     pub fn internal(detail: impl std::fmt::Display) -> Self {

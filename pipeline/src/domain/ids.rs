@@ -170,15 +170,9 @@ impl TryFrom<String> for BlobKey {
                 && !rest.is_empty()
                 && rest.len() <= 80
                 && !rest.starts_with('.')
-                && rest
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.')
+                && rest.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.')
         });
-        if ok {
-            Ok(Self(value))
-        } else {
-            Err(format!("`{}` is not a storage key", shorten(&value)))
-        }
+        if ok { Ok(Self(value)) } else { Err(format!("`{}` is not a storage key", shorten(&value))) }
     }
 }
 

@@ -88,6 +88,21 @@ pub enum Destination {
     /// An email through the notifier; `to: None` means the service's default
     /// recipients (the SNS topic's subscribers, or the configured address).
     Email { to: Option<String> },
+    /// A reply in a chat thread (Slack): the audio goes into the thread of
+    /// the message the photo came in. If that fails for good, the result is
+    /// emailed to `fallback_email` (or the default recipients).
+    Chat {
+        workspace: String,
+        channel: String,
+        /// The thread to reply in (the parent message's timestamp).
+        thread: String,
+        /// The message the photos came in, for progress reactions.
+        message: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fallback_email: Option<String>,
+    },
 }
 
 /// How far delivery to one recipient got.
@@ -120,6 +135,19 @@ pub struct Recipient {
     pub state: DeliveryState,
 }
 
+/// How much earlier work a new submission may reuse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reuse {
+    /// The same pages and voice join the earlier job (the original API's
+    /// duplication check): one job, one reading, one narration.
+    SameJob,
+    /// A job of its own (for its own thread), but earlier readings of the
+    /// same pixels and narrations of the same text are reused.
+    Results,
+    /// Everything is done afresh (duplication check turned off).
+    Nothing,
+}
+
 /// A unit of work: one book, read once, narrated once, delivered to each of
 /// its recipients.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -139,6 +167,10 @@ pub struct Job {
     pub voice: Option<String>,
     /// Skip every reuse of earlier results (duplication check off).
     pub fresh: bool,
+    /// The front-end request this job was made for (e.g. one Slack message):
+    /// submitting the same request again yields this job, not a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
     pub status: JobStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
@@ -163,8 +195,8 @@ pub struct Job {
 }
 
 impl Job {
-    pub fn new(pages: Vec<Page>, name: String, voice: Option<String>, dedup: bool, now_ms: i64) -> Self {
-        let content_key = dedup.then(|| {
+    pub fn new(pages: Vec<Page>, name: String, voice: Option<String>, reuse: Reuse, now_ms: i64) -> Self {
+        let content_key = (reuse == Reuse::SameJob).then(|| {
             let voice_part = voice.clone().unwrap_or_default();
             ContentId::combine(pages.iter().map(|p| p.content_id.as_str()).chain([voice_part.as_str()]))
         });
@@ -175,7 +207,8 @@ impl Job {
             content_key,
             pages,
             voice,
-            fresh: !dedup,
+            fresh: reuse == Reuse::Nothing,
+            request: None,
             status: JobStatus::Queued,
             failure: None,
             last_error: None,
@@ -199,10 +232,7 @@ impl Job {
     /// email get two emails, as in the original API. (Retries of one
     /// request are filtered before they get here.)
     pub fn add_recipient(&mut self, destination: Destination) -> usize {
-        self.recipients.push(Recipient {
-            destination,
-            state: DeliveryState::Pending,
-        });
+        self.recipients.push(Recipient { destination, state: DeliveryState::Pending });
         self.recipients.len() - 1
     }
 
@@ -253,10 +283,10 @@ mod tests {
 
     #[test]
     fn the_content_key_depends_on_pages_order_and_voice() {
-        let a = Job::new(vec![page(b"1"), page(b"2")], "b".into(), None, true, 0);
-        let b = Job::new(vec![page(b"1"), page(b"2")], "b".into(), None, true, 0);
-        let swapped = Job::new(vec![page(b"2"), page(b"1")], "b".into(), None, true, 0);
-        let voiced = Job::new(vec![page(b"1"), page(b"2")], "b".into(), Some("en-gb".into()), true, 0);
+        let a = Job::new(vec![page(b"1"), page(b"2")], "b".into(), None, Reuse::SameJob, 0);
+        let b = Job::new(vec![page(b"1"), page(b"2")], "b".into(), None, Reuse::SameJob, 0);
+        let swapped = Job::new(vec![page(b"2"), page(b"1")], "b".into(), None, Reuse::SameJob, 0);
+        let voiced = Job::new(vec![page(b"1"), page(b"2")], "b".into(), Some("en-gb".into()), Reuse::SameJob, 0);
         assert_eq!(a.content_key, b.content_key);
         assert_ne!(a.content_key, swapped.content_key);
         assert_ne!(a.content_key, voiced.content_key);
@@ -265,7 +295,7 @@ mod tests {
 
     #[test]
     fn without_duplication_check_a_job_has_no_key_and_works_fresh() {
-        let j = Job::new(vec![page(b"1")], "b".into(), None, false, 5_000);
+        let j = Job::new(vec![page(b"1")], "b".into(), None, Reuse::Nothing, 5_000);
         assert!(j.content_key.is_none());
         assert!(j.fresh);
         assert_eq!(j.timestamp, "5");
@@ -273,7 +303,7 @@ mod tests {
 
     #[test]
     fn each_request_is_a_recipient_of_its_own() {
-        let mut j = Job::new(vec![page(b"1")], "b".into(), None, true, 0);
+        let mut j = Job::new(vec![page(b"1")], "b".into(), None, Reuse::SameJob, 0);
         let a = j.add_recipient(Destination::Email { to: None });
         let b = j.add_recipient(Destination::Email { to: None });
         assert_eq!((a, b), (0, 1));

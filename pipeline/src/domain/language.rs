@@ -42,11 +42,7 @@ impl Language {
             }
         }
         // A Hangul syllable carries about as much as two or three Latin letters.
-        if hangul * 2 >= latin && hangul > 0 {
-            Self::Korean
-        } else {
-            Self::English
-        }
+        if hangul * 2 >= latin && hangul > 0 { Self::Korean } else { Self::English }
     }
 }
 
@@ -61,10 +57,7 @@ mod tests {
     #[test]
     fn detects_korean_and_english_pages() {
         assert_eq!(Language::detect("옛날 옛적에 호랑이가 살았어요."), Language::Korean);
-        assert_eq!(
-            Language::detect("Once upon a time there lived a tiger."),
-            Language::English
-        );
+        assert_eq!(Language::detect("Once upon a time there lived a tiger."), Language::English);
         assert_eq!(Language::detect("토끼가 말했어요. \"OK!\""), Language::Korean);
         assert_eq!(Language::detect(""), Language::English);
     }

@@ -16,6 +16,11 @@ pub enum StageMessage {
     Narrate { job: JobId },
     /// Deliver a finished (or failed) job to one of its recipients.
     Deliver { job: JobId, recipient: usize },
+    /// A request a front end accepted and acknowledged (a Slack event, a
+    /// shortcut): recorded here before the acknowledgement so it is never
+    /// lost, handled by the front end's inbound handler. `key` identifies
+    /// the request; repeats of a key are handled once.
+    Inbound { source: String, key: String, payload: String },
 }
 
 impl StageMessage {
@@ -24,12 +29,23 @@ impl StageMessage {
             Self::Read { .. } => Stage::Read,
             Self::Narrate { .. } => Stage::Narrate,
             Self::Deliver { .. } => Stage::Deliver,
+            Self::Inbound { .. } => Stage::Inbound,
         }
     }
 
-    pub fn job(&self) -> &JobId {
+    /// The job the message is about; inbound requests have none yet.
+    pub fn job(&self) -> Option<&JobId> {
         match self {
-            Self::Read { job, .. } | Self::Narrate { job } | Self::Deliver { job, .. } => job,
+            Self::Read { job, .. } | Self::Narrate { job } | Self::Deliver { job, .. } => Some(job),
+            Self::Inbound { .. } => None,
+        }
+    }
+
+    /// What to show in logs: the job, or the inbound request's key.
+    pub fn subject(&self) -> &str {
+        match self {
+            Self::Inbound { key, .. } => key,
+            other => other.job().map(JobId::as_str).unwrap_or_default(),
         }
     }
 
@@ -46,16 +62,18 @@ impl StageMessage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
+    Inbound,
     Read,
     Narrate,
     Deliver,
 }
 
 impl Stage {
-    pub const ALL: [Stage; 3] = [Stage::Read, Stage::Narrate, Stage::Deliver];
+    pub const ALL: [Stage; 4] = [Stage::Inbound, Stage::Read, Stage::Narrate, Stage::Deliver];
 
     pub fn name(self) -> &'static str {
         match self {
+            Self::Inbound => "inbound",
             Self::Read => "read",
             Self::Narrate => "narrate",
             Self::Deliver => "deliver",
@@ -79,10 +97,7 @@ mod tests {
 
     #[test]
     fn messages_round_trip_through_their_wire_form() {
-        let m = StageMessage::Deliver {
-            job: JobId::new(),
-            recipient: 2,
-        };
+        let m = StageMessage::Deliver { job: JobId::new(), recipient: 2 };
         let wire = m.to_json();
         assert!(wire.contains("\"type\":\"Deliver\""));
         assert_eq!(StageMessage::from_json(&wire).unwrap(), m);

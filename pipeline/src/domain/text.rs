@@ -70,8 +70,7 @@ pub fn assemble(fragments: Vec<Fragment>) -> PageText {
         .into_iter()
         .enumerate()
         .filter_map(|(order, mut f)| {
-            f.words
-                .retain(|w| w.bbox.height as f32 >= MIN_WORD_HEIGHT_SHARE * typical);
+            f.words.retain(|w| w.bbox.height as f32 >= MIN_WORD_HEIGHT_SHARE * typical);
             clean_fragment(f).map(|f| (order, f))
         })
         .collect();
@@ -93,11 +92,7 @@ pub fn assemble(fragments: Vec<Fragment>) -> PageText {
         append_line(&mut text, &line_text, same_para);
     }
     let confidence = if words == 0 { 0.0 } else { conf_sum / words as f32 };
-    PageText {
-        text,
-        confidence,
-        words,
-    }
+    PageText { text, confidence, words }
 }
 
 /// Drops words that are only marks the reader was unsure of, then decides
@@ -167,12 +162,7 @@ fn merge_into_lines(fragments: Vec<(usize, Fragment)>) -> Vec<Line> {
         }
         match best {
             Some((_, i)) => lines[i].words.extend(f.words),
-            None => lines.push(Line {
-                order,
-                block: f.block,
-                paragraph: f.paragraph,
-                words: f.words,
-            }),
+            None => lines.push(Line { order, block: f.block, paragraph: f.paragraph, words: f.words }),
         }
     }
     lines.sort_by_key(|l| l.order);
@@ -211,9 +201,7 @@ fn median_height<'a>(words: impl Iterator<Item = &'a Word>) -> f32 {
 fn mostly_overlap(a: &Rect, b: &Rect) -> bool {
     let w = (a.right().min(b.right()) - a.left.max(b.left)).max(0) as i64;
     let h = ((a.top + a.height).min(b.top + b.height) - a.top.max(b.top)).max(0) as i64;
-    let smaller = (a.width as i64 * a.height as i64)
-        .min(b.width as i64 * b.height as i64)
-        .max(1);
+    let smaller = (a.width as i64 * a.height as i64).min(b.width as i64 * b.height as i64).max(1);
     w * h * 2 > smaller
 }
 
@@ -350,24 +338,11 @@ mod tests {
 
     fn word(text: &str, left: i32, top: i32) -> Word {
         let width = 12 * text.chars().count() as i32;
-        Word {
-            text: text.into(),
-            confidence: 90.0,
-            bbox: Rect {
-                left,
-                top,
-                width,
-                height: 30,
-            },
-        }
+        Word { text: text.into(), confidence: 90.0, bbox: Rect { left, top, width, height: 30 } }
     }
 
     fn frag(block: u32, words: &[(&str, i32, i32)]) -> Fragment {
-        Fragment {
-            words: words.iter().map(|(t, l, tp)| word(t, *l, *tp)).collect(),
-            block,
-            paragraph: 1,
-        }
+        Fragment { words: words.iter().map(|(t, l, tp)| word(t, *l, *tp)).collect(), block, paragraph: 1 }
     }
 
     #[test]
@@ -411,32 +386,19 @@ mod tests {
         speck.bbox.height = 4;
         let fragments = vec![
             frag(1, &[("courage,", 0, 50), ("and", 110, 51), ("said,", 160, 51)]),
-            Fragment {
-                words: vec![speck, word("said,", 161, 52), word("welcome.", 240, 52)],
-                block: 2,
-                paragraph: 1,
-            },
+            Fragment { words: vec![speck, word("said,", 161, 52), word("welcome.", 240, 52)], block: 2, paragraph: 1 },
         ];
         assert_eq!(assemble(fragments).text, "courage, and said, welcome.");
     }
 
     #[test]
     fn touching_hangul_syllables_form_one_word() {
-        let mut words = vec![
-            word("옛날", 0, 0),
-            word("옛", 60, 0),
-            word("적", 74, 0),
-            word("에", 88, 0),
-            word("깊은", 120, 0),
-        ];
+        let mut words =
+            vec![word("옛날", 0, 0), word("옛", 60, 0), word("적", 74, 0), word("에", 88, 0), word("깊은", 120, 0)];
         for w in &mut words {
             w.bbox.width = 12 * w.text.chars().count() as i32;
         }
-        let f = Fragment {
-            words,
-            block: 1,
-            paragraph: 1,
-        };
+        let f = Fragment { words, block: 1, paragraph: 1 };
         assert_eq!(assemble(vec![f]).text, "옛날 옛적에 깊은");
     }
 
@@ -466,10 +428,7 @@ mod tests {
     fn narration_chunks_end_at_sentences_and_respect_the_limit() {
         let text = "One fish. Two fish! \"Red fish?\" she asked. Blue fish.";
         let chunks = split_for_narration(text, 24);
-        assert_eq!(
-            chunks,
-            ["One fish. Two fish!", "\"Red fish?\" she asked.", "Blue fish."]
-        );
+        assert_eq!(chunks, ["One fish. Two fish!", "\"Red fish?\" she asked.", "Blue fish."]);
         let long = "word ".repeat(100);
         let chunks = split_for_narration(&long, 50);
         assert!(chunks.iter().all(|c| c.chars().count() <= 50 && !c.ends_with(' ')));

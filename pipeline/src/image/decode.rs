@@ -58,17 +58,11 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, Image
     use zune_core::options::DecoderOptions;
 
     let side = limits.max_pixels.min(u32::MAX as u64) as usize;
-    let options = DecoderOptions::default()
-        .jpeg_set_out_colorspace(ColorSpace::Luma)
-        .set_max_width(side)
-        .set_max_height(side);
+    let options =
+        DecoderOptions::default().jpeg_set_out_colorspace(ColorSpace::Luma).set_max_width(side).set_max_height(side);
     let mut decoder = zune_jpeg::JpegDecoder::new_with_options(ZCursor::new(bytes), options);
-    decoder
-        .decode_headers()
-        .map_err(|e| ImageRejection::Damaged(e.to_string()))?;
-    let (w, h) = decoder
-        .dimensions()
-        .ok_or_else(|| ImageRejection::Damaged("no frame header".into()))?;
+    decoder.decode_headers().map_err(|e| ImageRejection::Damaged(e.to_string()))?;
+    let (w, h) = decoder.dimensions().ok_or_else(|| ImageRejection::Damaged("no frame header".into()))?;
     if w as u64 * h as u64 > limits.max_pixels {
         return Err(ImageRejection::TooManyPixels {
             width: w as u32,
@@ -98,19 +92,11 @@ fn exif_orientation(tiff: &[u8]) -> Option<u16> {
     };
     let u16_at = |i: usize| -> Option<u16> {
         let b: [u8; 2] = tiff.get(i..i + 2)?.try_into().ok()?;
-        Some(if big {
-            u16::from_be_bytes(b)
-        } else {
-            u16::from_le_bytes(b)
-        })
+        Some(if big { u16::from_be_bytes(b) } else { u16::from_le_bytes(b) })
     };
     let u32_at = |i: usize| -> Option<u32> {
         let b: [u8; 4] = tiff.get(i..i + 4)?.try_into().ok()?;
-        Some(if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
+        Some(if big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
     };
     let ifd = u32_at(4)? as usize;
     let entries = u16_at(ifd)? as usize;
@@ -136,11 +122,7 @@ fn finish(gray: GrayImage, orientation: Orientation) -> DecodedImage {
         Orientation::Rotate270 | Orientation::Rotate270FlipH => 270,
         _ => 0,
     };
-    DecodedImage {
-        gray: oriented.into_luma8(),
-        exif_rotation,
-        pixel_hash,
-    }
+    DecodedImage { gray: oriented.into_luma8(), exif_rotation, pixel_hash }
 }
 
 fn reject(e: image::ImageError) -> ImageRejection {
@@ -172,10 +154,7 @@ mod tests {
         let mut b = Cursor::new(Vec::new());
         img.write_to(&mut b, ImageFormat::Bmp).unwrap();
         let limits = ImageLimits::default();
-        assert_eq!(
-            decode(&a, &limits).unwrap().pixel_hash,
-            decode(b.get_ref(), &limits).unwrap().pixel_hash
-        );
+        assert_eq!(decode(&a, &limits).unwrap().pixel_hash, decode(b.get_ref(), &limits).unwrap().pixel_hash);
     }
 
     #[test]

@@ -62,18 +62,8 @@ fn spans(from: u32, to: u32) -> Vec<Span> {
             let first = start.floor() as usize;
             let last = ((end.ceil() as usize).max(first + 1) - 1).min(from as usize - 1);
             let first_weight = (first as f64 + 1.0 - start).min(end - start) as f32;
-            let last_weight = if last > first {
-                (end - last as f64) as f32
-            } else {
-                first_weight
-            };
-            Span {
-                first,
-                last,
-                first_weight,
-                last_weight,
-                norm: (1.0 / (end - start)) as f32,
-            }
+            let last_weight = if last > first { (end - last as f64) as f32 } else { first_weight };
+            Span { first, last, first_weight, last_weight, norm: (1.0 / (end - start)) as f32 }
         })
         .collect()
 }
@@ -122,11 +112,7 @@ fn sliding_max(a: &[u8], r: usize, out: &mut Vec<u8>) {
         g[j] = if j % k == 0 { padded[j] } else { g[j - 1].max(padded[j]) };
     }
     for j in (0..m).rev() {
-        hh[j] = if j == m - 1 || (j + 1) % k == 0 {
-            padded[j]
-        } else {
-            hh[j + 1].max(padded[j])
-        };
+        hh[j] = if j == m - 1 || (j + 1) % k == 0 { padded[j] } else { hh[j + 1].max(padded[j]) };
     }
     out.clear();
     out.extend((0..n).map(|i| hh[i].max(g[i + k - 1])));
@@ -256,11 +242,7 @@ mod tests {
     #[test]
     fn otsu_splits_two_levels_and_components_are_counted() {
         let img = GrayImage::from_fn(20, 10, |x, y| {
-            Luma([if (2..5).contains(&x) && (2..8).contains(&y) || x == 12 {
-                20
-            } else {
-                230
-            }])
+            Luma([if (2..5).contains(&x) && (2..8).contains(&y) || x == 12 { 20 } else { 230 }])
         });
         let level = otsu_level(&img);
         assert!((20..230).contains(&level));

@@ -69,10 +69,7 @@ impl ImageKind {
         }
         if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
             let brand = &bytes[8..12];
-            if [b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif"]
-                .iter()
-                .any(|b| brand == *b)
-            {
+            if [b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif"].iter().any(|b| brand == *b) {
                 return Err(ImageRejection::Heic);
             }
         }
@@ -120,10 +117,7 @@ pub fn inspect(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ImageRej
         return Err(ImageRejection::Empty);
     }
     if bytes.len() > limits.max_bytes {
-        return Err(ImageRejection::TooLarge {
-            size: bytes.len(),
-            limit: limits.max_bytes,
-        });
+        return Err(ImageRejection::TooLarge { size: bytes.len(), limit: limits.max_bytes });
     }
     let kind = ImageKind::sniff(bytes)?;
     let (width, height, content_id) = match kind {
@@ -141,12 +135,7 @@ pub fn inspect(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ImageRej
         // decode them now (the pixel limit above bounds the cost).
         super::decode(bytes, limits)?;
     }
-    Ok(ImageInfo {
-        kind,
-        width,
-        height,
-        content_id,
-    })
+    Ok(ImageInfo { kind, width, height, content_id })
 }
 
 fn check_size(width: u32, height: u32, limits: &ImageLimits) -> Result<(), ImageRejection> {
@@ -190,11 +179,7 @@ fn check_complete_other(kind: ImageKind, bytes: &[u8]) -> Result<(), ImageReject
         ImageKind::Webp => {
             let declared = u32::from_le_bytes([bytes[4], bytes[5], bytes[6], bytes[7]]) as usize;
             if bytes.len() < declared.saturating_add(8) {
-                return Err(ImageRejection::Truncated(format!(
-                    "{} of {} bytes",
-                    bytes.len(),
-                    declared + 8
-                )));
+                return Err(ImageRejection::Truncated(format!("{} of {} bytes", bytes.len(), declared + 8)));
             }
         }
         _ => {}
@@ -258,10 +243,7 @@ fn inspect_jpeg(bytes: &[u8]) -> Result<(u32, u32, ContentId), ImageRejection> {
     }
     // Entropy-coded data escapes 0xFF bytes, so FF D9 after the first scan
     // can only be the end-of-image marker.
-    let eoi = bytes[scan_start..]
-        .windows(2)
-        .rposition(|p| p == [0xFF, 0xD9])
-        .ok_or_else(truncated)?;
+    let eoi = bytes[scan_start..].windows(2).rposition(|p| p == [0xFF, 0xD9]).ok_or_else(truncated)?;
     hash.update(&bytes[scan_start..scan_start + eoi + 2]);
     Ok((w, h, ContentId::from_digest(hash)))
 }
@@ -313,50 +295,26 @@ mod tests {
     fn encoded(format: ImageFormat, w: u32, h: u32) -> Vec<u8> {
         let img = GrayImage::from_fn(w, h, |x, y| Luma([((x * 7 + y * 13) % 251) as u8]));
         let mut out = Cursor::new(Vec::new());
-        image::DynamicImage::ImageLuma8(img)
-            .to_rgb8()
-            .write_to(&mut out, format)
-            .unwrap();
+        image::DynamicImage::ImageLuma8(img).to_rgb8().write_to(&mut out, format).unwrap();
         out.into_inner()
     }
 
     #[test]
     fn kinds_are_told_from_bytes_not_names() {
-        assert_eq!(
-            ImageKind::sniff(&encoded(ImageFormat::Png, 40, 40)).unwrap(),
-            ImageKind::Png
-        );
-        assert_eq!(
-            ImageKind::sniff(&encoded(ImageFormat::Jpeg, 40, 40)).unwrap(),
-            ImageKind::Jpeg
-        );
-        assert_eq!(
-            ImageKind::sniff(b"<?xml version=\"1.0\"?><svg xmlns=\"..\"/>"),
-            Err(ImageRejection::Svg)
-        );
-        assert_eq!(
-            ImageKind::sniff(b"  <svg width=\"10\"></svg>"),
-            Err(ImageRejection::Svg)
-        );
+        assert_eq!(ImageKind::sniff(&encoded(ImageFormat::Png, 40, 40)).unwrap(), ImageKind::Png);
+        assert_eq!(ImageKind::sniff(&encoded(ImageFormat::Jpeg, 40, 40)).unwrap(), ImageKind::Jpeg);
+        assert_eq!(ImageKind::sniff(b"<?xml version=\"1.0\"?><svg xmlns=\"..\"/>"), Err(ImageRejection::Svg));
+        assert_eq!(ImageKind::sniff(b"  <svg width=\"10\"></svg>"), Err(ImageRejection::Svg));
         assert!(matches!(ImageKind::sniff(b"hello"), Err(ImageRejection::NotAnImage(_))));
         assert!(matches!(ImageKind::sniff(b"%PDF-1.7 ..."), Err(ImageRejection::NotAnImage(s)) if s.contains("PDF")));
-        assert_eq!(
-            ImageKind::sniff(b"\0\0\0\x18ftypheic\0\0\0\0"),
-            Err(ImageRejection::Heic)
-        );
+        assert_eq!(ImageKind::sniff(b"\0\0\0\x18ftypheic\0\0\0\0"), Err(ImageRejection::Heic));
         assert_eq!(ImageKind::sniff(b""), Err(ImageRejection::Empty));
     }
 
     #[test]
     fn complete_images_pass_with_their_size() {
         let limits = ImageLimits::default();
-        for format in [
-            ImageFormat::Png,
-            ImageFormat::Jpeg,
-            ImageFormat::Gif,
-            ImageFormat::Bmp,
-            ImageFormat::Tiff,
-        ] {
+        for format in [ImageFormat::Png, ImageFormat::Jpeg, ImageFormat::Gif, ImageFormat::Bmp, ImageFormat::Tiff] {
             let info = inspect(&encoded(format, 64, 48), &limits).unwrap();
             assert_eq!((info.width, info.height), (64, 48), "{format:?}");
         }
@@ -369,10 +327,7 @@ mod tests {
             let bytes = encoded(format, 200, 200);
             let cut = &bytes[..bytes.len() * 2 / 3];
             let err = inspect(cut, &limits).unwrap_err();
-            assert!(
-                matches!(err, ImageRejection::Truncated(_) | ImageRejection::Damaged(_)),
-                "{format:?}: {err:?}"
-            );
+            assert!(matches!(err, ImageRejection::Truncated(_) | ImageRejection::Damaged(_)), "{format:?}: {err:?}");
         }
     }
 
@@ -385,27 +340,15 @@ mod tests {
         png.extend([8, 0, 0, 0, 0, 0, 0, 0, 0]);
         png.extend(b"\0\0\0\0IEND\xaeB`\x82");
         let err = inspect(&png, &ImageLimits::default()).unwrap_err();
-        assert!(
-            matches!(err, ImageRejection::TooManyPixels { megapixels: 10_000, .. }),
-            "{err:?}"
-        );
+        assert!(matches!(err, ImageRejection::TooManyPixels { megapixels: 10_000, .. }), "{err:?}");
     }
 
     #[test]
     fn oversized_and_tiny_uploads_are_refused() {
-        let limits = ImageLimits {
-            max_bytes: 100,
-            ..ImageLimits::default()
-        };
-        assert!(matches!(
-            inspect(&[0xFF; 101], &limits),
-            Err(ImageRejection::TooLarge { .. })
-        ));
+        let limits = ImageLimits { max_bytes: 100, ..ImageLimits::default() };
+        assert!(matches!(inspect(&[0xFF; 101], &limits), Err(ImageRejection::TooLarge { .. })));
         let tiny = encoded(ImageFormat::Png, 8, 8);
-        assert!(matches!(
-            inspect(&tiny, &ImageLimits::default()),
-            Err(ImageRejection::TooSmall { .. })
-        ));
+        assert!(matches!(inspect(&tiny, &ImageLimits::default()), Err(ImageRejection::TooSmall { .. })));
     }
 
     #[test]
@@ -417,14 +360,8 @@ mod tests {
         edited.extend(b"hello");
         edited.extend(&jpeg[2..]);
         let limits = ImageLimits::default();
-        assert_eq!(
-            inspect(&jpeg, &limits).unwrap().content_id,
-            inspect(&edited, &limits).unwrap().content_id
-        );
+        assert_eq!(inspect(&jpeg, &limits).unwrap().content_id, inspect(&edited, &limits).unwrap().content_id);
         let other = encoded(ImageFormat::Jpeg, 64, 65);
-        assert_ne!(
-            inspect(&jpeg, &limits).unwrap().content_id,
-            inspect(&other, &limits).unwrap().content_id
-        );
+        assert_ne!(inspect(&jpeg, &limits).unwrap().content_id, inspect(&other, &limits).unwrap().content_id);
     }
 }

@@ -29,11 +29,7 @@ pub struct ImageLimits {
 
 impl Default for ImageLimits {
     fn default() -> Self {
-        Self {
-            max_bytes: 20 * 1024 * 1024,
-            max_pixels: 50_000_000,
-            min_side: 32,
-        }
+        Self { max_bytes: 20 * 1024 * 1024, max_pixels: 50_000_000, min_side: 32 }
     }
 }
 
@@ -58,12 +54,7 @@ pub enum ImageRejection {
     #[error(
         "the image is {width}×{height} pixels ({megapixels} megapixels); the largest accepted is {limit_megapixels} megapixels"
     )]
-    TooManyPixels {
-        width: u32,
-        height: u32,
-        megapixels: u64,
-        limit_megapixels: u64,
-    },
+    TooManyPixels { width: u32, height: u32, megapixels: u64, limit_megapixels: u64 },
     #[error("the image is only {width}×{height} pixels, too small to hold readable text")]
     TooSmall { width: u32, height: u32 },
 }

@@ -110,10 +110,7 @@ pub fn prepare(gray: &GrayImage, needs: &ReaderNeeds) -> PreparedImage {
         None => (2000.0 / long).min(1.0),
     };
     scale = scale.min(needs.max_side as f32 / long);
-    let (nw, nh) = (
-        (w as f32 * scale).round().max(1.0) as u32,
-        (h as f32 * scale).round().max(1.0) as u32,
-    );
+    let (nw, nh) = ((w as f32 * scale).round().max(1.0) as u32, (h as f32 * scale).round().max(1.0) as u32);
     let scaled = if scale < 1.0 {
         downscale_area(gray, nw, nh)
     } else if scale > 1.0 {
@@ -122,11 +119,7 @@ pub fn prepare(gray: &GrayImage, needs: &ReaderNeeds) -> PreparedImage {
         gray.clone()
     };
     let r = needs.text_height.round().max(4.0) as u32;
-    PreparedImage {
-        gray: flatten(&scaled, r, r / 2),
-        scale,
-        text_height,
-    }
+    PreparedImage { gray: flatten(&scaled, r, r / 2), scale, text_height }
 }
 
 /// Divides each pixel by the local paper brightness (the brightest value
@@ -169,18 +162,12 @@ mod tests {
     fn measures_letter_height() {
         let t = estimate_text_height(&synthetic_page()).expect("letters present");
         assert!((27.0..=33.0).contains(&t), "{t}");
-        assert_eq!(
-            estimate_text_height(&GrayImage::from_pixel(500, 500, Luma([200]))),
-            None
-        );
+        assert_eq!(estimate_text_height(&GrayImage::from_pixel(500, 500, Luma([200]))), None);
     }
 
     #[test]
     fn prepared_pages_have_the_wanted_letter_size_and_flat_paper() {
-        let needs = ReaderNeeds {
-            text_height: 15.0,
-            max_side: 10_000,
-        };
+        let needs = ReaderNeeds { text_height: 15.0, max_side: 10_000 };
         let p = prepare(&synthetic_page(), &needs);
         assert!((0.45..=0.55).contains(&p.scale), "{}", p.scale);
         // Paper on the left and on the darker right both come out near white.

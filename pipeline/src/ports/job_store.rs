@@ -2,15 +2,19 @@ use async_trait::async_trait;
 
 use crate::domain::{ContentId, Destination, Job, JobId, PageReading, PortError};
 
+/// Most recipients one job takes; later submissions of the same pages start
+/// a new job (which reuses the earlier reading and narration).
+pub const MAX_RECIPIENTS: usize = 100;
+
 /// What happened to a submission.
 #[derive(Debug, Clone)]
 pub enum Submitted {
     /// A new job was stored; its pages must be queued for reading.
     Created(Job),
-    /// The same pages and voice were already submitted: this is that job.
-    /// `recipient` is the index of the destination added to it, if one was
-    /// given.
-    Existing { job: Job, recipient: Option<usize> },
+    /// The same pages and voice (or the same request) were already
+    /// submitted: this is that job. `recipients` are the indexes of the
+    /// destinations added to it (none for a repeated request).
+    Existing { job: Job, recipients: Vec<usize> },
 }
 
 /// Keeps jobs and the reusable results of earlier work.
@@ -20,11 +24,14 @@ pub enum Submitted {
 /// in one job, never two.
 #[async_trait]
 pub trait JobStore: Send + Sync {
-    /// Stores `job`, unless a job with the same content key exists that has
-    /// not failed: then `destination` (if any) is added to that job instead.
+    /// Stores `job` with `destinations` as its recipients. A job already
+    /// made for the same request (`job.request`) is returned as it is.
+    /// Otherwise, if a job with the same content key exists that has not
+    /// failed, the destinations are added to that job instead.
     /// A failed job's key is taken over by the new job, so sending a page
-    /// again retries it.
-    async fn submit(&self, job: Job, destination: Option<Destination>) -> Result<Submitted, PortError>;
+    /// again retries it; so is the key of a job that already has
+    /// [`MAX_RECIPIENTS`] recipients, which keeps every record small.
+    async fn submit(&self, job: Job, destinations: Vec<Destination>) -> Result<Submitted, PortError>;
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError>;
 
@@ -47,6 +54,11 @@ pub trait JobStore: Send + Sync {
     async fn narration(&self, key: &ContentId) -> Result<Option<crate::domain::AudioRef>, PortError>;
 
     async fn put_narration(&self, key: &ContentId, audio: &crate::domain::AudioRef) -> Result<(), PortError>;
+
+    /// Claims a key for good: true for the first caller, false for every
+    /// later one. Used to handle each inbound request once, however often it
+    /// is delivered.
+    async fn claim(&self, key: &str) -> Result<bool, PortError>;
 
     /// Counts of jobs per status, for health and metrics.
     async fn counts(&self) -> Result<Vec<(String, u64)>, PortError>;

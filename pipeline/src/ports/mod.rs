@@ -7,16 +7,22 @@
 //! adapter into retryable and permanent failures.
 
 mod blob_store;
+mod inbound;
 mod job_store;
+mod messenger;
 mod narrator;
 mod notifier;
+mod preferences;
 mod queue;
 mod text_reader;
 
 pub use blob_store::BlobStore;
-pub use job_store::{JobStore, Submitted};
+pub use inbound::InboundHandler;
+pub use job_store::{JobStore, MAX_RECIPIENTS, Submitted};
+pub use messenger::{ChatResult, Messenger};
 pub use narrator::{Narrator, Speech, Voice};
 pub use notifier::{Email, Notifier};
+pub use preferences::{Preferences, UserPrefs};
 pub use queue::{Queue, QueueDepth, Received};
 pub use text_reader::{PageLayout, Reading, Script, TextReader};
 

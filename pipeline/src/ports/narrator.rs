@@ -38,18 +38,11 @@ pub trait Narrator: Send + Sync {
     fn choose_voice(&self, requested: Option<&str>, language: Language) -> Voice {
         let voices = self.voices();
         requested
-            .and_then(|r| {
-                voices
-                    .iter()
-                    .find(|v| v.name.eq_ignore_ascii_case(r) && v.language == language)
-            })
+            .and_then(|r| voices.iter().find(|v| v.name.eq_ignore_ascii_case(r) && v.language == language))
             .or_else(|| voices.iter().find(|v| v.language == language))
             .or_else(|| voices.first())
             .cloned()
-            .unwrap_or(Voice {
-                name: "default".into(),
-                language,
-            })
+            .unwrap_or(Voice { name: "default".into(), language })
     }
 
     async fn synthesize(&self, text: &str, voice: &Voice) -> Result<Speech, PortError>;

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-use crate::domain::{DeliveryState, Failure, Stage, StageError, StageMessage};
+use crate::domain::{Failure, Stage, StageError, StageMessage};
 use crate::ports::Received;
 use crate::settings::WorkerSettings;
 use crate::stages::Pipeline;
@@ -28,17 +28,14 @@ pub async fn run(pipeline: Arc<Pipeline>, stages: &[Stage], settings: WorkerSett
     let mut tasks = JoinSet::new();
     for &stage in stages {
         let n = match stage {
+            Stage::Inbound => settings.inbound,
             Stage::Read => settings.read,
             Stage::Narrate => settings.narrate,
             Stage::Deliver => settings.deliver,
         };
         // Zero is allowed: the stage then runs in another process.
         for _ in 0..n {
-            let worker = Worker {
-                pipeline: pipeline.clone(),
-                stage,
-                settings: settings.clone(),
-            };
+            let worker = Worker { pipeline: pipeline.clone(), stage, settings: settings.clone() };
             tasks.spawn(worker.run(shutdown.clone()));
         }
     }
@@ -104,8 +101,7 @@ impl Worker {
                 return;
             }
         };
-        let span =
-            tracing::info_span!("stage", stage = %self.stage, job = %message.job(), attempt = received.receive_count);
+        let span = tracing::info_span!("stage", stage = %self.stage, subject = %message.subject(), attempt = received.receive_count);
         async {
             let max = self.settings.max_attempts;
             if received.receive_count > max {
@@ -123,7 +119,9 @@ impl Worker {
                 Err(StageError::Retry(e)) => {
                     let delay = backoff(self.settings.retry_base, received.receive_count);
                     tracing::warn!(error = %e, retry_in = ?delay, "stage failed; will retry");
-                    if let Err(e2) = self.pipeline.note_retry(message.job(), &e).await {
+                    if let Some(job) = message.job()
+                        && let Err(e2) = self.pipeline.note_retry(job, &e).await
+                    {
                         tracing::warn!(error = %e2, "could not record the retry on the job");
                     }
                     self.settle(self.pipeline.queue.set_visibility(&received, delay).await);
@@ -176,18 +174,18 @@ impl Worker {
     /// narration, the one delivery for a delivery.
     async fn fail(&self, message: &StageMessage, failure: Failure) {
         let result = match message {
+            // A delivery that cannot be made falls back to email; the job
+            // itself stays done.
             StageMessage::Deliver { job, recipient } => {
-                self.pipeline
-                    .set_delivery_state(
-                        job,
-                        *recipient,
-                        DeliveryState::Failed {
-                            reason: failure.message,
-                        },
-                    )
-                    .await
+                self.pipeline.give_up_delivery(job, *recipient, &failure.message).await
             }
-            _ => self.pipeline.fail_job(message.job(), failure).await,
+            StageMessage::Read { job, .. } | StageMessage::Narrate { job } => {
+                self.pipeline.fail_job(job, failure).await
+            }
+            StageMessage::Inbound { source, key, .. } => {
+                tracing::error!(source, key, reason = %failure.message, "gave up on an inbound request");
+                Ok(())
+            }
         };
         if let Err(e) = result {
             tracing::error!(error = %e, "could not record the failure on the job; the stall sweep will retry");
@@ -205,9 +203,7 @@ impl Worker {
 /// `base × 2^(attempt-1)`, capped, with up to 25% random jitter so that
 /// messages that failed together do not retry together.
 fn backoff(base: Duration, attempt: u32) -> Duration {
-    let exp = base
-        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
-        .min(MAX_BACKOFF);
+    let exp = base.saturating_mul(1u32 << attempt.saturating_sub(1).min(16)).min(MAX_BACKOFF);
     let jitter = (uuid::Uuid::new_v4().as_u128() % 1000) as u32;
     exp + exp.mul_f64(jitter as f64 / 4000.0)
 }

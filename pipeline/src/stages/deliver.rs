@@ -1,8 +1,10 @@
-//! The deliver stage: hand a finished (or failed) job to one recipient.
+//! The deliver stage: hand a finished (or failed) job to one recipient. A
+//! chat thread that cannot be reached for good gets the result by email
+//! instead; whatever happens is recorded on the job.
 
 use super::Pipeline;
-use crate::domain::{DeliveryState, Destination, Job, JobId, JobStatus, StageError, now_ms};
-use crate::ports::Email;
+use crate::domain::{DeliveryState, Destination, Job, JobId, JobStatus, PortError, StageError, now_ms};
+use crate::ports::{ChatResult, Email};
 
 impl Pipeline {
     pub(super) async fn deliver(&self, job_id: &JobId, index: usize) -> Result<(), StageError> {
@@ -29,10 +31,8 @@ impl Pipeline {
             return Ok(());
         };
         let outcome = match &destination {
-            Destination::Email { to } => {
-                let email = self.compose_email(&job, to.clone()).await?;
-                self.notifier.notify(&email).await
-            }
+            Destination::Email { to } => self.email(&job, to.clone()).await,
+            Destination::Chat { .. } => self.to_chat(&job, &destination).await,
         };
         let state = match outcome {
             Ok(()) => DeliveryState::Delivered { at_ms: now_ms() },
@@ -40,11 +40,42 @@ impl Pipeline {
                 self.set_delivery_state(job_id, index, DeliveryState::Pending).await?;
                 return Err(StageError::Retry(e.to_string()));
             }
-            Err(e) => {
-                tracing::error!(job = %job_id, recipient = index, error = %e, "delivery failed for good");
-                DeliveryState::Failed { reason: e.to_string() }
-            }
+            Err(e) => self.fall_back(&job, &destination, &e.to_string()).await,
         };
+        self.set_delivery_state(job_id, index, state).await
+    }
+
+    /// After a delivery failed for good (or its retries ran out): email the
+    /// result instead when the destination was a chat, and say what
+    /// happened. Returns the state to record.
+    pub async fn fall_back(&self, job: &Job, destination: &Destination, reason: &str) -> DeliveryState {
+        match destination {
+            Destination::Chat { fallback_email, .. } => {
+                tracing::warn!(job = %job.id, reason, "chat delivery failed for good; emailing the result instead");
+                match self.email(job, fallback_email.clone()).await {
+                    Ok(()) => DeliveryState::FellBack { reason: reason.to_owned(), at_ms: now_ms() },
+                    Err(e) => {
+                        tracing::error!(job = %job.id, error = %e, "the fallback email failed too");
+                        DeliveryState::Failed { reason: format!("{reason}; the fallback email failed: {e}") }
+                    }
+                }
+            }
+            Destination::Email { .. } => {
+                tracing::error!(job = %job.id, reason, "email delivery failed for good");
+                DeliveryState::Failed { reason: reason.to_owned() }
+            }
+        }
+    }
+
+    /// Gives up on one delivery after its retries ran out.
+    pub async fn give_up_delivery(&self, job_id: &JobId, index: usize, reason: &str) -> Result<(), StageError> {
+        let Some(job) = self.jobs.get(job_id).await? else {
+            return Ok(());
+        };
+        let Some(recipient) = job.recipients.get(index) else {
+            return Ok(());
+        };
+        let state = self.fall_back(&job, &recipient.destination, reason).await;
         self.set_delivery_state(job_id, index, state).await
     }
 
@@ -64,9 +95,45 @@ impl Pipeline {
         .map(|_| ())
     }
 
+    async fn email(&self, job: &Job, to: Option<String>) -> Result<(), PortError> {
+        let email = self.compose_email(job, to).await?;
+        self.notifier.notify(&email).await
+    }
+
+    async fn to_chat(&self, job: &Job, destination: &Destination) -> Result<(), PortError> {
+        let Some(messenger) = self.front_end().messenger else {
+            return Err(PortError::rejected("chat delivery", "chat is not configured in this process"));
+        };
+        let title = job.name.clone();
+        let result = match (&job.status, &job.audio) {
+            (JobStatus::Done, Some(audio)) => {
+                let links = self.links(job).await?;
+                ChatResult::Narrated {
+                    title,
+                    text: job.text.clone().unwrap_or_default(),
+                    truncated: job.truncated,
+                    audio: self.blobs.get(&audio.key).await?,
+                    file_name: format!("{}.mp3", super::stem(&job.name)),
+                    seconds: audio.seconds,
+                    link: links.audio.unwrap_or_default(),
+                }
+            }
+            (JobStatus::NoText, _) => ChatResult::NoText { title },
+            _ => ChatResult::Failed {
+                title,
+                reason: job
+                    .failure
+                    .as_ref()
+                    .map(|f| f.message.clone())
+                    .unwrap_or_else(|| "Something went wrong.".into()),
+            },
+        };
+        messenger.deliver(destination, &result).await
+    }
+
     /// The email for a job: the text and links when done, the reason
     /// otherwise.
-    pub async fn compose_email(&self, job: &Job, to: Option<String>) -> Result<Email, StageError> {
+    pub async fn compose_email(&self, job: &Job, to: Option<String>) -> Result<Email, PortError> {
         let links = self.links(job).await?;
         let name = &job.name;
         let (subject, body) = match job.status {
@@ -90,19 +157,12 @@ impl Pipeline {
                 format!("We could not read {name}"),
                 format!(
                     "Storytime could not read \"{name}\" aloud.\n\n{}\n\nOriginal photo: {}\n",
-                    job.failure
-                        .as_ref()
-                        .map(|f| f.message.as_str())
-                        .unwrap_or("Something went wrong."),
+                    job.failure.as_ref().map(|f| f.message.as_str()).unwrap_or("Something went wrong."),
                     links.original
                 ),
             ),
         };
-        Ok(Email {
-            to,
-            subject: one_line(&subject, 99),
-            body,
-        })
+        Ok(Email { to, subject: one_line(&subject, 99), body })
     }
 }
 

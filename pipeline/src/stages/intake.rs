@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::Pipeline;
-use crate::domain::{BlobKey, Destination, Job, JobStatus, Page, PortError, StageMessage, now_ms};
+use crate::domain::{BlobKey, Destination, Job, Page, PortError, Reuse, StageMessage, now_ms};
 use crate::image::{ImageRejection, inspect};
 use crate::ports::Submitted;
 
@@ -22,11 +22,13 @@ pub struct SubmitRequest {
     /// The pages of one book, in reading order.
     pub pages: Vec<Upload>,
     pub voice: Option<String>,
-    /// Reuse earlier work on the same pages (the original API's
-    /// `X-Duplication-Check-Required`, default true).
-    pub dedup: bool,
+    /// How much earlier work on the same pages may be reused.
+    pub reuse: Reuse,
     /// Where to send the result besides keeping it retrievable.
-    pub destination: Option<Destination>,
+    pub destinations: Vec<Destination>,
+    /// The front-end request this is (e.g. one Slack message): submitting
+    /// it again yields the same job.
+    pub request_key: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,10 +59,7 @@ impl Pipeline {
             return Err(IntakeError::NoPages);
         }
         if count > self.config.max_pages {
-            return Err(IntakeError::TooManyPages {
-                count,
-                max: self.config.max_pages,
-            });
+            return Err(IntakeError::TooManyPages { count, max: self.config.max_pages });
         }
         let mut pages = Vec::with_capacity(count);
         for (index, upload) in request.pages.into_iter().enumerate() {
@@ -89,38 +88,29 @@ impl Pipeline {
         }
         let name = pages[0].name.clone();
         let voice = request.voice.or_else(|| self.config.default_voice.clone());
-        let job = Job::new(pages, name, voice, request.dedup, now_ms());
+        let mut job = Job::new(pages, name, voice, request.reuse, now_ms());
+        job.request = request.request_key;
 
-        match self.jobs.submit(job, request.destination).await? {
+        match self.jobs.submit(job, request.destinations).await? {
             Submitted::Created(job) => {
                 tracing::info!(job = %job.id, pages = job.pages.len(), "job created");
                 for page in 0..job.pages.len() {
                     // A failed send leaves the job for the stall sweep to re-queue.
-                    if let Err(e) = self
-                        .queue
-                        .send(
-                            &StageMessage::Read {
-                                job: job.id.clone(),
-                                page,
-                            },
-                            Default::default(),
-                        )
-                        .await
+                    if let Err(e) =
+                        self.queue.send(&StageMessage::Read { job: job.id.clone(), page }, Default::default()).await
                     {
                         tracing::error!(job = %job.id, error = %e, "could not queue a page; the stall sweep will retry");
                     }
                 }
                 Ok(Accepted { job, created: true })
             }
-            Submitted::Existing { job, recipient } => {
-                tracing::info!(job = %job.id, status = job.status.as_str(), "same pages as an earlier job");
-                let finished = matches!(job.status, JobStatus::Done | JobStatus::NoText);
-                if let (true, Some(recipient)) = (finished, recipient) {
-                    let message = StageMessage::Deliver {
-                        job: job.id.clone(),
-                        recipient,
-                    };
-                    self.queue.send(&message, Default::default()).await?;
+            Submitted::Existing { job, recipients } => {
+                tracing::info!(job = %job.id, status = job.status.as_str(), "same pages or request as an earlier job");
+                if job.status.is_finished() {
+                    for recipient in recipients {
+                        let message = StageMessage::Deliver { job: job.id.clone(), recipient };
+                        self.queue.send(&message, Default::default()).await?;
+                    }
                 }
                 Ok(Accepted { job, created: false })
             }
@@ -144,10 +134,7 @@ mod tests {
     #[test]
     fn client_names_lose_paths_and_control_characters() {
         assert_eq!(clean_name(Some("../../etc/passwd")).as_deref(), Some("passwd"));
-        assert_eq!(
-            clean_name(Some("C:\\photos\\page 1.jpeg")).as_deref(),
-            Some("page 1.jpeg")
-        );
+        assert_eq!(clean_name(Some("C:\\photos\\page 1.jpeg")).as_deref(), Some("page 1.jpeg"));
         assert_eq!(clean_name(Some("a\r\nb.png")).as_deref(), Some("ab.png"));
         assert_eq!(clean_name(Some("..")), None);
         assert_eq!(clean_name(None), None);

@@ -10,7 +10,7 @@ mod intake;
 mod narrate;
 mod read;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use intake::{Accepted, IntakeError, SubmitRequest, Upload};
@@ -19,7 +19,9 @@ pub use read::{PageResult, read_page};
 
 use crate::domain::{Failure, Job, JobId, JobStatus, PortError, StageError, StageMessage, now_ms};
 use crate::image::ImageLimits;
-use crate::ports::{BlobStore, JobStore, Narrator, Notifier, Queue, TextReader};
+use crate::ports::{
+    BlobStore, InboundHandler, JobStore, Messenger, Narrator, Notifier, Preferences, Queue, TextReader,
+};
 
 /// Policy the stages apply, from settings.
 #[derive(Debug, Clone)]
@@ -41,7 +43,18 @@ pub struct Pipeline {
     pub reader: Arc<dyn TextReader>,
     pub narrator: Arc<dyn Narrator>,
     pub notifier: Arc<dyn Notifier>,
+    pub prefs: Arc<dyn Preferences>,
     pub config: PipelineConfig,
+    /// What the front end plugs in once it is built (it needs the pipeline
+    /// itself): chat delivery and the handler of inbound requests.
+    pub front_end: OnceLock<FrontEnd>,
+}
+
+/// The front end's side of the pipeline.
+#[derive(Clone, Default)]
+pub struct FrontEnd {
+    pub messenger: Option<Arc<dyn Messenger>>,
+    pub inbound: Option<Arc<dyn InboundHandler>>,
 }
 
 /// Links to a job's files, fresh each time they are asked for.
@@ -60,18 +73,30 @@ impl Pipeline {
             StageMessage::Read { job, page } => self.read(job, *page).await,
             StageMessage::Narrate { job } => self.narrate(job).await,
             StageMessage::Deliver { job, recipient } => self.deliver(job, *recipient).await,
+            StageMessage::Inbound { source, payload, .. } => match self.front_end().inbound {
+                Some(handler) => handler.handle(source, payload).await,
+                None => Err(StageError::Retry(format!(
+                    "no handler for {source} requests in this process; run the inbound stage where {source} is configured"
+                ))),
+            },
         }
+    }
+
+    /// Plugs in the front end; only the first call counts.
+    pub fn attach(&self, front_end: FrontEnd) {
+        let _ = self.front_end.set(front_end);
+    }
+
+    pub(crate) fn front_end(&self) -> FrontEnd {
+        self.front_end.get().cloned().unwrap_or_default()
     }
 
     /// Ends a job as failed (unless it already finished) and lets its
     /// recipients know.
     pub async fn fail_job(&self, id: &JobId, failure: Failure) -> Result<(), StageError> {
         let now = now_ms();
-        let failed = self
-            .update_job(id, |job| {
-                (!job.status.is_finished()).then(|| job.fail(failure.clone(), now))
-            })
-            .await?;
+        let failed =
+            self.update_job(id, |job| (!job.status.is_finished()).then(|| job.fail(failure.clone(), now))).await?;
         if let Some((job, ())) = failed {
             tracing::error!(job = %id, reason = %failure.message, "job failed");
             self.enqueue_deliveries(&job).await?;
@@ -82,11 +107,9 @@ impl Pipeline {
     /// Records a transient error on the job, so a user polling it sees why
     /// it is taking long.
     pub async fn note_retry(&self, id: &JobId, error: &str) -> Result<(), StageError> {
-        self.update_job(id, |job| {
-            (!job.status.is_finished()).then(|| job.last_error = Some(error.to_owned()))
-        })
-        .await
-        .map(|_| ())
+        self.update_job(id, |job| (!job.status.is_finished()).then(|| job.last_error = Some(error.to_owned())))
+            .await
+            .map(|_| ())
     }
 
     /// Re-sends the messages of a job that has made no progress for the
@@ -107,22 +130,13 @@ impl Pipeline {
         tracing::warn!(job = %job.id, status = job.status.as_str(), "re-queueing a stalled job");
         match job.status {
             JobStatus::Queued | JobStatus::Reading => {
-                let unread: Vec<usize> = job
-                    .pages
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, p)| p.reading.is_none())
-                    .map(|(i, _)| i)
-                    .collect();
+                let unread: Vec<usize> =
+                    job.pages.iter().enumerate().filter(|(_, p)| p.reading.is_none()).map(|(i, _)| i).collect();
                 if unread.is_empty() {
                     self.send(&StageMessage::Narrate { job: job.id.clone() }).await?;
                 }
                 for page in unread {
-                    self.send(&StageMessage::Read {
-                        job: job.id.clone(),
-                        page,
-                    })
-                    .await?;
+                    self.send(&StageMessage::Read { job: job.id.clone(), page }).await?;
                 }
             }
             JobStatus::Narrating => self.send(&StageMessage::Narrate { job: job.id.clone() }).await?,
@@ -163,11 +177,7 @@ impl Pipeline {
 
     async fn enqueue_deliveries(&self, job: &Job) -> Result<(), StageError> {
         for recipient in job.pending_recipients() {
-            self.send(&StageMessage::Deliver {
-                job: job.id.clone(),
-                recipient,
-            })
-            .await?;
+            self.send(&StageMessage::Deliver { job: job.id.clone(), recipient }).await?;
         }
         Ok(())
     }
@@ -197,9 +207,7 @@ impl Pipeline {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StageError::Retry(format!(
-            "job {id} is being updated by too many others at once"
-        )))
+        Err(StageError::Retry(format!("job {id} is being updated by too many others at once")))
     }
 }
 

@@ -25,11 +25,7 @@ impl Pipeline {
         }
         if !job.all_pages_read() {
             for (page, _) in job.pages.iter().enumerate().filter(|(_, p)| p.reading.is_none()) {
-                self.send(&StageMessage::Read {
-                    job: job.id.clone(),
-                    page,
-                })
-                .await?;
+                self.send(&StageMessage::Read { job: job.id.clone(), page }).await?;
             }
             return Ok(());
         }
@@ -40,11 +36,8 @@ impl Pipeline {
             .filter(|t| !t.is_empty())
             .collect();
         if full.is_empty() {
-            let finished = self
-                .update_job(job_id, |j| {
-                    (!j.status.is_finished()).then(|| j.status = JobStatus::NoText)
-                })
-                .await?;
+            let finished =
+                self.update_job(job_id, |j| (!j.status.is_finished()).then(|| j.status = JobStatus::NoText)).await?;
             if let Some((job, ())) = finished {
                 tracing::info!(job = %job.id, "no text on the pages");
                 self.enqueue_deliveries(&job).await?;
@@ -109,10 +102,7 @@ pub async fn synthesize_book(narrator: &dyn Narrator, text: &str, voice: &Voice)
         speech.push(narrator.synthesize(&chunk, voice).await?);
     }
     if speech.is_empty() {
-        return Err(StageError::Permanent(Failure::new(
-            "no_text",
-            "There is no text to narrate.",
-        )));
+        return Err(StageError::Permanent(Failure::new("no_text", "There is no text to narrate.")));
     }
     tokio::task::spawn_blocking(move || audio::join(speech))
         .await

@@ -40,10 +40,8 @@ impl Pipeline {
         }
         if page.reading.is_none() {
             if job.status == JobStatus::Queued {
-                self.update_job(job_id, |j| {
-                    (j.status == JobStatus::Queued).then(|| j.status = JobStatus::Reading)
-                })
-                .await?;
+                self.update_job(job_id, |j| (j.status == JobStatus::Queued).then(|| j.status = JobStatus::Reading))
+                    .await?;
             }
             let bytes = self.blobs.get(&page.original).await.map_err(|e| match e {
                 crate::domain::PortError::NotFound(_) => {
@@ -115,11 +113,9 @@ pub async fn read_page(reader: &dyn TextReader, decoded: DecodedImage) -> Result
     let prepared = blocking(move || prepare(&decoded.gray, &needs)).await?;
     let layout = reader.detect_layout(&prepared).await?;
     let (rotation, script, trusted) = match layout {
-        Some(PageLayout {
-            rotation,
-            script,
-            confidence,
-        }) if confidence >= MIN_LAYOUT_CONFIDENCE => (rotation, script, true),
+        Some(PageLayout { rotation, script, confidence }) if confidence >= MIN_LAYOUT_CONFIDENCE => {
+            (rotation, script, true)
+        }
         Some(PageLayout { script, .. }) => (Rotation::None, script, false),
         None => (Rotation::None, Script::Latin, false),
     };
@@ -136,11 +132,7 @@ pub async fn read_page(reader: &dyn TextReader, decoded: DecodedImage) -> Result
             (text, raw, turned) = (t2, r2, rot2);
         }
     }
-    let language = if text.text.is_empty() {
-        script_language(script)
-    } else {
-        Language::detect(&text.text)
-    };
+    let language = if text.text.is_empty() { script_language(script) } else { Language::detect(&text.text) };
     let reading = PageReading {
         text: text.text,
         language,
@@ -184,15 +176,9 @@ async fn turn(page: PreparedImage, rotation: Rotation) -> Result<PreparedImage, 
     if rotation == Rotation::None {
         return Ok(page);
     }
-    blocking(move || PreparedImage {
-        gray: rotate(&page.gray, rotation),
-        ..page
-    })
-    .await
+    blocking(move || PreparedImage { gray: rotate(&page.gray, rotation), ..page }).await
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, StageError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| StageError::Retry(format!("image work stopped: {e}")))
+    tokio::task::spawn_blocking(f).await.map_err(|e| StageError::Retry(format!("image work stopped: {e}")))
 }

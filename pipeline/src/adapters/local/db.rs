@@ -4,7 +4,7 @@
 //! and a `storytime worker` in another process can share the file (SQLite
 //! serialises writers; `busy_timeout` makes them wait their turn).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use rusqlite::Connection;
@@ -44,6 +44,18 @@ CREATE TABLE IF NOT EXISTS queue (
     sent_ms INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS queue_ready ON queue(stage, visible_ms);
+CREATE TABLE IF NOT EXISTS request_claims (
+    request TEXT PRIMARY KEY,
+    job_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claims (
+    key TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS preferences (
+    user TEXT PRIMARY KEY,
+    body TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY,
     stage TEXT NOT NULL,
@@ -59,20 +71,30 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
 }
 
 impl Db {
     /// Opens (creating if needed) the database and its tables.
     pub fn open(path: &Path) -> Result<Self, PortError> {
+        let conn = Self::connect(path)?;
+        let fail = |e: rusqlite::Error| PortError::rejected("the database", format!("{}: {e}", path.display()));
+        conn.execute_batch(SCHEMA).map_err(fail)?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_owned() })
+    }
+
+    /// Another connection to the same database, for a thread of its own.
+    pub(crate) fn connect(path: &Path) -> Result<Connection, PortError> {
         let fail = |e: rusqlite::Error| PortError::rejected("the database", format!("{}: {e}", path.display()));
         let conn = Connection::open(path).map_err(fail)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(fail)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
-        conn.execute_batch(SCHEMA).map_err(fail)?;
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-        })
+        Ok(conn)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Runs `f` with the connection on the blocking pool.

@@ -50,13 +50,7 @@ impl Narrator for EspeakNarrator {
     }
 
     fn voices(&self) -> Vec<Voice> {
-        VOICES
-            .iter()
-            .map(|(name, language, _)| Voice {
-                name: (*name).to_owned(),
-                language: *language,
-            })
-            .collect()
+        VOICES.iter().map(|(name, language, _)| Voice { name: (*name).to_owned(), language: *language }).collect()
     }
 
     async fn synthesize(&self, text: &str, voice: &Voice) -> Result<Speech, PortError> {
@@ -68,11 +62,7 @@ impl Narrator for EspeakNarrator {
         let speed = self.speed.to_string();
         let out = self
             .engine
-            .run(
-                &["-v", espeak_voice, "-s", &speed, "--stdin", "--stdout"],
-                &[],
-                text.as_bytes().to_vec(),
-            )
+            .run(&["-v", espeak_voice, "-s", &speed, "--stdin", "--stdout"], &[], text.as_bytes().to_vec())
             .await?;
         if !out.success {
             return Err(PortError::rejected("espeak-ng", out.stderr.trim()));
@@ -105,19 +95,11 @@ fn parse_wav(bytes: &[u8]) -> Result<(Vec<i16>, u32), String> {
         } else if id == b"data" {
             let (tag, channels, rate, bits) = format.ok_or("the WAV data comes before its format")?;
             if tag != 1 || channels != 1 || bits != 16 {
-                return Err(format!(
-                    "unexpected WAV format (tag {tag}, {channels} channels, {bits} bits)"
-                ));
+                return Err(format!("unexpected WAV format (tag {tag}, {channels} channels, {bits} bits)"));
             }
-            let end = if len == 0 || len == u32::MAX as usize || body + len > bytes.len() {
-                bytes.len()
-            } else {
-                body + len
-            };
-            let samples = bytes[body..end]
-                .chunks_exact(2)
-                .map(|c| i16::from_le_bytes([c[0], c[1]]))
-                .collect();
+            let end =
+                if len == 0 || len == u32::MAX as usize || body + len > bytes.len() { bytes.len() } else { body + len };
+            let samples = bytes[body..end].chunks_exact(2).map(|c| i16::from_le_bytes([c[0], c[1]])).collect();
             return Ok((samples, rate));
         }
         i = body + len + (len & 1);

@@ -57,16 +57,11 @@ impl BlobStore for FsBlobStore {
     }
 
     async fn get(&self, key: &BlobKey) -> Result<Bytes, PortError> {
-        tokio::fs::read(self.path(key))
-            .await
-            .map(Bytes::from)
-            .map_err(|e| io_error(key, e))
+        tokio::fs::read(self.path(key)).await.map(Bytes::from).map_err(|e| io_error(key, e))
     }
 
     async fn exists(&self, key: &BlobKey) -> Result<bool, PortError> {
-        tokio::fs::try_exists(self.path(key))
-            .await
-            .map_err(|e| io_error(key, e))
+        tokio::fs::try_exists(self.path(key)).await.map_err(|e| io_error(key, e))
     }
 
     async fn link(&self, key: &BlobKey, ttl: Duration, download_name: &str) -> Result<String, PortError> {

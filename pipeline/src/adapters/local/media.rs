@@ -30,29 +30,19 @@ pub struct MediaSigner {
 
 impl std::fmt::Debug for MediaSigner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MediaSigner")
-            .field("base_url", &self.base_url)
-            .finish_non_exhaustive()
+        f.debug_struct("MediaSigner").field("base_url", &self.base_url).finish_non_exhaustive()
     }
 }
 
 impl MediaSigner {
     pub fn new(secret: Vec<u8>, base_url: &str) -> Self {
-        Self {
-            secret,
-            base_url: base_url.trim_end_matches('/').to_owned(),
-        }
+        Self { secret, base_url: base_url.trim_end_matches('/').to_owned() }
     }
 
     pub fn link(&self, key: &BlobKey, ttl: Duration, name: &str) -> String {
         let expires = now_ms() / 1000 + ttl.as_secs() as i64;
         let sig = self.signature(key.as_str(), expires, name);
-        format!(
-            "{}/media/{}?exp={expires}&name={}&sig={sig}",
-            self.base_url,
-            key,
-            percent_encode(name)
-        )
+        format!("{}/media/{}?exp={expires}&name={}&sig={sig}", self.base_url, key, percent_encode(name))
     }
 
     /// Checks a link's parts; `name` is as decoded from the query.
@@ -96,12 +86,7 @@ mod tests {
         let (path, query) = link.split_once('?').unwrap();
         let key = path.split_once("/media/").unwrap().1.to_owned();
         let q: std::collections::HashMap<_, _> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
-        (
-            key,
-            q["exp"].parse().unwrap(),
-            q["name"].replace("%20", " "),
-            q["sig"].to_owned(),
-        )
+        (key, q["exp"].parse().unwrap(), q["name"].replace("%20", " "), q["sig"].to_owned())
     }
 
     #[test]

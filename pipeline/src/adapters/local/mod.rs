@@ -17,6 +17,6 @@ pub use espeak::EspeakNarrator;
 pub use fs_blobs::FsBlobStore;
 pub use media::{LinkError, MediaSigner, percent_encode};
 pub use outbox::OutboxNotifier;
-pub use sqlite_jobs::SqliteJobStore;
+pub use sqlite_jobs::{SqliteJobStore, SqlitePreferences};
 pub use sqlite_queue::SqliteQueue;
 pub use tesseract::TesseractReader;

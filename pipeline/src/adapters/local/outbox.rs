@@ -22,9 +22,7 @@ impl OutboxNotifier {
     }
 
     fn render(&self, email: &Email) -> String {
-        let date = jiff::Timestamp::now()
-            .strftime("%a, %d %b %Y %H:%M:%S +0000")
-            .to_string();
+        let date = jiff::Timestamp::now().strftime("%a, %d %b %Y %H:%M:%S +0000").to_string();
         let to = email.to.as_deref().unwrap_or(&self.default_to);
         let body = email.body.replace("\r\n", "\n").replace('\n', "\r\n");
         format!(
@@ -47,11 +45,7 @@ fn header_value(v: &str) -> String {
 /// RFC 2047 encoded-word for subjects that are not plain ASCII.
 fn encode_subject(subject: &str) -> String {
     let clean = header_value(subject);
-    if clean.is_ascii() {
-        clean
-    } else {
-        format!("=?UTF-8?B?{}?=", STANDARD.encode(clean.as_bytes()))
-    }
+    if clean.is_ascii() { clean } else { format!("=?UTF-8?B?{}?=", STANDARD.encode(clean.as_bytes())) }
 }
 
 #[async_trait]
@@ -62,9 +56,7 @@ impl Notifier for OutboxNotifier {
         let name = format!("{}-{}", now_ms(), uuid::Uuid::new_v4().simple());
         let tmp = self.dir.join(format!(".{name}.tmp"));
         tokio::fs::write(&tmp, self.render(email)).await.map_err(fail)?;
-        tokio::fs::rename(&tmp, self.dir.join(format!("{name}.eml")))
-            .await
-            .map_err(fail)?;
+        tokio::fs::rename(&tmp, self.dir.join(format!("{name}.eml"))).await.map_err(fail)?;
         Ok(())
     }
 }
@@ -81,16 +73,10 @@ mod tests {
             "Storytime <st@localhost>".into(),
             "parent@localhost".into(),
         );
-        let email = Email {
-            to: None,
-            subject: "Your story: 토끼\r\nBcc: evil@x".into(),
-            body: "line 1\nline 2".into(),
-        };
+        let email =
+            Email { to: None, subject: "Your story: 토끼\r\nBcc: evil@x".into(), body: "line 1\nline 2".into() };
         outbox.notify(&email).await.unwrap();
-        let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox"))
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("outbox")).unwrap().map(|e| e.unwrap().path()).collect();
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].extension().unwrap(), "eml");
         let text = std::fs::read_to_string(&files[0]).unwrap();

@@ -59,10 +59,7 @@ impl Engine {
 
     fn spawn_error(&self, e: std::io::Error) -> PortError {
         if e.kind() == std::io::ErrorKind::NotFound {
-            PortError::rejected(
-                &self.program,
-                format!("`{}` is not installed; {}", self.program, self.install_hint),
-            )
+            PortError::rejected(&self.program, format!("`{}` is not installed; {}", self.program, self.install_hint))
         } else {
             PortError::unavailable(&self.program, e)
         }

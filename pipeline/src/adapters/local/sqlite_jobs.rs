@@ -6,8 +6,9 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::db::{Db, db_error};
+use crate::domain::now_ms;
 use crate::domain::{AudioRef, ContentId, Destination, Job, JobId, JobStatus, PageReading, PortError};
-use crate::ports::{JobStore, Submitted};
+use crate::ports::{JobStore, MAX_RECIPIENTS, Preferences, Submitted, UserPrefs};
 
 pub struct SqliteJobStore {
     db: Db,
@@ -28,10 +29,8 @@ fn from_json<T: serde::de::DeserializeOwned>(s: &str) -> Result<T, PortError> {
 }
 
 fn load(conn: &Connection, id: &str) -> Result<Option<Job>, PortError> {
-    let body: Option<String> = conn
-        .query_row("SELECT body FROM jobs WHERE id = ?1", [id], |r| r.get(0))
-        .optional()
-        .map_err(db_error)?;
+    let body: Option<String> =
+        conn.query_row("SELECT body FROM jobs WHERE id = ?1", [id], |r| r.get(0)).optional().map_err(db_error)?;
     body.map(|b| from_json(&b)).transpose()
 }
 
@@ -78,37 +77,47 @@ fn update(conn: &Connection, job: &Job) -> Result<bool, PortError> {
 
 #[async_trait]
 impl JobStore for SqliteJobStore {
-    async fn submit(&self, job: Job, destination: Option<Destination>) -> Result<Submitted, PortError> {
+    async fn submit(&self, job: Job, destinations: Vec<Destination>) -> Result<Submitted, PortError> {
         self.db
             .call(move |conn| {
                 // IMMEDIATE takes the write lock up front: the claim check and
                 // the insert happen with no other writer in between.
-                let tx = conn
-                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(db_error)?;
+                if let Some(request) = &job.request {
+                    let earlier: Option<String> = tx
+                        .query_row("SELECT job_id FROM request_claims WHERE request = ?1", [request], |r| r.get(0))
+                        .optional()
+                        .map_err(db_error)?;
+                    if let Some(existing) = earlier.as_deref().map(|id| load(&tx, id)).transpose()?.flatten() {
+                        return Ok(Submitted::Existing { job: existing, recipients: Vec::new() });
+                    }
+                    tx.execute(
+                        "INSERT OR REPLACE INTO request_claims (request, job_id) VALUES (?1, ?2)",
+                        params![request, job.id.as_str()],
+                    )
                     .map_err(db_error)?;
+                }
                 if let Some(key) = &job.content_key {
                     let claimed: Option<String> = tx
-                        .query_row(
-                            "SELECT job_id FROM content_claims WHERE content_key = ?1",
-                            [key.as_str()],
-                            |r| r.get(0),
-                        )
+                        .query_row("SELECT job_id FROM content_claims WHERE content_key = ?1", [key.as_str()], |r| {
+                            r.get(0)
+                        })
                         .optional()
                         .map_err(db_error)?;
                     match claimed.as_deref().map(|id| load(&tx, id)).transpose()?.flatten() {
-                        Some(mut existing) if existing.status != JobStatus::Failed => {
-                            let recipient = destination.map(|d| existing.add_recipient(d));
-                            if recipient.is_some() {
+                        Some(mut existing)
+                            if existing.status != JobStatus::Failed && existing.recipients.len() < MAX_RECIPIENTS =>
+                        {
+                            let recipients: Vec<usize> =
+                                destinations.into_iter().map(|d| existing.add_recipient(d)).collect();
+                            if !recipients.is_empty() {
                                 if !update(&tx, &existing)? {
                                     return Err(PortError::Conflict(existing.id.to_string()));
                                 }
                                 existing.version += 1;
                             }
                             tx.commit().map_err(db_error)?;
-                            return Ok(Submitted::Existing {
-                                job: existing,
-                                recipient,
-                            });
+                            return Ok(Submitted::Existing { job: existing, recipients });
                         }
                         _ => {
                             tx.execute(
@@ -121,7 +130,7 @@ impl JobStore for SqliteJobStore {
                     }
                 }
                 let mut job = job;
-                if let Some(d) = destination {
+                for d in destinations {
                     job.add_recipient(d);
                 }
                 insert(&tx, &job)?;
@@ -139,13 +148,11 @@ impl JobStore for SqliteJobStore {
     async fn save(&self, job: &Job) -> Result<u64, PortError> {
         let job = job.clone();
         self.db
-            .call(move |conn| {
-                if update(conn, &job)? {
-                    Ok(job.version + 1)
-                } else {
-                    Err(PortError::Conflict(job.id.to_string()))
-                }
-            })
+            .call(
+                move |conn| {
+                    if update(conn, &job)? { Ok(job.version + 1) } else { Err(PortError::Conflict(job.id.to_string())) }
+                },
+            )
             .await
     }
 
@@ -185,11 +192,8 @@ impl JobStore for SqliteJobStore {
         let (key, body) = (pixels.to_string(), to_json(reading)?);
         self.db
             .call(move |conn| {
-                conn.execute(
-                    "INSERT OR IGNORE INTO page_readings (pixels, body) VALUES (?1, ?2)",
-                    [key, body],
-                )
-                .map_err(db_error)?;
+                conn.execute("INSERT OR IGNORE INTO page_readings (pixels, body) VALUES (?1, ?2)", [key, body])
+                    .map_err(db_error)?;
                 Ok(())
             })
             .await
@@ -212,12 +216,21 @@ impl JobStore for SqliteJobStore {
         let (key, body) = (key.to_string(), to_json(audio)?);
         self.db
             .call(move |conn| {
-                conn.execute(
-                    "INSERT OR IGNORE INTO narrations (key, body) VALUES (?1, ?2)",
-                    [key, body],
-                )
-                .map_err(db_error)?;
+                conn.execute("INSERT OR IGNORE INTO narrations (key, body) VALUES (?1, ?2)", [key, body])
+                    .map_err(db_error)?;
                 Ok(())
+            })
+            .await
+    }
+
+    async fn claim(&self, key: &str) -> Result<bool, PortError> {
+        let key = key.to_owned();
+        self.db
+            .call(move |conn| {
+                let n = conn
+                    .execute("INSERT OR IGNORE INTO claims (key, at_ms) VALUES (?1, ?2)", params![key, now_ms()])
+                    .map_err(db_error)?;
+                Ok(n == 1)
             })
             .await
     }
@@ -225,13 +238,54 @@ impl JobStore for SqliteJobStore {
     async fn counts(&self) -> Result<Vec<(String, u64)>, PortError> {
         self.db
             .call(|conn| {
-                let mut stmt = conn
-                    .prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status")
-                    .map_err(db_error)?;
+                let mut stmt =
+                    conn.prepare_cached("SELECT status, COUNT(*) FROM jobs GROUP BY status").map_err(db_error)?;
                 let rows = stmt
                     .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))
                     .map_err(db_error)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(db_error)
+            })
+            .await
+    }
+}
+
+/// Per-user settings in the same database.
+pub struct SqlitePreferences {
+    db: Db,
+}
+
+impl SqlitePreferences {
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+#[async_trait]
+impl Preferences for SqlitePreferences {
+    async fn get(&self, user: &str) -> Result<UserPrefs, PortError> {
+        let user = user.to_owned();
+        self.db
+            .call(move |conn| {
+                let body: Option<String> = conn
+                    .query_row("SELECT body FROM preferences WHERE user = ?1", [user], |r| r.get(0))
+                    .optional()
+                    .map_err(db_error)?;
+                body.map(|b| from_json(&b)).transpose().map(Option::unwrap_or_default)
+            })
+            .await
+    }
+
+    async fn set(&self, user: &str, prefs: &UserPrefs) -> Result<(), PortError> {
+        let (user, body) = (user.to_owned(), to_json(prefs)?);
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO preferences (user, body) VALUES (?1, ?2)
+                     ON CONFLICT(user) DO UPDATE SET body = excluded.body",
+                    [user, body],
+                )
+                .map_err(db_error)?;
+                Ok(())
             })
             .await
     }
@@ -260,7 +314,8 @@ mod tests {
             height: 100,
             reading: None,
         };
-        Job::new(vec![page], "p.png".into(), None, dedup, 1_000)
+        let reuse = if dedup { crate::domain::Reuse::SameJob } else { crate::domain::Reuse::Nothing };
+        Job::new(vec![page], "p.png".into(), None, reuse, 1_000)
     }
 
     #[tokio::test]
@@ -270,9 +325,7 @@ mod tests {
             .map(|i| {
                 let store = store.clone();
                 tokio::spawn(async move {
-                    let to = Some(Destination::Email {
-                        to: Some(format!("u{i}@example.com")),
-                    });
+                    let to = vec![Destination::Email { to: Some(format!("u{i}@example.com")) }];
                     store.submit(job(b"same page", true), to).await.unwrap()
                 })
             })
@@ -299,29 +352,74 @@ mod tests {
     #[tokio::test]
     async fn without_the_duplication_check_every_submission_is_new() {
         let (_dir, store) = store();
-        let a = store.submit(job(b"p", false), None).await.unwrap();
-        let b = store.submit(job(b"p", false), None).await.unwrap();
+        let a = store.submit(job(b"p", false), vec![]).await.unwrap();
+        let b = store.submit(job(b"p", false), vec![]).await.unwrap();
         assert!(matches!((a, b), (Submitted::Created(_), Submitted::Created(_))));
     }
 
     #[tokio::test]
     async fn a_failed_job_does_not_block_a_new_attempt() {
         let (_dir, store) = store();
-        let Submitted::Created(mut first) = store.submit(job(b"p", true), None).await.unwrap() else {
-            panic!()
-        };
+        let Submitted::Created(mut first) = store.submit(job(b"p", true), vec![]).await.unwrap() else { panic!() };
         first.fail(Failure::internal("boom"), 2_000);
         store.save(&first).await.unwrap();
-        let again = store.submit(job(b"p", true), None).await.unwrap();
+        let again = store.submit(job(b"p", true), vec![]).await.unwrap();
         assert!(matches!(again, Submitted::Created(j) if j.id != first.id));
+    }
+
+    #[tokio::test]
+    async fn submitting_the_same_request_twice_yields_one_job() {
+        let (_dir, store) = store();
+        let make = || {
+            let mut j = job(b"p", false);
+            j.request = Some("slack:T1:C1:1.5".into());
+            j
+        };
+        let Submitted::Created(first) = store.submit(make(), vec![]).await.unwrap() else { panic!() };
+        let again = store.submit(make(), vec![Destination::Email { to: None }]).await.unwrap();
+        assert!(
+            matches!(again, Submitted::Existing { job, recipients } if job.id == first.id && recipients.is_empty())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_key_is_claimed_once() {
+        let (_dir, store) = store();
+        assert!(store.claim("slack:T1:C1:1.2").await.unwrap());
+        assert!(!store.claim("slack:T1:C1:1.2").await.unwrap());
+        assert!(store.claim("slack:T1:C1:1.3").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_job_with_many_recipients_hands_its_key_to_a_new_job() {
+        let (_dir, store) = store();
+        let mut created = Vec::new();
+        for i in 0..=MAX_RECIPIENTS {
+            let to = vec![Destination::Email { to: Some(format!("u{i}@example.com")) }];
+            if let Submitted::Created(j) = store.submit(job(b"popular", true), to).await.unwrap() {
+                created.push((i, j.id));
+            }
+        }
+        assert_eq!(created.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, MAX_RECIPIENTS]);
+        let next = store.submit(job(b"popular", true), vec![]).await.unwrap();
+        assert!(matches!(next, Submitted::Existing { ref job, .. } if job.id == created[1].1), "{next:?}");
+    }
+
+    #[tokio::test]
+    async fn preferences_are_kept_per_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let prefs = SqlitePreferences::new(Db::open(&dir.path().join("p.sqlite")).unwrap());
+        assert_eq!(prefs.get("slack:T:U1").await.unwrap(), UserPrefs::default());
+        let mine = UserPrefs { voice: Some("en-gb".into()), email: Some("a@b.c".into()) };
+        prefs.set("slack:T:U1", &mine).await.unwrap();
+        assert_eq!(prefs.get("slack:T:U1").await.unwrap(), mine);
+        assert_eq!(prefs.get("slack:T:U2").await.unwrap(), UserPrefs::default());
     }
 
     #[tokio::test]
     async fn saving_a_stale_copy_is_refused() {
         let (_dir, store) = store();
-        let Submitted::Created(j) = store.submit(job(b"p", true), None).await.unwrap() else {
-            panic!()
-        };
+        let Submitted::Created(j) = store.submit(job(b"p", true), vec![]).await.unwrap() else { panic!() };
         let mut a = j.clone();
         a.status = JobStatus::Reading;
         assert_eq!(store.save(&a).await.unwrap(), 1);
@@ -334,9 +432,7 @@ mod tests {
     #[tokio::test]
     async fn stalled_lists_unfinished_jobs_older_than_the_cutoff() {
         let (_dir, store) = store();
-        let Submitted::Created(j) = store.submit(job(b"p", true), None).await.unwrap() else {
-            panic!()
-        };
+        let Submitted::Created(j) = store.submit(job(b"p", true), vec![]).await.unwrap() else { panic!() };
         assert_eq!(store.stalled(1_001, 10).await.unwrap().len(), 1);
         assert!(store.stalled(1_000, 10).await.unwrap().is_empty());
         let mut done = j;

@@ -4,11 +4,13 @@
 //! dead-letter table keeps what could not be processed.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, params};
-use tokio::sync::Notify;
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::{Notify, oneshot};
 
 use super::db::{Db, db_error};
 use crate::domain::{PortError, Stage, StageMessage, now_ms};
@@ -18,17 +20,40 @@ use crate::ports::{Queue, QueueDepth, Received};
 /// (messages sent by this process wake it at once).
 const CROSS_PROCESS_POLL: Duration = Duration::from_millis(500);
 
+/// Most messages written in one transaction.
+const MAX_BATCH: usize = 1000;
+
 pub struct SqliteQueue {
     db: Db,
-    wakers: HashMap<Stage, Notify>,
+    wakers: Arc<HashMap<Stage, Notify>>,
+    sends: mpsc::Sender<PendingSend>,
+}
+
+/// A message waiting for the writer thread, and who to tell once it is
+/// committed.
+struct PendingSend {
+    stage: Stage,
+    body: String,
+    delay: Duration,
+    done: oneshot::Sender<Result<(), PortError>>,
 }
 
 impl SqliteQueue {
-    pub fn new(db: Db) -> Self {
-        Self {
-            db,
-            wakers: Stage::ALL.into_iter().map(|s| (s, Notify::new())).collect(),
-        }
+    /// Opens the queue on `db`. Sends go through one writer thread with a
+    /// connection of its own that commits them in batches ("group commit"):
+    /// a burst of thousands of messages costs a handful of transactions,
+    /// and each sender still learns only after its message is durable.
+    pub fn new(db: Db) -> Result<Self, PortError> {
+        let conn = Db::connect(db.path())?;
+        let wakers: Arc<HashMap<Stage, Notify>> =
+            Arc::new(Stage::ALL.into_iter().map(|s| (s, Notify::new())).collect());
+        let (sends, pending) = mpsc::channel();
+        let thread_wakers = wakers.clone();
+        std::thread::Builder::new()
+            .name("queue-writer".into())
+            .spawn(move || write_batches(conn, pending, &thread_wakers))
+            .map_err(|e| PortError::rejected("the queue", e))?;
+        Ok(Self { db, wakers, sends })
     }
 
     async fn try_receive(&self, stage: Stage, max: usize, visibility: Duration) -> Result<Vec<Received>, PortError> {
@@ -47,13 +72,7 @@ impl SqliteQueue {
                     .map_err(db_error)?;
                 let rows = stmt
                     .query_map(
-                        params![
-                            now + visibility.as_millis() as i64,
-                            nonce,
-                            stage.name(),
-                            now,
-                            max as i64
-                        ],
+                        params![now + visibility.as_millis() as i64, nonce, stage.name(), now, max as i64],
                         |r| {
                             Ok(Received {
                                 stage,
@@ -73,12 +92,8 @@ impl SqliteQueue {
     async fn next_visible_ms(&self, stage: Stage) -> Result<Option<i64>, PortError> {
         self.db
             .call(move |conn| {
-                conn.query_row(
-                    "SELECT MIN(visible_ms) FROM queue WHERE stage = ?1",
-                    [stage.name()],
-                    |r| r.get(0),
-                )
-                .map_err(db_error)
+                conn.query_row("SELECT MIN(visible_ms) FROM queue WHERE stage = ?1", [stage.name()], |r| r.get(0))
+                    .map_err(db_error)
             })
             .await
     }
@@ -94,21 +109,10 @@ impl SqliteQueue {
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, message: &StageMessage, delay: Duration) -> Result<(), PortError> {
-        let stage = message.stage();
-        let body = message.to_json();
-        self.db
-            .call(move |conn| {
-                let now = now_ms();
-                conn.execute(
-                    "INSERT INTO queue (stage, body, visible_ms, sent_ms) VALUES (?1, ?2, ?3, ?4)",
-                    params![stage.name(), body, now + delay.as_millis() as i64, now],
-                )
-                .map_err(db_error)?;
-                Ok(())
-            })
-            .await?;
-        self.wakers[&stage].notify_waiters();
-        Ok(())
+        let (done, committed) = oneshot::channel();
+        let send = PendingSend { stage: message.stage(), body: message.to_json(), delay, done };
+        self.sends.send(send).map_err(|_| PortError::unavailable("the queue", "its writer has stopped"))?;
+        committed.await.map_err(|_| PortError::unavailable("the queue", "its writer has stopped"))?
     }
 
     async fn receive(
@@ -149,8 +153,7 @@ impl Queue for SqliteQueue {
         let deleted = self
             .db
             .call(move |conn| {
-                conn.execute("DELETE FROM queue WHERE id = ?1 AND receipt = ?2", params![id, receipt])
-                    .map_err(db_error)
+                conn.execute("DELETE FROM queue WHERE id = ?1 AND receipt = ?2", params![id, receipt]).map_err(db_error)
             })
             .await?;
         if deleted == 0 {
@@ -181,12 +184,8 @@ impl Queue for SqliteQueue {
 
     async fn dead_letter(&self, received: &Received, reason: &str) -> Result<(), PortError> {
         let id = Self::receipt_id(&received.receipt)?;
-        let (stage, body, count, reason) = (
-            received.stage.name(),
-            received.body.clone(),
-            received.receive_count,
-            reason.to_owned(),
-        );
+        let (stage, body, count, reason) =
+            (received.stage.name(), received.body.clone(), received.receive_count, reason.to_owned());
         self.db
             .call(move |conn| {
                 let tx = conn.transaction().map_err(db_error)?;
@@ -221,20 +220,54 @@ impl Queue for SqliteQueue {
                     )
                     .map_err(db_error)?;
                 let dead: i64 = conn
-                    .query_row(
-                        "SELECT COUNT(*) FROM dead_letters WHERE stage = ?1",
-                        [stage.name()],
-                        |r| r.get(0),
-                    )
+                    .query_row("SELECT COUNT(*) FROM dead_letters WHERE stage = ?1", [stage.name()], |r| r.get(0))
                     .map_err(db_error)?;
-                Ok(QueueDepth {
-                    waiting: waiting as u64,
-                    in_flight: in_flight as u64,
-                    dead: dead as u64,
-                })
+                Ok(QueueDepth { waiting: waiting as u64, in_flight: in_flight as u64, dead: dead as u64 })
             })
             .await
     }
+}
+
+/// The writer thread: takes every send waiting, writes them in one
+/// transaction, then answers each sender and wakes the receivers.
+fn write_batches(mut conn: Connection, pending: mpsc::Receiver<PendingSend>, wakers: &HashMap<Stage, Notify>) {
+    while let Ok(first) = pending.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match pending.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        let result = insert_all(&mut conn, &batch);
+        let mut stages = Vec::new();
+        for send in batch {
+            if !stages.contains(&send.stage) {
+                stages.push(send.stage);
+            }
+            let _ = send.done.send(result.clone());
+        }
+        if result.is_ok() {
+            for stage in stages {
+                wakers[&stage].notify_waiters();
+            }
+        }
+    }
+}
+
+fn insert_all(conn: &mut Connection, batch: &[PendingSend]) -> Result<(), PortError> {
+    let tx = conn.transaction().map_err(db_error)?;
+    {
+        let mut stmt = tx
+            .prepare_cached("INSERT INTO queue (stage, body, visible_ms, sent_ms) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(db_error)?;
+        let now = now_ms();
+        for send in batch {
+            stmt.execute(params![send.stage.name(), send.body, now + send.delay.as_millis() as i64, now])
+                .map_err(db_error)?;
+        }
+    }
+    tx.commit().map_err(db_error)
 }
 
 #[cfg(test)]
@@ -245,7 +278,7 @@ mod tests {
     fn queue() -> (tempfile::TempDir, SqliteQueue) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("q.sqlite")).unwrap();
-        (dir, SqliteQueue::new(db))
+        (dir, SqliteQueue::new(db).unwrap())
     }
 
     const NOW: Duration = Duration::ZERO;
@@ -262,14 +295,7 @@ mod tests {
         assert_eq!(got[0].message().unwrap(), msg);
         assert_eq!(got[0].receive_count, 1);
         assert!(q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap().is_empty());
-        assert_eq!(
-            q.depth(Stage::Narrate).await.unwrap(),
-            QueueDepth {
-                waiting: 0,
-                in_flight: 1,
-                dead: 0
-            }
-        );
+        assert_eq!(q.depth(Stage::Narrate).await.unwrap(), QueueDepth { waiting: 0, in_flight: 1, dead: 0 });
 
         q.set_visibility(&got[0], NOW).await.unwrap();
         let again = q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap();
@@ -285,15 +311,7 @@ mod tests {
     #[tokio::test]
     async fn stages_have_separate_queues_and_delays_are_honoured() {
         let (_dir, q) = queue();
-        q.send(
-            &StageMessage::Read {
-                job: JobId::new(),
-                page: 0,
-            },
-            Duration::from_secs(3600),
-        )
-        .await
-        .unwrap();
+        q.send(&StageMessage::Read { job: JobId::new(), page: 0 }, Duration::from_secs(3600)).await.unwrap();
         q.send(&StageMessage::Narrate { job: JobId::new() }, NOW).await.unwrap();
         assert!(q.receive(Stage::Read, 10, NOW, VIS).await.unwrap().is_empty());
         assert_eq!(q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap().len(), 1);
@@ -309,21 +327,25 @@ mod tests {
             tokio::spawn(async move { q.receive(Stage::Deliver, 1, Duration::from_secs(30), VIS).await })
         };
         tokio::task::yield_now().await;
-        q.send(
-            &StageMessage::Deliver {
-                job: JobId::new(),
-                recipient: 0,
-            },
-            NOW,
-        )
-        .await
-        .unwrap();
-        let got = tokio::time::timeout(Duration::from_secs(10), receiver)
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        q.send(&StageMessage::Deliver { job: JobId::new(), recipient: 0 }, NOW).await.unwrap();
+        let got = tokio::time::timeout(Duration::from_secs(10), receiver).await.unwrap().unwrap().unwrap();
         assert_eq!(got.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_burst_of_concurrent_sends_all_land() {
+        let (_dir, q) = queue();
+        let q = std::sync::Arc::new(q);
+        let sends: Vec<_> = (0..500)
+            .map(|i| {
+                let q = q.clone();
+                tokio::spawn(async move { q.send(&StageMessage::Read { job: JobId::new(), page: i }, NOW).await })
+            })
+            .collect();
+        for s in sends {
+            s.await.unwrap().unwrap();
+        }
+        assert_eq!(q.depth(Stage::Read).await.unwrap().waiting, 500);
     }
 
     #[tokio::test]
@@ -332,29 +354,16 @@ mod tests {
         q.send(&StageMessage::Narrate { job: JobId::new() }, NOW).await.unwrap();
         let got = q.receive(Stage::Narrate, 1, NOW, VIS).await.unwrap();
         q.dead_letter(&got[0], "kept failing").await.unwrap();
-        assert_eq!(
-            q.depth(Stage::Narrate).await.unwrap(),
-            QueueDepth {
-                waiting: 0,
-                in_flight: 0,
-                dead: 1
-            }
-        );
+        assert_eq!(q.depth(Stage::Narrate).await.unwrap(), QueueDepth { waiting: 0, in_flight: 0, dead: 1 });
     }
 
     #[tokio::test]
     async fn messages_survive_reopening_the_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.sqlite");
-        let msg = StageMessage::Read {
-            job: JobId::new(),
-            page: 3,
-        };
-        SqliteQueue::new(Db::open(&path).unwrap())
-            .send(&msg, NOW)
-            .await
-            .unwrap();
-        let reopened = SqliteQueue::new(Db::open(&path).unwrap());
+        let msg = StageMessage::Read { job: JobId::new(), page: 3 };
+        SqliteQueue::new(Db::open(&path).unwrap()).unwrap().send(&msg, NOW).await.unwrap();
+        let reopened = SqliteQueue::new(Db::open(&path).unwrap()).unwrap();
         let got = reopened.receive(Stage::Read, 1, NOW, VIS).await.unwrap();
         assert_eq!(got[0].message().unwrap(), msg);
     }

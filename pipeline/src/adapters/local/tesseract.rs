@@ -34,9 +34,7 @@ impl TesseractReader {
         full.extend_from_slice(args);
         // Storytime runs several readers at once; one thread each keeps them
         // from fighting over the cores.
-        self.engine
-            .run(&full, &[("OMP_THREAD_LIMIT", "1")], encode_pgm(&page.gray))
-            .await
+        self.engine.run(&full, &[("OMP_THREAD_LIMIT", "1")], encode_pgm(&page.gray)).await
     }
 }
 
@@ -47,10 +45,7 @@ impl TextReader for TesseractReader {
     }
 
     fn needs(&self) -> ReaderNeeds {
-        ReaderNeeds {
-            text_height: 22.0,
-            max_side: 8000,
-        }
+        ReaderNeeds { text_height: 22.0, max_side: 8000 }
     }
 
     async fn detect_layout(&self, page: &PreparedImage) -> Result<Option<PageLayout>, PortError> {
@@ -83,12 +78,7 @@ impl TextReader for TesseractReader {
         };
         let out = self.run(page, &["-l", lang, "--psm", psm, "tsv"]).await?;
         if !out.success {
-            let detail = out
-                .stderr
-                .lines()
-                .rfind(|l| !l.trim().is_empty())
-                .unwrap_or("failed")
-                .to_owned();
+            let detail = out.stderr.lines().rfind(|l| !l.trim().is_empty()).unwrap_or("failed").to_owned();
             if out.stderr.contains("Failed loading language") || out.stderr.contains("traineddata") {
                 return Err(PortError::rejected(
                     "tesseract",
@@ -100,20 +90,14 @@ impl TextReader for TesseractReader {
             return Err(PortError::rejected("tesseract", detail));
         }
         let raw = String::from_utf8_lossy(&out.stdout).into_owned();
-        Ok(Reading {
-            fragments: parse_tsv(&raw),
-            raw,
-        })
+        Ok(Reading { fragments: parse_tsv(&raw), raw })
     }
 }
 
 /// Reads `Rotate`, `Orientation confidence` and `Script` from OSD output.
 fn parse_osd(text: &str) -> Option<PageLayout> {
     let field = |name: &str| {
-        text.lines().find_map(|l| {
-            l.strip_prefix(name)
-                .map(|v| v.trim_start_matches(':').trim().to_owned())
-        })
+        text.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim_start_matches(':').trim().to_owned()))
     };
     let rotation = Rotation::from_degrees(field("Rotate")?.parse().ok()?)?;
     let confidence = field("Orientation confidence")?.parse().ok()?;
@@ -121,11 +105,7 @@ fn parse_osd(text: &str) -> Option<PageLayout> {
         "Hangul" | "Korean" => Script::Hangul,
         _ => Script::Latin,
     };
-    Some(PageLayout {
-        rotation,
-        script,
-        confidence,
-    })
+    Some(PageLayout { rotation, script, confidence })
 }
 
 /// Groups TSV word rows (level 5) into fragments by block, paragraph and
@@ -148,22 +128,13 @@ fn parse_tsv(tsv: &str) -> Vec<Fragment> {
         let word = Word {
             text: text.to_owned(),
             confidence,
-            bbox: Rect {
-                left: num(6) as i32,
-                top: num(7) as i32,
-                width: num(8) as i32,
-                height: num(9) as i32,
-            },
+            bbox: Rect { left: num(6) as i32, top: num(7) as i32, width: num(8) as i32, height: num(9) as i32 },
         };
         if current == Some(key) {
             fragments.last_mut().expect("current fragment exists").words.push(word);
         } else {
             current = Some(key);
-            fragments.push(Fragment {
-                words: vec![word],
-                block: key.0,
-                paragraph: key.1,
-            });
+            fragments.push(Fragment { words: vec![word], block: key.0, paragraph: key.1 });
         }
     }
     fragments
@@ -180,12 +151,7 @@ mod tests {
         assert_eq!(l.rotation, Rotation::Cw180);
         assert_eq!(l.script, Script::Latin);
         assert!((l.confidence - 7.62).abs() < 1e-4);
-        assert_eq!(
-            parse_osd("Script: Hangul\nRotate: 0\nOrientation confidence: 3\n")
-                .unwrap()
-                .script,
-            Script::Hangul
-        );
+        assert_eq!(parse_osd("Script: Hangul\nRotate: 0\nOrientation confidence: 3\n").unwrap().script, Script::Hangul);
         assert!(parse_osd("garbage").is_none());
     }
 
@@ -199,19 +165,8 @@ mod tests {
             5\t1\t2\t1\t1\t2\t35\t60\t20\t15\t95\t \n";
         let f = parse_tsv(tsv);
         assert_eq!(f.len(), 2);
-        assert_eq!(
-            f[0].words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(),
-            ["Once", "upon"]
-        );
+        assert_eq!(f[0].words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>(), ["Once", "upon"]);
         assert_eq!(f[1].block, 2);
-        assert_eq!(
-            f[0].words[1].bbox,
-            Rect {
-                left: 45,
-                top: 20,
-                width: 30,
-                height: 15
-            }
-        );
+        assert_eq!(f[0].words[1].bbox, Rect { left: 45, top: 20, width: 30, height: 15 });
     }
 }

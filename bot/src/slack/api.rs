@@ -1,0 +1,312 @@
+//! The Slack Web API calls Storytime makes, through slack-morphism: rate
+//! limits (HTTP 429 with `Retry-After`) are waited out, and every failure is
+//! classified as one that may pass or one that will not.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use slack_morphism::errors::SlackClientError;
+use slack_morphism::prelude::*;
+use storytime_pipeline::PortError;
+use storytime_pipeline::settings::Secret;
+use url::Url;
+
+use super::files::SlackHosts;
+
+/// Longest a call waits out rate limits before giving up for now (the
+/// queue then retries the whole delivery later).
+const RATE_LIMIT_BUDGET: Duration = Duration::from_secs(120);
+/// Longest single wait a `Retry-After` is honoured for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// Slack errors that mean the destination is gone or the app lacks access:
+/// retrying cannot help, so the result goes by email instead.
+const PERMANENT: &[&str] = &[
+    "not_in_channel",
+    "channel_not_found",
+    "is_archived",
+    "invalid_auth",
+    "not_authed",
+    "token_revoked",
+    "token_expired",
+    "account_inactive",
+    "missing_scope",
+    "no_permission",
+    "restricted_action",
+    "cannot_dm_bot",
+    "user_not_found",
+    "file_uploads_disabled",
+    "file_upload_size_restricted",
+    "ekm_access_denied",
+    "team_access_not_granted",
+    "invalid_arguments",
+];
+
+/// A failed Slack call.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SlackError {
+    /// Slack answered `ok: false` with this code.
+    #[error("Slack {method}: {code}")]
+    Api { method: &'static str, code: String },
+    #[error("Slack {method}: {detail}")]
+    Unavailable { method: &'static str, detail: String },
+    #[error("Slack {method}: {detail}")]
+    Rejected { method: &'static str, detail: String },
+    /// Slack said ok, but the answer's shape was not the expected one.
+    #[error("Slack {method}: unexpected answer: {detail}")]
+    Unexpected { method: &'static str, detail: String },
+}
+
+impl SlackError {
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            Self::Api { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+impl From<SlackError> for PortError {
+    fn from(e: SlackError) -> Self {
+        let text = e.to_string();
+        match &e {
+            SlackError::Api { code, .. } if PERMANENT.contains(&code.as_str()) => PortError::rejected("Slack", text),
+            SlackError::Api { code, .. }
+                if matches!(
+                    code.as_str(),
+                    "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout"
+                ) =>
+            {
+                PortError::unavailable("Slack", text)
+            }
+            SlackError::Api { .. } | SlackError::Rejected { .. } | SlackError::Unexpected { .. } => {
+                PortError::rejected("Slack", text)
+            }
+            SlackError::Unavailable { .. } => PortError::unavailable("Slack", text),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct SlackApi {
+    client: Arc<SlackHyperClient>,
+    token: SlackApiToken,
+    http: reqwest::Client,
+    hosts: SlackHosts,
+}
+
+impl SlackApi {
+    pub fn new(api_url: &str, bot_token: &Secret, hosts: SlackHosts) -> std::io::Result<Self> {
+        let https =
+            hyper_rustls::HttpsConnectorBuilder::new().with_native_roots()?.https_or_http().enable_http1().build();
+        let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("a plain HTTP client builds");
+        Ok(Self {
+            client: Arc::new(SlackClient::new(connector)),
+            token: SlackApiToken::new(SlackApiTokenValue(bot_token.expose().to_owned())),
+            http,
+            hosts,
+        })
+    }
+
+    pub fn client(&self) -> Arc<SlackHyperClient> {
+        self.client.clone()
+    }
+
+    fn session(&self) -> SlackClientSession<'_, SlackClientHyperHttpsConnector> {
+        self.client.open_session(&self.token)
+    }
+
+    /// Runs a call, waiting out rate limits within the budget.
+    async fn call<T, F, Fut>(&self, method: &'static str, mut attempt: F) -> Result<T, SlackError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = ClientResult<T>>,
+    {
+        let deadline = Instant::now() + RATE_LIMIT_BUDGET;
+        loop {
+            match attempt().await {
+                Ok(v) => return Ok(v),
+                Err(SlackClientError::RateLimitError(e)) => {
+                    let wait = e.retry_after.unwrap_or(Duration::from_secs(1)).min(MAX_RETRY_AFTER);
+                    if Instant::now() + wait > deadline {
+                        return Err(SlackError::Unavailable { method, detail: "still rate limited".into() });
+                    }
+                    tracing::warn!(method, wait = ?wait, "Slack rate limit: waiting");
+                    tokio::time::sleep(wait).await;
+                }
+                Err(e) => return Err(classify(method, e)),
+            }
+        }
+    }
+
+    pub async fn file_info(&self, id: &str) -> Result<SlackFile, SlackError> {
+        let req = SlackApiFilesInfoRequest::new(SlackFileId(id.to_owned()));
+        let req = &req;
+        self.call("files.info", || async move { self.session().files_info(req).await }).await.map(|r| r.file)
+    }
+
+    pub async fn react(&self, channel: &str, ts: &str, name: &str) -> Result<(), SlackError> {
+        let req = SlackApiReactionsAddRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackReactionName(name.to_owned()),
+            SlackTs(ts.to_owned()),
+        );
+        let req = &req;
+        match done(self.call("reactions.add", || async move { self.session().reactions_add(req).await }).await) {
+            Err(e) if e.code() == Some("already_reacted") => Ok(()),
+            other => other,
+        }
+    }
+
+    pub async fn unreact(&self, channel: &str, ts: &str, name: &str) -> Result<(), SlackError> {
+        let req = SlackApiReactionsRemoveRequest::new(SlackReactionName(name.to_owned()))
+            .with_channel(SlackChannelId(channel.to_owned()))
+            .with_timestamp(SlackTs(ts.to_owned()));
+        let req = &req;
+        match done(self.call("reactions.remove", || async move { self.session().reactions_remove(req).await }).await) {
+            Err(e) if e.code() == Some("no_reaction") => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Posts a message in a thread.
+    pub async fn post(&self, channel: &str, thread_ts: &str, text: &str) -> Result<(), SlackError> {
+        let req = SlackApiChatPostMessageRequest::new(
+            SlackChannelId(channel.to_owned()),
+            SlackMessageContent::new().with_text(text.to_owned()),
+        )
+        .with_thread_ts(SlackTs(thread_ts.to_owned()));
+        let req = &req;
+        done(self.call("chat.postMessage", || async move { self.session().chat_post_message(req).await }).await)
+    }
+
+    /// Uploads an MP3 into a thread with a comment, through Slack's upload
+    /// flow: get an upload URL, send the bytes there, complete the upload.
+    pub async fn upload_audio(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        bytes: Bytes,
+        file_name: &str,
+        title: &str,
+        comment: &str,
+    ) -> Result<(), SlackError> {
+        let req = SlackApiFilesGetUploadUrlExternalRequest::new(file_name.to_owned(), bytes.len());
+        let req = &req;
+        let target = self
+            .call("files.getUploadURLExternal", || async move { self.session().get_upload_url_external(req).await })
+            .await?;
+        if !self.hosts.allows(target.upload_url.value()) {
+            return Err(SlackError::Rejected {
+                method: "files.getUploadURLExternal",
+                detail: "the upload URL is not on a Slack host".into(),
+            });
+        }
+        let upload =
+            SlackApiFilesUploadViaUrlRequest::new(target.upload_url.clone(), bytes.to_vec(), "audio/mpeg".into());
+        let upload = &upload;
+        done(self.call("file upload", || async move { self.session().files_upload_via_url(upload).await }).await)?;
+        let complete = SlackApiFilesCompleteUploadExternalRequest::new(vec![
+            SlackApiFilesComplete::new(target.file_id.clone()).with_title(title.to_owned()),
+        ])
+        .with_channel_id(SlackChannelId(channel.to_owned()))
+        .with_thread_ts(SlackTs(thread_ts.to_owned()))
+        .with_initial_comment(comment.to_owned());
+        let complete = &complete;
+        done(
+            self.call("files.completeUploadExternal", || async move {
+                self.session().files_complete_upload_external(complete).await
+            })
+            .await,
+        )
+    }
+
+    /// The most recent messages of a channel, newest first, as JSON.
+    pub async fn history(&self, channel: &str, limit: u16) -> Result<Vec<Value>, SlackError> {
+        let req = SlackApiConversationsHistoryRequest::new()
+            .with_channel(SlackChannelId(channel.to_owned()))
+            .with_limit(limit);
+        let req = &req;
+        let res = self
+            .call("conversations.history", || async move { self.session().conversations_history(req).await })
+            .await?;
+        Ok(res.messages.iter().filter_map(|m| serde_json::to_value(m).ok()).collect())
+    }
+
+    /// Answers a slash command or shortcut later, through its response URL
+    /// (visible only to the user who asked). No token is sent.
+    pub async fn respond(&self, response_url: &str, text: &str) -> Result<(), SlackError> {
+        let method = "response_url";
+        let url = Url::parse(response_url).map_err(|e| SlackError::Rejected { method, detail: e.to_string() })?;
+        if !self.hosts.allows(&url) {
+            return Err(SlackError::Rejected { method, detail: "the response URL is not on a Slack host".into() });
+        }
+        let body = json!({ "response_type": "ephemeral", "replace_original": false, "text": text });
+        let r = self
+            .http
+            .post(url)
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| SlackError::Unavailable { method, detail: e.without_url().to_string() })?;
+        match r.status() {
+            s if s.is_success() => Ok(()),
+            s if s.is_server_error() || s.as_u16() == 429 => {
+                Err(SlackError::Unavailable { method, detail: format!("HTTP {s}") })
+            }
+            s => Err(SlackError::Rejected { method, detail: format!("HTTP {s}") }),
+        }
+    }
+}
+
+/// For calls whose answer is not used: Slack said ok, so an answer of
+/// another shape than the model expects is still success.
+fn done<T>(result: Result<T, SlackError>) -> Result<(), SlackError> {
+    match result {
+        Ok(_) => Ok(()),
+        Err(SlackError::Unexpected { method, detail }) => {
+            tracing::debug!(method, detail, "ignoring the shape of an ok answer");
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn classify(method: &'static str, e: SlackClientError) -> SlackError {
+    match e {
+        SlackClientError::ApiError(api) => SlackError::Api { method, code: api.code },
+        SlackClientError::HttpError(http) if http.status_code.is_server_error() => {
+            SlackError::Unavailable { method, detail: format!("HTTP {}", http.status_code) }
+        }
+        SlackClientError::HttpError(http) => {
+            SlackError::Rejected { method, detail: format!("HTTP {}", http.status_code) }
+        }
+        SlackClientError::ProtocolError(p) => SlackError::Unexpected { method, detail: p.to_string() },
+        other => SlackError::Unavailable { method, detail: other.to_string() },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slack_errors_are_sorted_into_lasting_and_passing() {
+        let api = |code: &str| PortError::from(SlackError::Api { method: "m", code: code.into() });
+        assert!(!api("not_in_channel").is_retryable());
+        assert!(!api("token_revoked").is_retryable());
+        assert!(!api("is_archived").is_retryable());
+        assert!(api("internal_error").is_retryable());
+        assert!(api("ratelimited").is_retryable());
+        let gone = PortError::from(SlackError::Unavailable { method: "m", detail: "connection reset".into() });
+        assert!(gone.is_retryable());
+    }
+}

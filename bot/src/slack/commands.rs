@@ -1,0 +1,180 @@
+//! `/storytime`: help, last, status, voice, email. The answer is immediate
+//! and visible only to the user; longer work goes on behind it.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::json;
+use storytime_pipeline::ports::UserPrefs;
+use storytime_pipeline::{JobId, JobStatus};
+
+use super::SlackApp;
+use super::registration::{COMMAND, SHORTCUT_NAME};
+
+/// The fields of a slash command Storytime uses.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Command {
+    pub team_id: String,
+    pub channel_id: String,
+    pub user_id: String,
+    #[serde(default)]
+    pub text: String,
+    pub response_url: String,
+    pub trigger_id: String,
+}
+
+pub async fn commands(State(app): State<Arc<SlackApp>>, body: Bytes) -> Response {
+    let Ok(command) = serde_urlencoded::from_bytes::<Command>(&body) else {
+        return (StatusCode::BAD_REQUEST, "not a slash command").into_response();
+    };
+    Json(json!({ "response_type": "ephemeral", "text": app.command(command).await })).into_response()
+}
+
+pub fn help() -> String {
+    format!(
+        "*Storytime reads book pages aloud.* Share a photo of a page in a channel I'm in, in a DM, or with an @mention, \
+and I'll answer in its thread with the page read aloud.\n\
+• `{COMMAND} last`: read the latest photo in this channel\n\
+• `{COMMAND} status <id>`: how a reading is going\n\
+• `{COMMAND} voice <name>`: your voice (`{COMMAND} voice` lists them)\n\
+• `{COMMAND} email <address|off>`: also email your stories to you\n\
+• On any message with a photo: ⋯ → *{SHORTCUT_NAME}*"
+    )
+}
+
+impl SlackApp {
+    /// Runs a subcommand and returns the answer for the user.
+    pub(super) async fn command(&self, c: Command) -> String {
+        let text = c.text.trim();
+        let (sub, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+        let rest = rest.trim();
+        let user = user_key(&c.team_id, &c.user_id);
+        let result = match sub.to_ascii_lowercase().as_str() {
+            "last" => self.last(&c).await,
+            "status" => self.status(rest).await,
+            "voice" => self.voice(&user, rest).await,
+            "email" => self.email(&user, rest).await,
+            _ => Ok(help()),
+        };
+        result.unwrap_or_else(|e| {
+            tracing::error!(error = %e, "slash command failed");
+            "Sorry, something went wrong on my side. Please try again in a minute.".into()
+        })
+    }
+
+    async fn last(&self, c: &Command) -> Result<String, storytime_pipeline::PortError> {
+        let key = format!("slack:{}:{}:last:{}", c.team_id, c.channel_id, c.trigger_id);
+        let payload = json!({
+            "kind": "last", "key": key, "team": c.team_id, "channel": c.channel_id,
+            "user": c.user_id, "response_url": c.response_url,
+        });
+        self.record(key, payload).await?;
+        Ok("Looking for the latest photo in this channel… I'll answer in its thread.".into())
+    }
+
+    async fn status(&self, id: &str) -> Result<String, storytime_pipeline::PortError> {
+        let Ok(id) = JobId::parse(id) else {
+            return Ok(format!("Give me the id of a reading: `{COMMAND} status 1b4e28ba-2fa1-11d2-883f-0016d3cca427`"));
+        };
+        let Some(job) = self.pipeline.jobs.get(&id).await? else {
+            return Ok(format!("I don't know a reading `{id}`."));
+        };
+        Ok(match job.status {
+            JobStatus::Done => {
+                let audio = job.audio.as_ref();
+                format!(
+                    "`{id}` is done: {:.0} s of audio in the voice {}.",
+                    audio.map(|a| a.seconds).unwrap_or_default(),
+                    audio.map(|a| a.voice.as_str()).unwrap_or("?")
+                )
+            }
+            JobStatus::NoText => format!("`{id}` is done, but there was no text on the page."),
+            JobStatus::Failed => {
+                format!("`{id}` failed: {}", job.failure.map(|f| f.message).unwrap_or_else(|| "unknown reason".into()))
+            }
+            other => {
+                let retry = job.last_error.map(|e| format!(" (retrying after: {e})")).unwrap_or_default();
+                format!("`{id}` is {}{retry}.", other.as_str().replace('_', " "))
+            }
+        })
+    }
+
+    async fn voice(&self, user: &str, name: &str) -> Result<String, storytime_pipeline::PortError> {
+        let voices = self.pipeline.narrator.voices();
+        let list =
+            voices.iter().map(|v| format!("`{}` ({})", v.name, v.language.code())).collect::<Vec<_>>().join(", ");
+        if name.is_empty() {
+            let current = self.pipeline.prefs.get(user).await?.voice;
+            let current = current.map(|v| format!("Your voice is `{v}`. ")).unwrap_or_default();
+            return Ok(format!("{current}Voices: {list}. Pick one with `{COMMAND} voice <name>`."));
+        }
+        let Some(voice) = voices.iter().find(|v| v.name.eq_ignore_ascii_case(name)) else {
+            return Ok(format!("I don't have a voice called `{}`. Voices: {list}.", super::mrkdwn::escape(name)));
+        };
+        let mut prefs = self.pipeline.prefs.get(user).await?;
+        prefs.voice = Some(voice.name.clone());
+        self.pipeline.prefs.set(user, &prefs).await?;
+        Ok(format!(
+            "From now on I'll read your pages with the voice `{}` (when the page is in its language).",
+            voice.name
+        ))
+    }
+
+    async fn email(&self, user: &str, arg: &str) -> Result<String, storytime_pipeline::PortError> {
+        let mut prefs: UserPrefs = self.pipeline.prefs.get(user).await?;
+        if arg.eq_ignore_ascii_case("off") {
+            prefs.email = None;
+            self.pipeline.prefs.set(user, &prefs).await?;
+            return Ok("Email is off: your stories come only to Slack.".into());
+        }
+        // Slack shows addresses as <mailto:a@b.c|a@b.c>.
+        let address = arg.trim_start_matches('<').trim_end_matches('>').split('|').next_back().unwrap_or("").trim();
+        let address = address.trim_start_matches("mailto:");
+        if !is_email(address) {
+            let now = prefs.email.map(|e| format!(" Stories are emailed to {e}.")).unwrap_or_default();
+            return Ok(format!("Use `{COMMAND} email you@example.com`, or `{COMMAND} email off`.{now}"));
+        }
+        prefs.email = Some(address.to_owned());
+        self.pipeline.prefs.set(user, &prefs).await?;
+        Ok(format!("I'll also email your stories to {address}, and send them there if I can't reach you in Slack."))
+    }
+}
+
+pub(super) fn user_key(team: &str, user: &str) -> String {
+    format!("slack:{team}:{user}")
+}
+
+/// A plausible address: one `@`, something before it, a dot after it, no
+/// spaces or control characters.
+fn is_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && s.matches('@').count() == 1
+        && s.len() <= 254
+        && s.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != '<' && c != '>' && c != ',')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_email;
+
+    #[test]
+    fn email_addresses_are_checked() {
+        assert!(is_email("parent@example.com"));
+        assert!(!is_email("parent@localhost"));
+        assert!(!is_email("a b@example.com"));
+        assert!(!is_email("a@b@example.com"));
+        assert!(!is_email("@example.com"));
+        assert!(!is_email("x@example.com\r\nBcc: y@z.com"));
+    }
+}

@@ -1,0 +1,289 @@
+//! The inbound stage for Slack: turns a recorded request into a job.
+//! Finds the photos of the message, downloads them with the bot token,
+//! reacts to show the photo was picked up, and submits the book with the
+//! thread as its destination. Problems the user can act on are explained
+//! in the thread; passing ones are retried by the queue.
+
+use async_trait::async_trait;
+use serde_json::Value;
+use storytime_pipeline::ports::InboundHandler;
+use storytime_pipeline::stages::{IntakeError, SubmitRequest, Upload};
+use storytime_pipeline::{Destination, Failure, PortError, Reuse, StageError};
+
+use super::SlackApp;
+use super::commands::{help, user_key};
+use super::files::FetchError;
+
+/// Reaction when a photo is picked up.
+pub const PICKED_UP: &str = "eyes";
+/// Messages `/storytime last` looks through.
+const HISTORY: u16 = 20;
+
+/// Image types Slack reports for photos.
+const IMAGE_TYPES: &[&str] = &["jpg", "jpeg", "png", "gif", "webp", "bmp", "tiff", "heic"];
+
+/// One message whose photos are to be read.
+struct PhotoRequest<'a> {
+    team: &'a str,
+    channel: &'a str,
+    user: Option<&'a str>,
+    message: &'a Value,
+    key: &'a str,
+    /// For requests from a command or shortcut: where to say "no photo".
+    response_url: Option<&'a str>,
+}
+
+#[async_trait]
+impl InboundHandler for SlackApp {
+    async fn handle(&self, _source: &str, payload: &str) -> Result<(), StageError> {
+        let p: Value = serde_json::from_str(payload)
+            .map_err(|e| StageError::Permanent(Failure::internal(format!("unreadable Slack request: {e}"))))?;
+        let key = p["key"].as_str().unwrap_or_default();
+        let team = p["team"].as_str().unwrap_or("T");
+        match p["kind"].as_str().unwrap_or_default() {
+            "message" => {
+                let event = &p["event"];
+                let channel = event["channel"].as_str().unwrap_or_default();
+                let request = PhotoRequest {
+                    team,
+                    channel,
+                    user: event["user"].as_str(),
+                    message: event,
+                    key,
+                    response_url: None,
+                };
+                self.read_photos(request).await
+            }
+            "help" => {
+                let event = &p["event"];
+                let (channel, ts) =
+                    (event["channel"].as_str().unwrap_or_default(), event["ts"].as_str().unwrap_or_default());
+                let thread = event["thread_ts"].as_str().unwrap_or(ts);
+                if self.pipeline.jobs.claim(&format!("{key}:help")).await? {
+                    self.api.post(channel, thread, &help()).await.map_err(port)?;
+                }
+                Ok(())
+            }
+            "shortcut" => {
+                let channel = p["channel"].as_str().unwrap_or_default();
+                let request = PhotoRequest {
+                    team,
+                    channel,
+                    user: p["user"].as_str(),
+                    message: &p["message"],
+                    key,
+                    response_url: p["response_url"].as_str(),
+                };
+                self.read_photos(request).await
+            }
+            "last" => self.read_latest(&p, team, key).await,
+            other => {
+                tracing::warn!(kind = other, "ignoring an unknown Slack request");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl SlackApp {
+    /// `/storytime last`: the newest message with a photo in the channel.
+    async fn read_latest(&self, p: &Value, team: &str, key: &str) -> Result<(), StageError> {
+        let channel = p["channel"].as_str().unwrap_or_default();
+        let response_url = p["response_url"].as_str();
+        let history = match self.api.history(channel, HISTORY).await {
+            Ok(h) => h,
+            Err(e) if e.code() == Some("not_in_channel") || e.code() == Some("channel_not_found") => {
+                self.tell(response_url, "I can't see this channel's messages. Invite me first: `/invite @Storytime`.")
+                    .await;
+                return Ok(());
+            }
+            Err(e) => return Err(port(e)),
+        };
+        let Some(message) = history.iter().find(|m| m["files"].as_array().is_some_and(|f| f.iter().any(is_image)))
+        else {
+            self.tell(response_url, &format!("I found no photo in the last {HISTORY} messages here.")).await;
+            return Ok(());
+        };
+        let request = PhotoRequest { team, channel, user: p["user"].as_str(), message, key, response_url };
+        self.read_photos(request).await
+    }
+
+    async fn read_photos(&self, r: PhotoRequest<'_>) -> Result<(), StageError> {
+        let ts = r.message["ts"].as_str().unwrap_or_default();
+        let thread = r.message["thread_ts"].as_str().unwrap_or(ts);
+        let files: Vec<Value> = r.message["files"].as_array().cloned().unwrap_or_default();
+        let mut photos = Vec::new();
+        let mut others = Vec::new();
+        for file in files {
+            let file = self.complete(file).await?;
+            if is_image(&file) { photos.push(file) } else { others.push(file) }
+        }
+        if photos.is_empty() {
+            if others.is_empty() {
+                self.tell(r.response_url, "That message has no photo to read.").await;
+            } else if self.pipeline.jobs.claim(&format!("{}:not-photos", r.key)).await? {
+                let names = others.iter().map(|f| format!("`{}`", name(f))).collect::<Vec<_>>().join(", ");
+                let text = format!(
+                    "I can only read photos of book pages (JPEG, PNG, WebP…), and {names} {} not a photo.",
+                    if others.len() == 1 { "is" } else { "are" }
+                );
+                self.say(r.channel, thread, &text).await?;
+            }
+            return Ok(());
+        }
+        if let Err(e) = self.api.react(r.channel, ts, PICKED_UP).await {
+            tracing::warn!(error = %e, "could not add the picked-up reaction");
+        }
+        let max_pages = self.pipeline.config.max_pages;
+        if photos.len() > max_pages {
+            let text = format!("A book holds at most {max_pages} pages; I'll read the first {max_pages}.");
+            self.say(r.channel, thread, &text).await?;
+            photos.truncate(max_pages);
+        }
+
+        let mut pages = Vec::with_capacity(photos.len());
+        for photo in &photos {
+            let url =
+                photo["url_private_download"].as_str().or_else(|| photo["url_private"].as_str()).unwrap_or_default();
+            match self.files.download(url).await {
+                Ok(bytes) => pages.push(Upload { bytes, name: Some(name(photo).to_owned()) }),
+                Err(e) if e.is_retryable() => return Err(StageError::Retry(e.to_string())),
+                Err(e) => {
+                    let hint = match e {
+                        FetchError::LoginPage => {
+                            " Reinstall the app from `manifest.yml` so it has the `files:read` scope."
+                        }
+                        _ => "",
+                    };
+                    return self
+                        .refuse(r.channel, ts, thread, &format!("I couldn't download `{}`: {e}.{hint}", name(photo)))
+                        .await;
+                }
+            }
+        }
+
+        let prefs = match r.user {
+            Some(user) => self.pipeline.prefs.get(&user_key(r.team, user)).await?,
+            None => Default::default(),
+        };
+        let mut destinations = vec![Destination::Chat {
+            workspace: r.team.to_owned(),
+            channel: r.channel.to_owned(),
+            thread: thread.to_owned(),
+            message: ts.to_owned(),
+            user: r.user.map(str::to_owned),
+            fallback_email: prefs.email.clone(),
+        }];
+        if let Some(email) = &prefs.email {
+            destinations.push(Destination::Email { to: Some(email.clone()) });
+        }
+        let submitted = self
+            .pipeline
+            .submit(SubmitRequest {
+                pages,
+                voice: prefs.voice,
+                reuse: Reuse::Results,
+                destinations,
+                request_key: Some(r.key.to_owned()),
+            })
+            .await;
+        match submitted {
+            Ok(accepted) => {
+                tracing::info!(job = %accepted.job.id, channel = r.channel, new = accepted.created, "Slack photo submitted");
+                Ok(())
+            }
+            Err(IntakeError::Unavailable(e)) => Err(e.into()),
+            Err(IntakeError::Rejected { page, reason }) => {
+                let photo = photos.get(page).map(name).unwrap_or("the photo");
+                self.refuse(r.channel, ts, thread, &format!("I couldn't read `{photo}`: {reason}.")).await
+            }
+            Err(e) => self.refuse(r.channel, ts, thread, &format!("I couldn't read this: {e}.")).await,
+        }
+    }
+
+    /// A file object from an event may be a stub (Slack Connect) or not yet
+    /// processed (no URL or type until Slack's scan ends): ask `files.info`,
+    /// a few times if needed.
+    async fn complete(&self, file: Value) -> Result<Value, StageError> {
+        let ready = |f: &Value| {
+            f["mimetype"].as_str().is_some_and(|m| !m.is_empty())
+                && (f["url_private_download"].is_string() || f["url_private"].is_string())
+        };
+        if ready(&file) {
+            return Ok(file);
+        }
+        let Some(id) = file["id"].as_str() else {
+            return Ok(file);
+        };
+        for delay_ms in [0u64, 500, 1000, 2000] {
+            tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
+            let info = self.api.file_info(id).await.map_err(port)?;
+            let info = serde_json::to_value(info).unwrap_or_default();
+            if ready(&info) {
+                return Ok(info);
+            }
+        }
+        Err(StageError::Retry(format!("Slack has not finished processing file {id}")))
+    }
+
+    /// Explains in the thread why a photo can't be read, and marks it.
+    async fn refuse(&self, channel: &str, ts: &str, thread: &str, text: &str) -> Result<(), StageError> {
+        self.say(channel, thread, text).await?;
+        let _ = self.api.react(channel, ts, "x").await;
+        let _ = self.api.unreact(channel, ts, PICKED_UP).await;
+        Ok(())
+    }
+
+    async fn say(&self, channel: &str, thread: &str, text: &str) -> Result<(), StageError> {
+        match self.api.post(channel, thread, text).await {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                let e = PortError::from(e);
+                if e.is_retryable() {
+                    Err(e.into())
+                } else {
+                    // Nowhere to say it: the log is the trace.
+                    tracing::warn!(error = %e, channel, "could not post in the thread");
+                    Ok(())
+                }
+            }
+        }
+    }
+
+    /// An answer only the requesting user sees, when there is a response URL.
+    async fn tell(&self, response_url: Option<&str>, text: &str) {
+        if let Some(url) = response_url
+            && let Err(e) = self.api.respond(url, text).await
+        {
+            tracing::warn!(error = %e, "could not answer through the response URL");
+        }
+    }
+}
+
+fn port(e: super::api::SlackError) -> StageError {
+    PortError::from(e).into()
+}
+
+fn is_image(file: &Value) -> bool {
+    let mime = file["mimetype"].as_str().unwrap_or_default().to_ascii_lowercase();
+    let kind = file["filetype"].as_str().unwrap_or_default().to_ascii_lowercase();
+    (mime.starts_with("image/") && mime != "image/svg+xml") || IMAGE_TYPES.contains(&kind.as_str())
+}
+
+fn name(file: &Value) -> &str {
+    file["name"].as_str().or_else(|| file["title"].as_str()).unwrap_or("photo")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_image;
+    use serde_json::json;
+
+    #[test]
+    fn photos_are_told_from_other_files() {
+        assert!(is_image(&json!({ "mimetype": "image/jpeg" })));
+        assert!(is_image(&json!({ "filetype": "png" })));
+        assert!(!is_image(&json!({ "mimetype": "image/svg+xml", "filetype": "svg" })));
+        assert!(!is_image(&json!({ "mimetype": "application/pdf", "filetype": "pdf" })));
+    }
+}

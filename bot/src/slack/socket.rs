@@ -1,0 +1,74 @@
+//! Socket Mode: with an app-level token the app connects out to Slack over
+//! a WebSocket, so it needs no public URL (a laptop will do). The same
+//! handlers as over HTTP run here; Slack's envelope is acknowledged when a
+//! handler returns, that is after the request is recorded.
+
+use std::sync::Arc;
+
+use slack_morphism::prelude::*;
+use storytime_pipeline::settings::Secret;
+
+use super::SlackApp;
+use super::commands::Command;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+async fn app_of(state: &SlackClientEventsUserState) -> Result<Arc<SlackApp>, Error> {
+    state.read().await.get_user_state::<Arc<SlackApp>>().cloned().ok_or_else(|| "the Slack app is not set up".into())
+}
+
+async fn on_push(
+    event: SlackPushEventCallback,
+    _client: Arc<SlackHyperClient>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    let app = app_of(&state).await?;
+    let mut envelope = serde_json::to_value(&event)?;
+    envelope["type"] = "event_callback".into();
+    app.accept_event(&envelope).await.map_err(|e| Box::new(e) as Error)
+}
+
+async fn on_command(
+    event: SlackCommandEvent,
+    _client: Arc<SlackHyperClient>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<SlackCommandEventResponse> {
+    let app = app_of(&state).await?;
+    let command = Command {
+        team_id: event.team_id.0,
+        channel_id: event.channel_id.0,
+        user_id: event.user_id.0,
+        text: event.text.unwrap_or_default(),
+        response_url: event.response_url.0.to_string(),
+        trigger_id: event.trigger_id.0,
+    };
+    let text = app.command(command).await;
+    Ok(SlackCommandEventResponse::new(SlackMessageContent::new().with_text(text)))
+}
+
+async fn on_interaction(
+    event: SlackInteractionEvent,
+    _client: Arc<SlackHyperClient>,
+    state: SlackClientEventsUserState,
+) -> UserCallbackResult<()> {
+    let app = app_of(&state).await?;
+    let payload = serde_json::to_value(&event)?;
+    app.accept_interaction(&payload).await.map_err(|e| Box::new(e) as Error)
+}
+
+/// Connects and serves until the process stops.
+pub async fn run(app: Arc<SlackApp>, app_token: &Secret) -> anyhow::Result<()> {
+    let environment =
+        Arc::new(SlackClientEventsListenerEnvironment::new(app.api.client()).with_user_state(app.clone()));
+    let callbacks = SlackSocketModeListenerCallbacks::new()
+        .with_push_events(on_push)
+        .with_command_events(on_command)
+        .with_interaction_events(on_interaction);
+    let listener = SlackClientSocketModeListener::new(&SlackClientSocketModeConfig::new(), environment, callbacks);
+    let token = SlackApiToken::new(SlackApiTokenValue(app_token.expose().to_owned()));
+    listener.listen_for(&token).await.map_err(|e| anyhow::anyhow!("Socket Mode: {e}"))?;
+    tracing::info!("connected to Slack over Socket Mode");
+    listener.start().await;
+    std::future::pending::<()>().await;
+    Ok(())
+}

@@ -1,0 +1,371 @@
+//! A stand-in for Slack's servers on loopback: the Web API methods the app
+//! calls, the private file host, the upload target, response URLs and a
+//! Socket Mode WebSocket. It records every call and can be told to answer
+//! a method with a rate limit or an error.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use serde_json::{Value, json};
+use tokio::sync::{Notify, mpsc};
+
+/// The bot token the fake expects on file downloads.
+pub const BOT_TOKEN: &str = "xoxb-test-token";
+pub const SIGNING_SECRET: &str = "test-signing-secret";
+pub const TEAM: &str = "T0TEAM";
+pub const BOT_USER: &str = "U0BOT";
+
+/// One recorded call.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub method: String,
+    pub params: Value,
+    pub authorization: Option<String>,
+}
+
+/// How the fake answers the next call of a method.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// HTTP 429 with `Retry-After` in seconds.
+    RateLimit(u64),
+    /// `{"ok": false, "error": code}`.
+    Error(&'static str),
+}
+
+struct FakeFile {
+    name: String,
+    mimetype: String,
+    bytes: Vec<u8>,
+    /// Answer downloads with a sign-in page, as Slack does without access.
+    login_page: bool,
+}
+
+#[derive(Default)]
+struct Recorded {
+    files: HashMap<String, FakeFile>,
+    calls: Vec<Call>,
+    plans: HashMap<String, VecDeque<Plan>>,
+    history: Vec<Value>,
+    uploads: HashMap<String, Vec<u8>>,
+    upload_seq: u64,
+    sockets: Vec<mpsc::UnboundedSender<String>>,
+    acks: Vec<Value>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    state: Arc<Mutex<Recorded>>,
+    changed: Arc<Notify>,
+    base: String,
+}
+
+pub struct FakeSlack {
+    shared: Shared,
+}
+
+impl FakeSlack {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let shared = Shared { state: Default::default(), changed: Arc::new(Notify::new()), base };
+        let app = Router::new()
+            .route("/api/{method}", any(api))
+            .route("/files/{id}", get(download))
+            .route("/upload/{id}", post(upload))
+            .route("/response/{id}", post(response_url))
+            .route("/socket", get(socket))
+            .with_state(shared.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Self { shared }
+    }
+
+    /// `SLACK_API_URL` for the app.
+    pub fn api_url(&self) -> String {
+        format!("{}/api", self.shared.base)
+    }
+
+    /// Environment for `storytime serve` talking to this fake.
+    pub fn env(&self) -> Vec<(String, String)> {
+        vec![
+            ("SLACK_API_URL".into(), self.api_url()),
+            ("SLACK_BOT_TOKEN".into(), BOT_TOKEN.into()),
+            ("SLACK_SIGNING_SECRET".into(), SIGNING_SECRET.into()),
+        ]
+    }
+
+    /// A response URL on this fake, for slash commands and shortcuts.
+    pub fn response_url(&self, id: &str) -> String {
+        format!("{}/response/{id}", self.shared.base)
+    }
+
+    /// Hosts a file and returns its object as Slack puts it in events.
+    pub fn add_file(&self, id: &str, name: &str, mimetype: &str, bytes: Vec<u8>) -> Value {
+        self.lock()
+            .files
+            .insert(id.into(), FakeFile { name: name.into(), mimetype: mimetype.into(), bytes, login_page: false });
+        file_json(&self.shared.base, id, name, mimetype)
+    }
+
+    /// Makes downloads of a file answer with a sign-in page.
+    pub fn deny_download(&self, id: &str) {
+        if let Some(f) = self.lock().files.get_mut(id) {
+            f.login_page = true;
+        }
+    }
+
+    pub fn plan(&self, method: &str, plan: Plan) {
+        self.lock().plans.entry(method.into()).or_default().push_back(plan);
+    }
+
+    pub fn set_history(&self, messages: Vec<Value>) {
+        self.lock().history = messages;
+    }
+
+    pub fn calls(&self, method: &str) -> Vec<Call> {
+        self.lock().calls.iter().filter(|c| c.method == method).cloned().collect()
+    }
+
+    pub fn all_calls(&self) -> Vec<Call> {
+        self.lock().calls.clone()
+    }
+
+    /// The bytes uploaded for a file id.
+    pub fn uploaded(&self, file_id: &str) -> Option<Vec<u8>> {
+        self.lock().uploads.get(file_id).cloned()
+    }
+
+    /// Waits until `method` was called at least `n` times.
+    pub async fn wait_for(&self, method: &str, n: usize, limit: Duration) -> Vec<Call> {
+        self.wait_until(limit, |s| {
+            let calls: Vec<Call> = s.calls.iter().filter(|c| c.method == method).cloned().collect();
+            (calls.len() >= n).then_some(calls)
+        })
+        .await
+        .unwrap_or_else(|| panic!("{method} was not called {n} times within {limit:?}; calls: {:?}", self.methods()))
+    }
+
+    fn methods(&self) -> Vec<String> {
+        self.lock().calls.iter().map(|c| c.method.clone()).collect()
+    }
+
+    /// Socket Mode: waits for a connection, sends an envelope, and waits
+    /// for its acknowledgement.
+    pub async fn socket_send(&self, envelope: Value, limit: Duration) -> Value {
+        let id = envelope["envelope_id"].as_str().expect("envelope_id").to_owned();
+        let sender = self
+            .wait_until(limit, |s| s.sockets.iter().find(|t| !t.is_closed()).cloned())
+            .await
+            .expect("the app never connected over Socket Mode");
+        sender.send(envelope.to_string()).expect("socket open");
+        self.wait_until(limit, |s| s.acks.iter().find(|a| a["envelope_id"] == id.as_str()).cloned())
+            .await
+            .unwrap_or_else(|| panic!("envelope {id} was not acknowledged within {limit:?}"))
+    }
+
+    async fn wait_until<T>(&self, limit: Duration, mut check: impl FnMut(&Recorded) -> Option<T>) -> Option<T> {
+        let start = Instant::now();
+        loop {
+            let changed = self.shared.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            if let Some(v) = check(&self.lock()) {
+                return Some(v);
+            }
+            let left = limit.checked_sub(start.elapsed())?;
+            let _ = tokio::time::timeout(left, changed).await;
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Recorded> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+fn file_json(base: &str, id: &str, name: &str, mimetype: &str) -> Value {
+    json!({
+        "id": id, "name": name, "title": name, "mimetype": mimetype,
+        "filetype": mimetype.rsplit('/').next().unwrap_or("bin"),
+        "url_private": format!("{base}/files/{id}"),
+        "url_private_download": format!("{base}/files/{id}?download=1"),
+    })
+}
+
+impl Shared {
+    fn record(&self, call: Call) -> Option<Plan> {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let plan = s.plans.get_mut(&call.method).and_then(VecDeque::pop_front);
+        s.calls.push(call);
+        drop(s);
+        self.changed.notify_waiters();
+        plan
+    }
+}
+
+/// Parameters from the query string, a form body or a JSON body.
+fn params(query: &HashMap<String, String>, headers: &HeaderMap, body: &Bytes) -> Value {
+    let mut out = serde_json::Map::new();
+    for (k, v) in query {
+        out.insert(k.clone(), json!(v));
+    }
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if ct.starts_with("application/json") {
+        if let Ok(Value::Object(m)) = serde_json::from_slice(body) {
+            out.extend(m);
+        }
+    } else if let Ok(form) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(body) {
+        for (k, v) in form {
+            out.insert(k, json!(v));
+        }
+    }
+    Value::Object(out)
+}
+
+async fn api(
+    State(shared): State<Shared>,
+    Path(method): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let params = params(&query, &headers, &body);
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let plan =
+        shared.record(Call { method: method.clone(), params: params.clone(), authorization: authorization.clone() });
+    match plan {
+        Some(Plan::RateLimit(secs)) => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, secs.to_string())],
+                axum::Json(json!({ "ok": false, "error": "ratelimited" })),
+            )
+                .into_response();
+        }
+        Some(Plan::Error(code)) => return axum::Json(json!({ "ok": false, "error": code })).into_response(),
+        None => {}
+    }
+    if authorization.as_deref() != Some(&format!("Bearer {BOT_TOKEN}")) && method != "apps.connections.open" {
+        return axum::Json(json!({ "ok": false, "error": "invalid_auth" })).into_response();
+    }
+    let base = &shared.base;
+    let answer = match method.as_str() {
+        "files.info" => {
+            let id = params["file"].as_str().unwrap_or_default().to_owned();
+            let s = shared.state.lock().unwrap();
+            match s.files.get(&id) {
+                Some(f) => json!({ "ok": true, "file": file_json(base, &id, &f.name, &f.mimetype) }),
+                None => json!({ "ok": false, "error": "file_not_found" }),
+            }
+        }
+        "files.getUploadURLExternal" => {
+            let mut s = shared.state.lock().unwrap();
+            s.upload_seq += 1;
+            let id = format!("F0UP{}", s.upload_seq);
+            json!({ "ok": true, "upload_url": format!("{base}/upload/{id}"), "file_id": id })
+        }
+        "files.completeUploadExternal" => {
+            let files = params["files"].clone();
+            let files = match files {
+                Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::Null),
+                other => other,
+            };
+            json!({ "ok": true, "files": files })
+        }
+        "chat.postMessage" => json!({
+            "ok": true, "channel": params["channel"], "ts": "1700000000.000200",
+            "message": { "type": "message", "text": params["text"], "ts": "1700000000.000200", "user": BOT_USER, "bot_id": "B0BOT" }
+        }),
+        "conversations.history" => {
+            let s = shared.state.lock().unwrap();
+            json!({ "ok": true, "messages": s.history, "has_more": false })
+        }
+        "apps.connections.open" => {
+            json!({ "ok": true, "url": format!("{}/socket", base.replacen("http://", "ws://", 1)) })
+        }
+        "auth.test" => {
+            json!({ "ok": true, "user_id": BOT_USER, "bot_id": "B0BOT", "team_id": TEAM, "team": "Test", "url": "https://test.slack.com/" })
+        }
+        _ => json!({ "ok": true }),
+    };
+    axum::Json(answer).into_response()
+}
+
+async fn download(State(shared): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+    let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    shared.record(Call {
+        method: "download".into(),
+        params: json!({ "file": id }),
+        authorization: authorization.clone(),
+    });
+    let s = shared.state.lock().unwrap();
+    let Some(file) = s.files.get(&id) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    if file.login_page || authorization.as_deref() != Some(&format!("Bearer {BOT_TOKEN}")) {
+        // Slack's answer to a download without access: a sign-in page.
+        let page = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to continue</body></html>";
+        return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();
+    }
+    ([(header::CONTENT_TYPE, file.mimetype.clone())], file.bytes.clone()).into_response()
+}
+
+async fn upload(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    shared.state.lock().unwrap().uploads.insert(id.clone(), body.to_vec());
+    shared.record(Call {
+        method: "upload".into(),
+        params: json!({ "file": id, "bytes": body.len() }),
+        authorization: None,
+    });
+    format!("OK - {}", body.len()).into_response()
+}
+
+async fn response_url(State(shared): State<Shared>, Path(id): Path<String>, body: Bytes) -> Response {
+    let mut params: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    params["id"] = json!(id);
+    shared.record(Call { method: "response_url".into(), params, authorization: None });
+    StatusCode::OK.into_response()
+}
+
+async fn socket(State(shared): State<Shared>, ws: WebSocketUpgrade) -> Response {
+    ws.on_upgrade(move |socket| serve_socket(shared, socket))
+}
+
+async fn serve_socket(shared: Shared, mut socket: WebSocket) {
+    let hello = json!({
+        "type": "hello", "num_connections": 1,
+        "debug_info": { "host": "fake-slack", "build_number": 1, "approximate_connection_time": 3600 },
+        "connection_info": { "app_id": "A0APP" }
+    });
+    if socket.send(Message::Text(hello.to_string().into())).await.is_err() {
+        return;
+    }
+    let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+    shared.state.lock().unwrap().sockets.push(tx);
+    shared.changed.notify_waiters();
+    loop {
+        tokio::select! {
+            outgoing = rx.recv() => match outgoing {
+                Some(text) => if socket.send(Message::Text(text.into())).await.is_err() { return },
+                None => return,
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ack) = serde_json::from_str::<Value>(&text) {
+                        shared.state.lock().unwrap().acks.push(ack);
+                        shared.changed.notify_waiters();
+                    }
+                }
+                Some(Ok(Message::Ping(p))) => { let _ = socket.send(Message::Pong(p)).await; }
+                Some(Ok(_)) => {}
+                _ => return,
+            },
+        }
+    }
+}

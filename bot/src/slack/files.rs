@@ -66,10 +66,17 @@ impl SlackHosts {
     }
 }
 
+/// `host:port`, with the names of this machine's loopback address made one
+/// (a local Slack stand-in may be reached as `localhost` or `127.0.0.1`).
 fn authority(u: &Url) -> String {
+    let host = u.host_str().unwrap_or("").to_ascii_lowercase();
+    let host = match host.as_str() {
+        "localhost" | "127.0.0.1" | "[::1]" | "::1" => "loopback".to_owned(),
+        _ => host,
+    };
     match u.port_or_known_default() {
-        Some(p) => format!("{}:{p}", u.host_str().unwrap_or("").to_ascii_lowercase()),
-        None => u.host_str().unwrap_or("").to_ascii_lowercase(),
+        Some(p) => format!("{host}:{p}"),
+        None => host,
     }
 }
 
@@ -171,6 +178,8 @@ mod tests {
         assert!(ok("https://files-origin.slack.com/x"));
         assert!(ok("http://127.0.0.1:4001/files/F1"));
         assert!(!ok("http://127.0.0.1:4002/files/F1"), "another port on the same host");
+        assert!(ok("http://localhost:4001/files/F1"), "another name of the same loopback host");
+        assert!(!ok("http://10.0.0.1:4001/files/F1"));
         assert!(!ok("http://files.slack.com/x"), "Slack only over HTTPS");
         assert!(!ok("https://files.slack.com.evil.example/x"));
         assert!(!ok("https://evil.example/files.slack.com"));

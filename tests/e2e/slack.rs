@@ -421,3 +421,32 @@ async fn socket_mode_runs_the_same_handlers() {
     assert!(ack["payload"]["text"].as_str().unwrap_or_default().contains("/storytime last"), "{ack}");
     drop(server);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_bot_token_with_slack() {
+    let fake = FakeSlack::start().await;
+    let data = tempfile::tempdir().unwrap();
+    let doctor = |fake_env: Vec<(String, String)>| {
+        let data = data.path().to_owned();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(storytime_tests::storytime_bin())
+                .arg("doctor")
+                .env("STORYTIME_DATA_DIR", data)
+                .env("RUST_LOG", "warn")
+                .envs(fake_env)
+                .output()
+                .expect("run storytime doctor")
+        })
+    };
+
+    let good = doctor(fake.env()).await.unwrap();
+    let report = String::from_utf8_lossy(&good.stdout);
+    assert!(report.contains(&format!("bot {BOT_USER} in workspace Test")), "{report}");
+    assert_eq!(fake.calls("auth.test").len(), 1);
+
+    fake.plan("auth.test", Plan::Error("invalid_auth"));
+    let revoked = doctor(fake.env()).await.unwrap();
+    let report = String::from_utf8_lossy(&revoked.stdout);
+    assert_eq!(revoked.status.code(), Some(1), "{report}");
+    assert!(report.contains("invalid_auth") && report.contains("Bot User OAuth Token"), "{report}");
+}

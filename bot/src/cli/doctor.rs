@@ -39,6 +39,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
         mp3_encoder(),
         listen(&settings),
         api_keys(&settings),
+        slack(&settings).await,
     ];
     let mut missing = 0;
     for c in &checks {
@@ -152,5 +153,43 @@ fn api_keys(settings: &Settings) -> Check {
         Check::ok("api keys", "none set; the API is open, which is fine on loopback")
     } else {
         Check::note("api keys", "none set, and the API listens beyond this machine", "set STORYTIME_API_KEYS=key1,key2")
+    }
+}
+
+async fn slack(settings: &Settings) -> Check {
+    let setup = "create the app from manifest.yml and set SLACK_SIGNING_SECRET and SLACK_BOT_TOKEN (README, Slack)";
+    let Some(slack) = &settings.slack else {
+        return Check::note("slack", "not configured: only the REST API is served", setup);
+    };
+    if !slack.bot_token.expose().starts_with("xoxb-") {
+        return Check::missing(
+            "slack",
+            "SLACK_BOT_TOKEN is not a bot token (xoxb-…)",
+            "copy the Bot User OAuth Token from OAuth & Permissions",
+        );
+    }
+    let mode = match &slack.app_token {
+        Some(_) => "Socket Mode".to_owned(),
+        None => format!("HTTP at {}/slack/events", settings.public_url()),
+    };
+    let hosts = crate::slack::SlackHosts::new(&slack.api_url);
+    let api = match crate::slack::SlackApi::new(&slack.api_url, &slack.bot_token, hosts) {
+        Ok(api) => api,
+        Err(e) => return Check::missing("slack", format!("cannot set up TLS: {e}"), "install ca-certificates"),
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(10), api.whoami()).await {
+        Ok(Ok((team, user))) => Check::ok("slack", format!("bot {user} in workspace {team}; {mode}")),
+        Ok(Err(e)) => {
+            let fix = match e.code() {
+                Some(_) => "reinstall the app and copy its current Bot User OAuth Token",
+                None => "check the network, or SLACK_API_URL",
+            };
+            Check::missing("slack", format!("{e} (at {})", slack.api_url), fix)
+        }
+        Err(_) => Check::missing(
+            "slack",
+            format!("{} did not answer within 10 s", slack.api_url),
+            "check the network, or SLACK_API_URL",
+        ),
     }
 }

@@ -229,6 +229,12 @@ impl SlackApi {
         )
     }
 
+    /// Who the bot token belongs to: `(team, bot user id)`.
+    pub async fn whoami(&self) -> Result<(String, String), SlackError> {
+        let res = self.call("auth.test", || async move { self.session().auth_test().await }).await?;
+        Ok((res.team, res.user_id.to_string()))
+    }
+
     /// The most recent messages of a channel, newest first, as JSON.
     pub async fn history(&self, channel: &str, limit: u16) -> Result<Vec<Value>, SlackError> {
         let req = SlackApiConversationsHistoryRequest::new()

@@ -31,7 +31,8 @@ use storytime_pipeline::{Pipeline, StageMessage};
 pub use api::SlackApi;
 pub use verify::{Verifier, sign};
 
-use files::{FileFetcher, SlackHosts};
+use files::FileFetcher;
+pub use files::SlackHosts;
 
 /// The source name of Slack's inbound messages.
 pub const SOURCE: &str = "slack";

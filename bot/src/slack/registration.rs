@@ -19,6 +19,7 @@ pub const BOT_EVENTS: &[&str] = &["app_mention", "message.channels", "message.gr
 /// The Web API methods the code calls, with the bot scopes each needs
 /// (any one of them, for methods that depend on the kind of channel).
 pub const METHODS: &[(&str, &[&str])] = &[
+    ("auth.test", &[]),
     ("chat.postMessage", &["chat:write"]),
     ("conversations.history", &["channels:history", "groups:history", "im:history", "mpim:history"]),
     ("files.completeUploadExternal", &["files:write"]),

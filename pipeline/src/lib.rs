@@ -8,6 +8,7 @@
 
 pub mod adapters;
 pub mod audio;
+pub mod cpu;
 pub mod domain;
 pub mod image;
 pub mod ports;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use storytime_bot::slack::registration::METHODS;
-use storytime_tests::fake_slack::{BOT_TOKEN, BOT_USER, FakeSlack, Plan, SIGNING_SECRET, TEAM};
+use storytime_tests::fake_slack::{BOT_TOKEN, BOT_USER, FakeSlack, Plan, SIGNING_SECRET, TEAM, photo_event};
 use storytime_tests::slack_sign::{now, slack_signature};
 use storytime_tests::{Page, Server, cer, mp3_seconds, render_page};
 
@@ -21,20 +21,6 @@ fn start(fake: &FakeSlack, extra: &[(&str, &str)]) -> Server {
     let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     all.extend_from_slice(extra);
     Server::start(&all)
-}
-
-/// A `message` event with files, as Slack sends it for a shared photo.
-fn photo_event(event_id: &str, channel: &str, ts: &str, files: Vec<Value>) -> String {
-    json!({
-        "token": "unused", "team_id": TEAM, "api_app_id": "A0APP", "type": "event_callback",
-        "event_id": event_id, "event_time": now(),
-        "authorizations": [{ "team_id": TEAM, "user_id": BOT_USER, "is_bot": true, "is_enterprise_install": false }],
-        "event": {
-            "type": "message", "subtype": "file_share", "user": "U0PARENT", "channel": channel,
-            "channel_type": "channel", "ts": ts, "event_ts": ts, "text": "", "upload": true, "files": files
-        }
-    })
-    .to_string()
 }
 
 async fn post_signed(

@@ -23,6 +23,21 @@ pub const SIGNING_SECRET: &str = "test-signing-secret";
 pub const TEAM: &str = "T0TEAM";
 pub const BOT_USER: &str = "U0BOT";
 
+/// The body of a `message` event with files, as Slack sends it for a
+/// shared photo.
+pub fn photo_event(event_id: &str, channel: &str, ts: &str, files: Vec<Value>) -> String {
+    json!({
+        "token": "unused", "team_id": TEAM, "api_app_id": "A0APP", "type": "event_callback",
+        "event_id": event_id, "event_time": crate::slack_sign::now(),
+        "authorizations": [{ "team_id": TEAM, "user_id": BOT_USER, "is_bot": true, "is_enterprise_install": false }],
+        "event": {
+            "type": "message", "subtype": "file_share", "user": "U0PARENT", "channel": channel,
+            "channel_type": "channel", "ts": ts, "event_ts": ts, "text": "", "upload": true, "files": files
+        }
+    })
+    .to_string()
+}
+
 /// One recorded call.
 #[derive(Debug, Clone)]
 pub struct Call {

@@ -5,7 +5,8 @@
 //! serialises writers; `busy_timeout` makes them wait their turn).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -68,11 +69,20 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 
 /// A shared handle on the database. Calls run on the blocking pool, one at
 /// a time per process (each statement takes well under a millisecond).
+///
+/// Commits only append to the write-ahead log; copying the log back into
+/// the database, and the fsync that takes, happens on a checkpoint thread
+/// of its own, so no caller (above all, no acknowledgement waiting on a
+/// queue send) ever waits for it.
 #[derive(Clone)]
 pub struct Db {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    checkpoint: mpsc::SyncSender<()>,
 }
+
+/// How often the log is checkpointed when nobody asks sooner.
+const CHECKPOINT_PERIOD: Duration = Duration::from_secs(1);
 
 impl Db {
     /// Opens (creating if needed) the database and its tables.
@@ -80,7 +90,20 @@ impl Db {
         let conn = Self::connect(path)?;
         let fail = |e: rusqlite::Error| PortError::rejected("the database", format!("{}: {e}", path.display()));
         conn.execute_batch(SCHEMA).map_err(fail)?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_owned() })
+        let checkpoints = Self::connect(path)?;
+        let (checkpoint, asked) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("db-checkpoint".into())
+            .spawn(move || checkpoint_until_closed(&checkpoints, &asked))
+            .map_err(|e| PortError::rejected("the database", e))?;
+        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_owned(), checkpoint })
+    }
+
+    /// A handle that asks for a checkpoint soon (`try_send(())`; a full
+    /// channel means one is already due). The thread stops once every
+    /// handle and every clone of this `Db` is gone.
+    pub(crate) fn checkpointer(&self) -> mpsc::SyncSender<()> {
+        self.checkpoint.clone()
     }
 
     /// Another connection to the same database, for a thread of its own.
@@ -90,11 +113,22 @@ impl Db {
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(fail)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(fail)?;
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(fail)?;
+        conn.pragma_update(None, "wal_autocheckpoint", 0).map_err(fail)?;
         Ok(conn)
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Runs `f` with the connection on this thread, waiting for it if
+    /// another call has it (for threads of our own, such as the queue's
+    /// writer). Sharing one connection means writers queue on a mutex,
+    /// which wakes the next one at once, never on SQLite's busy handler,
+    /// which sleeps.
+    pub(crate) fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
+        let mut guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut guard)
     }
 
     /// Runs `f` with the connection on the blocking pool.
@@ -110,6 +144,21 @@ impl Db {
         })
         .await
         .map_err(|e| PortError::unavailable("the database", e))?
+    }
+}
+
+/// The checkpoint thread: copies the write-ahead log into the database
+/// when asked and once a period, without blocking writers (passive mode).
+fn checkpoint_until_closed(conn: &Connection, asked: &mpsc::Receiver<()>) {
+    loop {
+        match asked.recv_timeout(CHECKPOINT_PERIOD) {
+            Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                    tracing::warn!(error = %e, "database checkpoint failed; the next one retries");
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
     }
 }
 

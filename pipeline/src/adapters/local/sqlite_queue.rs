@@ -21,6 +21,8 @@ use crate::ports::{Queue, QueueDepth, Received};
 const CROSS_PROCESS_POLL: Duration = Duration::from_millis(500);
 
 /// Most messages written in one transaction.
+/// Messages written between checkpoints of the write-ahead log.
+const CHECKPOINT_EVERY: usize = 2000;
 const MAX_BATCH: usize = 1000;
 
 pub struct SqliteQueue {
@@ -44,14 +46,15 @@ impl SqliteQueue {
     /// a burst of thousands of messages costs a handful of transactions,
     /// and each sender still learns only after its message is durable.
     pub fn new(db: Db) -> Result<Self, PortError> {
-        let conn = Db::connect(db.path())?;
+        let writer_db = db.clone();
+        let kick = db.checkpointer();
         let wakers: Arc<HashMap<Stage, Notify>> =
             Arc::new(Stage::ALL.into_iter().map(|s| (s, Notify::new())).collect());
         let (sends, pending) = mpsc::channel();
         let thread_wakers = wakers.clone();
         std::thread::Builder::new()
             .name("queue-writer".into())
-            .spawn(move || write_batches(conn, pending, &thread_wakers))
+            .spawn(move || write_batches(&writer_db, pending, &thread_wakers, &kick))
             .map_err(|e| PortError::rejected("the queue", e))?;
         Ok(Self { db, wakers, sends })
     }
@@ -230,7 +233,13 @@ impl Queue for SqliteQueue {
 
 /// The writer thread: takes every send waiting, writes them in one
 /// transaction, then answers each sender and wakes the receivers.
-fn write_batches(mut conn: Connection, pending: mpsc::Receiver<PendingSend>, wakers: &HashMap<Stage, Notify>) {
+fn write_batches(
+    db: &Db,
+    pending: mpsc::Receiver<PendingSend>,
+    wakers: &HashMap<Stage, Notify>,
+    checkpoint: &mpsc::SyncSender<()>,
+) {
+    let mut since_checkpoint = 0;
     while let Ok(first) = pending.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -239,7 +248,13 @@ fn write_batches(mut conn: Connection, pending: mpsc::Receiver<PendingSend>, wak
                 Err(_) => break,
             }
         }
-        let result = insert_all(&mut conn, &batch);
+        let result = db.with_connection(|conn| insert_all(conn, &batch));
+        since_checkpoint += batch.len();
+        if since_checkpoint >= CHECKPOINT_EVERY {
+            // Full means one is already due.
+            let _ = checkpoint.try_send(());
+            since_checkpoint = 0;
+        }
         let mut stages = Vec::new();
         for send in batch {
             if !stages.contains(&send.stage) {

@@ -8,7 +8,6 @@
 
 pub mod adapters;
 pub mod audio;
-pub mod cpu;
 pub mod domain;
 pub mod image;
 pub mod ports;

@@ -41,12 +41,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    // The workers run on threads of lower priority: answering requests
-    // (above all Slack's, which must be acknowledged within 3 seconds)
-    // comes first, and the work behind them uses what is left.
-    let background = storytime_pipeline::cpu::background_runtime().context("cannot start the worker threads")?;
-    let workers =
-        background.spawn(runtime::run(wired.pipeline, &Stage::ALL, settings.workers.clone(), stop_rx.clone()));
+    let workers = tokio::spawn(runtime::run(wired.pipeline, &Stage::ALL, settings.workers.clone(), stop_rx.clone()));
     // Tests and scripts read this line to learn the port.
     println!("Storytime listening on http://{addr}");
     tracing::info!(data_dir = %settings.data_dir.display(), public_url = %settings.public_url(), "serving");
@@ -64,7 +59,6 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<ExitCode> {
     if tokio::time::timeout(DRAIN, workers).await.is_err() {
         tracing::warn!("work still running after {DRAIN:?}; its messages will be retried after a restart");
     }
-    background.shutdown_background();
     Ok(ExitCode::SUCCESS)
 }
 

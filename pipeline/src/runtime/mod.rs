@@ -111,7 +111,7 @@ impl Worker {
                 self.give_up(&received, &message, reason).await;
                 return;
             }
-            match self.with_heartbeat(&received, crate::cpu::in_background(self.pipeline.handle(&message))).await {
+            match self.with_heartbeat(&received, self.pipeline.handle(&message)).await {
                 Ok(()) => self.settle(self.pipeline.queue.ack(&received).await),
                 Err(StageError::Retry(e)) if received.receive_count >= max => {
                     self.give_up(&received, &message, e).await

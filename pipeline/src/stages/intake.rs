@@ -67,7 +67,7 @@ impl Pipeline {
             let bytes = upload.bytes.clone();
             // Hashing a 2 MB photo takes a few milliseconds: keep it off the
             // async threads that answer other requests.
-            let info = crate::cpu::run(move || inspect(&bytes, &limits))
+            let info = tokio::task::spawn_blocking(move || inspect(&bytes, &limits))
                 .await
                 .map_err(|e| PortError::unavailable("intake", e))?
                 .map_err(|reason| IntakeError::Rejected { page: index, reason })?;

@@ -104,7 +104,7 @@ pub async fn synthesize_book(narrator: &dyn Narrator, text: &str, voice: &Voice)
     if speech.is_empty() {
         return Err(StageError::Permanent(Failure::new("no_text", "There is no text to narrate.")));
     }
-    crate::cpu::run(move || audio::join(speech))
+    tokio::task::spawn_blocking(move || audio::join(speech))
         .await
         .map_err(|e| StageError::Retry(format!("encoding stopped: {e}")))?
         .map_err(|e| StageError::Permanent(Failure::internal(format!("the audio could not be encoded ({e})"))))

@@ -95,10 +95,10 @@ impl Pipeline {
     }
 }
 
-/// Decodes off the async threads; a photo that does not decode is a
+/// Decodes on the blocking pool; a photo that does not decode is a
 /// permanent failure with a reason the user can act on.
 pub(crate) async fn decode_blocking(bytes: Bytes, limits: ImageLimits) -> Result<DecodedImage, StageError> {
-    crate::cpu::run(move || decode(&bytes, &limits))
+    tokio::task::spawn_blocking(move || decode(&bytes, &limits))
         .await
         .map_err(|e| StageError::Retry(format!("decoding stopped: {e}")))?
         .map_err(|rejection| StageError::Permanent(rejection.to_failure()))
@@ -180,5 +180,5 @@ async fn turn(page: PreparedImage, rotation: Rotation) -> Result<PreparedImage, 
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, StageError> {
-    crate::cpu::run(f).await.map_err(|e| StageError::Retry(format!("image work stopped: {e}")))
+    tokio::task::spawn_blocking(f).await.map_err(|e| StageError::Retry(format!("image work stopped: {e}")))
 }

@@ -71,7 +71,7 @@ impl SlackHosts {
 fn authority(u: &Url) -> String {
     let host = u.host_str().unwrap_or("").to_ascii_lowercase();
     let host = match host.as_str() {
-        "localhost" | "127.0.0.1" | "[::1]" | "::1" => "loopback".to_owned(),
+        "localhost" | "127.0.0.1" | "[::1]" => "loopback".to_owned(),
         _ => host,
     };
     match u.port_or_known_default() {

@@ -21,9 +21,10 @@ use crate::ports::{Queue, QueueDepth, Received};
 const CROSS_PROCESS_POLL: Duration = Duration::from_millis(500);
 
 /// Most messages written in one transaction.
-/// Messages written between checkpoints of the write-ahead log.
-const CHECKPOINT_EVERY: usize = 2000;
 const MAX_BATCH: usize = 1000;
+/// Messages written before the writer asks for a checkpoint of the
+/// write-ahead log (besides the database's periodic one).
+const CHECKPOINT_EVERY: usize = 2000;
 
 pub struct SqliteQueue {
     db: Db,
@@ -41,8 +42,8 @@ struct PendingSend {
 }
 
 impl SqliteQueue {
-    /// Opens the queue on `db`. Sends go through one writer thread with a
-    /// connection of its own that commits them in batches ("group commit"):
+    /// Opens the queue on `db`. Sends go through one writer thread that
+    /// commits them in batches on the shared connection ("group commit"):
     /// a burst of thousands of messages costs a handful of transactions,
     /// and each sender still learns only after its message is durable.
     pub fn new(db: Db) -> Result<Self, PortError> {

@@ -11,6 +11,7 @@ pub mod audio;
 pub mod domain;
 pub mod image;
 pub mod ports;
+pub mod priority;
 pub mod runtime;
 pub mod settings;
 pub mod stages;

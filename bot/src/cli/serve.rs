@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use storytime_pipeline::settings::Settings;
-use storytime_pipeline::{Stage, runtime, wiring};
+use storytime_pipeline::{Stage, priority, runtime, wiring};
 use tokio::sync::watch;
 
 use crate::state::AppState;
@@ -41,7 +41,11 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<ExitCode> {
             }
         });
     }
-    let workers = tokio::spawn(runtime::run(wired.pipeline, &Stage::ALL, settings.workers.clone(), stop_rx.clone()));
+    // The workers run at lower priority: answering requests comes first
+    // (see `storytime_pipeline::priority`), the work behind them uses the rest.
+    let background = priority::background_runtime().context("cannot start the worker threads")?;
+    let workers =
+        background.spawn(runtime::run(wired.pipeline, &Stage::ALL, settings.workers.clone(), stop_rx.clone()));
     // Tests and scripts read this line to learn the port.
     println!("Storytime listening on http://{addr}");
     tracing::info!(data_dir = %settings.data_dir.display(), public_url = %settings.public_url(), "serving");
@@ -59,6 +63,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<ExitCode> {
     if tokio::time::timeout(DRAIN, workers).await.is_err() {
         tracing::warn!("work still running after {DRAIN:?}; its messages will be retried after a restart");
     }
+    background.shutdown_background();
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,6 +1,7 @@
 //! `/slack/events`: the Events API. Answers Slack's URL check, and records
 //! each photo event for the inbound stage before acknowledging it.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Json;
@@ -8,17 +9,20 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use serde_json::json;
+use serde_json::value::RawValue;
 
 use super::SlackApp;
 
 pub async fn events(State(app): State<Arc<SlackApp>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Ok(envelope) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(envelope) = serde_json::from_slice::<Envelope>(&body) else {
         // Slack must not retry what will never parse.
         return (StatusCode::BAD_REQUEST, [("x-slack-no-retry", "1")], "not JSON").into_response();
     };
-    if envelope["type"] == "url_verification" {
-        return Json(json!({ "challenge": envelope["challenge"] })).into_response();
+    if envelope.kind == "url_verification" {
+        return Json(json!({ "challenge": envelope.challenge })).into_response();
     }
     if let Some(retry) = headers.get("x-slack-retry-num").and_then(|v| v.to_str().ok()) {
         tracing::info!(retry, reason = ?headers.get("x-slack-retry-reason"), "Slack is retrying an event");
@@ -33,12 +37,60 @@ pub async fn events(State(app): State<Arc<SlackApp>>, headers: HeaderMap, body: 
     }
 }
 
+/// What the acknowledgement needs from an Events API envelope, borrowed
+/// from the request body; the event itself stays raw JSON, copied as it
+/// came into the inbound request.
+#[derive(Deserialize)]
+pub(super) struct Envelope<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    team_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    challenge: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    authorizations: Vec<Authorization<'a>>,
+    #[serde(default, borrow)]
+    event: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Authorization<'a> {
+    #[serde(default, borrow)]
+    user_id: Option<Cow<'a, str>>,
+    #[serde(default)]
+    is_bot: bool,
+}
+
+/// The fields of an event that decide what to do with it.
+#[derive(Deserialize)]
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    subtype: Option<Cow<'a, str>>,
+    #[serde(default)]
+    bot_id: Option<IgnoredAny>,
+    #[serde(default, borrow)]
+    team: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    user: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    channel: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    channel_type: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    ts: Option<Cow<'a, str>>,
+    #[serde(default)]
+    files: Option<Vec<IgnoredAny>>,
+}
+
 impl SlackApp {
     /// Records an event the app must act on; others are acknowledged and
     /// dropped. Shared by HTTP and Socket Mode.
-    pub(super) async fn accept_event(&self, envelope: &Value) -> Result<(), storytime_pipeline::PortError> {
+    pub(super) async fn accept_event(&self, envelope: &Envelope<'_>) -> Result<(), storytime_pipeline::PortError> {
         match triage(envelope) {
-            Some((key, payload)) => self.record(key, payload).await,
+            Some((key, payload)) => self.record_raw(key, payload).await,
             None => Ok(()),
         }
     }
@@ -48,31 +100,30 @@ impl SlackApp {
 /// become inbound requests keyed by workspace, channel and message, so the
 /// same message arriving twice (a retry, or as both `message` and
 /// `app_mention`) is one request. Bots' messages, the app's own uploads,
-/// edits and deletions are ignored.
-pub(super) fn triage(envelope: &Value) -> Option<(String, Value)> {
-    if envelope["type"] != "event_callback" {
+/// edits and deletions are ignored. The request is the inbound stage's
+/// JSON (`kind`, `key`, `team`, `event`), with the event as Slack sent it.
+pub(super) fn triage(envelope: &Envelope) -> Option<(String, String)> {
+    if envelope.kind != "event_callback" {
         return None;
     }
-    let event = &envelope["event"];
-    let team = envelope["team_id"].as_str().or_else(|| event["team"].as_str()).unwrap_or("T");
-    if !event["bot_id"].is_null() || event["subtype"] == "bot_message" {
+    let raw = envelope.event?;
+    let event: Event = serde_json::from_str(raw.get()).ok()?;
+    let team = envelope.team_id.as_deref().or(event.team.as_deref()).unwrap_or("T");
+    if event.bot_id.is_some() || event.subtype.as_deref() == Some("bot_message") {
         return None;
     }
-    let bot_user = envelope["authorizations"]
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["is_bot"] == true))
-        .and_then(|a| a["user_id"].as_str());
-    let user = event["user"].as_str()?;
+    let bot_user = envelope.authorizations.iter().find(|a| a.is_bot).and_then(|a| a.user_id.as_deref());
+    let user = event.user.as_deref()?;
     if Some(user) == bot_user {
         return None;
     }
-    let channel = event["channel"].as_str()?;
-    let ts = event["ts"].as_str()?;
-    let has_files = event["files"].as_array().is_some_and(|f| !f.is_empty());
-    let kind = match event["type"].as_str()? {
+    let channel = event.channel.as_deref()?;
+    let ts = event.ts.as_deref()?;
+    let has_files = event.files.is_some_and(|f| !f.is_empty());
+    let kind = match &*event.kind {
         "message" => {
-            let plain = matches!(event["subtype"].as_str(), None | Some("file_share") | Some("thread_broadcast"));
-            match (plain, has_files, event["channel_type"].as_str()) {
+            let plain = matches!(event.subtype.as_deref(), None | Some("file_share") | Some("thread_broadcast"));
+            match (plain, has_files, event.channel_type.as_deref()) {
                 (true, true, _) => "message",
                 // Someone wrote to the bot without a photo: say how it works.
                 (true, false, Some("im")) => "help",
@@ -84,15 +135,25 @@ pub(super) fn triage(envelope: &Value) -> Option<(String, Value)> {
         _ => return None,
     };
     let key = format!("slack:{team}:{channel}:{ts}");
-    Some((key.clone(), serde_json::json!({ "kind": kind, "key": key, "team": team, "event": event })))
+    let quoted = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    let payload =
+        format!(r#"{{"kind":"{kind}","key":{},"team":{},"event":{}}}"#, quoted(&key), quoted(team), raw.get());
+    Some((key, payload))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::triage;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    fn envelope(event: serde_json::Value) -> serde_json::Value {
+    /// Triage of an envelope as sent: the key, and the request parsed back.
+    fn triage(envelope: &Value) -> Option<(String, Value)> {
+        let body = envelope.to_string();
+        let envelope = serde_json::from_str(&body).unwrap();
+        let (key, payload) = super::triage(&envelope)?;
+        Some((key, serde_json::from_str(&payload).expect("the request is JSON")))
+    }
+
+    fn envelope(event: Value) -> Value {
         json!({
             "type": "event_callback", "team_id": "T1", "event_id": "Ev1",
             "authorizations": [{ "team_id": "T1", "user_id": "UBOT", "is_bot": true }],
@@ -100,7 +161,7 @@ mod tests {
         })
     }
 
-    fn photo() -> serde_json::Value {
+    fn photo() -> Value {
         json!({ "id": "F1", "mimetype": "image/jpeg", "url_private_download": "https://files.slack.com/F1" })
     }
 
@@ -134,6 +195,15 @@ mod tests {
         assert!(triage(&bot).is_none());
         assert!(triage(&chatter).is_none());
         assert!(triage(&edit).is_none());
+    }
+
+    #[test]
+    fn the_request_carries_the_event_as_sent() {
+        let event = json!({ "type": "message", "subtype": "file_share", "user": "U1", "channel": "C\"1", "ts": "4.1",
+                            "text": "a \"quoted\" word", "files": [photo()] });
+        let (key, request) = triage(&envelope(event.clone())).unwrap();
+        assert_eq!(key, "slack:T1:C\"1:4.1");
+        assert_eq!(request, json!({ "kind": "message", "key": key, "team": "T1", "event": event }));
     }
 
     #[test]

@@ -83,7 +83,12 @@ impl SlackApp {
 
     /// Records an inbound request durably (the acknowledgement waits for it).
     async fn record(&self, key: String, payload: serde_json::Value) -> Result<(), storytime_pipeline::PortError> {
-        let message = StageMessage::Inbound { source: SOURCE.into(), key, payload: payload.to_string() };
+        self.record_raw(key, payload.to_string()).await
+    }
+
+    /// Records an inbound request already in its JSON form.
+    async fn record_raw(&self, key: String, payload: String) -> Result<(), storytime_pipeline::PortError> {
+        let message = StageMessage::Inbound { source: SOURCE.into(), key, payload };
         self.pipeline.queue.send(&message, Default::default()).await
     }
 }

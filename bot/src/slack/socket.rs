@@ -25,7 +25,8 @@ async fn on_push(
     let app = app_of(&state).await?;
     let mut envelope = serde_json::to_value(&event)?;
     envelope["type"] = "event_callback".into();
-    app.accept_event(&envelope).await.map_err(|e| Box::new(e) as Error)
+    let body = envelope.to_string();
+    app.accept_event(&serde_json::from_str(&body)?).await.map_err(|e| Box::new(e) as Error)
 }
 
 async fn on_command(

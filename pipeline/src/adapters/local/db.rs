@@ -4,13 +4,15 @@
 //! and a `storytime worker` in another process can share the file (SQLite
 //! serialises writers; `busy_timeout` makes them wait their turn).
 
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, mpsc};
+use std::sync::mpsc;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use rusqlite::{Connection, params};
+use tokio::sync::oneshot;
 
-use crate::domain::PortError;
+use crate::domain::{PortError, now_ms};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS jobs (
@@ -67,46 +69,76 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 ";
 
-/// A shared handle on the database. Calls run on the blocking pool, one at
-/// a time per process (each statement takes well under a millisecond).
+/// A shared handle on the database: one connection, owned by a database
+/// thread that runs one piece of work at a time.
+///
+/// Two kinds of work reach it. Queue appends (new messages) come first:
+/// every append waiting is written in one transaction ("group commit"), so
+/// a burst of thousands costs a handful of commits, and each sender learns
+/// only once its message is durable. Other calls (the job store, receiving
+/// and acknowledging messages) run one by one between those commits. An
+/// acknowledgement waiting for its queue write thus never waits behind
+/// more than one statement, and since the thread runs at normal priority
+/// whoever asks, never behind lower-priority work (the pipeline's workers
+/// in `storytime serve`) that the scheduler keeps waiting.
 ///
 /// Commits only append to the write-ahead log; copying the log back into
 /// the database, and the fsync that takes, happens on a checkpoint thread
-/// of its own, so no caller (above all, no acknowledgement waiting on a
-/// queue send) ever waits for it.
+/// of its own, so no caller ever waits for it either.
 #[derive(Clone)]
 pub struct Db {
-    conn: Arc<Mutex<Connection>>,
     path: PathBuf,
-    checkpoint: mpsc::SyncSender<()>,
+    work: mpsc::Sender<Work>,
+}
+
+enum Work {
+    Append(Append),
+    Call(Call),
+}
+
+/// A statement (or several) to run with the connection.
+type Call = Box<dyn FnOnce(&mut Connection) + Send>;
+
+/// A message for the queue table, and who to tell once it is committed.
+pub(crate) struct Append {
+    pub stage: &'static str,
+    pub body: String,
+    pub delay: Duration,
+    pub done: oneshot::Sender<Result<(), PortError>>,
 }
 
 /// How often the log is checkpointed when nobody asks sooner.
 const CHECKPOINT_PERIOD: Duration = Duration::from_secs(1);
+/// Most appends written in one transaction.
+const MAX_BATCH: usize = 1000;
+/// Appends written before the database thread asks for a checkpoint of the
+/// write-ahead log (besides the periodic one).
+const CHECKPOINT_EVERY: usize = 2000;
 
 impl Db {
     /// Opens (creating if needed) the database and its tables.
     pub fn open(path: &Path) -> Result<Self, PortError> {
-        let conn = Self::connect(path)?;
+        let mut conn = Self::connect(path)?;
         let fail = |e: rusqlite::Error| PortError::rejected("the database", format!("{}: {e}", path.display()));
         conn.execute_batch(SCHEMA).map_err(fail)?;
+        let thread_failed = |e| PortError::rejected("the database", e);
+
         let checkpoints = Self::connect(path)?;
         let (checkpoint, asked) = mpsc::sync_channel(1);
         std::thread::Builder::new()
             .name("db-checkpoint".into())
             .spawn(move || checkpoint_until_closed(&checkpoints, &asked))
-            .map_err(|e| PortError::rejected("the database", e))?;
-        Ok(Self { conn: Arc::new(Mutex::new(conn)), path: path.to_owned(), checkpoint })
+            .map_err(thread_failed)?;
+
+        let (work, queued) = mpsc::channel();
+        std::thread::Builder::new()
+            .name("db".into())
+            .spawn(move || serve(&mut conn, &queued, &checkpoint))
+            .map_err(thread_failed)?;
+        Ok(Self { path: path.to_owned(), work })
     }
 
-    /// A handle that asks for a checkpoint soon (`try_send(())`; a full
-    /// channel means one is already due). The thread stops once every
-    /// handle and every clone of this `Db` is gone.
-    pub(crate) fn checkpointer(&self) -> mpsc::SyncSender<()> {
-        self.checkpoint.clone()
-    }
-
-    /// Another connection to the same database, for a thread of its own.
+    /// A connection to the database file, set up as every one of ours is.
     pub(crate) fn connect(path: &Path) -> Result<Connection, PortError> {
         let fail = |e: rusqlite::Error| PortError::rejected("the database", format!("{}: {e}", path.display()));
         let conn = Connection::open(path).map_err(fail)?;
@@ -121,30 +153,84 @@ impl Db {
         &self.path
     }
 
-    /// Runs `f` with the connection on this thread, waiting for it if
-    /// another call has it (for threads of our own, such as the queue's
-    /// writer). Sharing one connection means writers queue on a mutex,
-    /// which wakes the next one at once, never on SQLite's busy handler,
-    /// which sleeps.
-    pub(crate) fn with_connection<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        let mut guard = self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        f(&mut guard)
-    }
-
-    /// Runs `f` with the connection on the blocking pool.
+    /// Runs `f` with the connection on the database thread.
     pub async fn call<T, F>(&self, f: F) -> Result<T, PortError>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, PortError> + Send + 'static,
     {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| PortError::unavailable("the database", e))?
+        let (done, result) = oneshot::channel();
+        let call: Call = Box::new(move |conn| {
+            let _ = done.send(f(conn));
+        });
+        self.submit(Work::Call(call))?;
+        result.await.map_err(|_| PortError::unavailable("the database", "a database call failed"))?
     }
+
+    /// Appends a message to the queue table; returns once it is committed.
+    pub(crate) async fn append(&self, stage: &'static str, body: String, delay: Duration) -> Result<(), PortError> {
+        let (done, committed) = oneshot::channel();
+        self.submit(Work::Append(Append { stage, body, delay, done }))?;
+        committed.await.map_err(|_| PortError::unavailable("the database", "a queue write failed"))?
+    }
+
+    fn submit(&self, work: Work) -> Result<(), PortError> {
+        self.work.send(work).map_err(|_| PortError::unavailable("the database", "its thread has stopped"))
+    }
+}
+
+/// The database thread: pending appends first, in one transaction; then
+/// one call; again, until every handle is gone.
+fn serve(conn: &mut Connection, queued: &mpsc::Receiver<Work>, checkpoint: &mpsc::SyncSender<()>) {
+    let mut appends: Vec<Append> = Vec::new();
+    let mut calls: VecDeque<Call> = VecDeque::new();
+    let mut since_checkpoint = 0;
+    loop {
+        if appends.is_empty() && calls.is_empty() {
+            match queued.recv() {
+                Ok(Work::Append(a)) => appends.push(a),
+                Ok(Work::Call(c)) => calls.push_back(c),
+                Err(_) => return,
+            }
+        }
+        for work in queued.try_iter() {
+            match work {
+                Work::Append(a) => appends.push(a),
+                Work::Call(c) => calls.push_back(c),
+            }
+        }
+        if !appends.is_empty() {
+            let batch: Vec<Append> = appends.drain(..appends.len().min(MAX_BATCH)).collect();
+            let result = insert_all(conn, &batch);
+            since_checkpoint += batch.len();
+            for append in batch {
+                let _ = append.done.send(result.clone());
+            }
+            if since_checkpoint >= CHECKPOINT_EVERY {
+                // Full means one is already due.
+                let _ = checkpoint.try_send(());
+                since_checkpoint = 0;
+            }
+        } else if let Some(call) = calls.pop_front() {
+            // A panic drops the caller's channel, which reports it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(conn)));
+        }
+    }
+}
+
+fn insert_all(conn: &mut Connection, batch: &[Append]) -> Result<(), PortError> {
+    let tx = conn.transaction().map_err(db_error)?;
+    {
+        let mut stmt = tx
+            .prepare_cached("INSERT INTO queue (stage, body, visible_ms, sent_ms) VALUES (?1, ?2, ?3, ?4)")
+            .map_err(db_error)?;
+        let now = now_ms();
+        for append in batch {
+            stmt.execute(params![append.stage, append.body, now + append.delay.as_millis() as i64, now])
+                .map_err(db_error)?;
+        }
+    }
+    tx.commit().map_err(db_error)
 }
 
 /// The checkpoint thread: copies the write-ahead log into the database
@@ -169,5 +255,53 @@ pub(crate) fn db_error(e: rusqlite::Error) -> PortError {
     match e.sqlite_error_code() {
         Some(DatabaseBusy | DatabaseLocked) => PortError::unavailable("the database", e),
         _ => PortError::rejected("the database", e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::Poll;
+
+    use super::*;
+
+    /// Polls once, so that the work is handed to the database thread.
+    async fn submitted<T>(f: &mut Pin<Box<impl Future<Output = T>>>) {
+        let pending = std::future::poll_fn(|cx| Poll::Ready(f.as_mut().poll(cx).is_pending())).await;
+        assert!(pending, "the database thread is busy, so nothing is done yet");
+    }
+
+    fn queued(conn: &mut Connection) -> Result<i64, PortError> {
+        conn.query_row("SELECT COUNT(*) FROM queue", [], |r| r.get(0)).map_err(db_error)
+    }
+
+    #[tokio::test]
+    async fn waiting_queue_appends_are_committed_before_waiting_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("d.sqlite")).unwrap();
+        let (release, held) = mpsc::channel::<()>();
+        let mut busy = Box::pin(db.call(move |_| {
+            held.recv().ok();
+            Ok(())
+        }));
+        submitted(&mut busy).await;
+        let mut count = Box::pin(db.call(queued));
+        submitted(&mut count).await;
+        let mut append = Box::pin(db.append("read", "{}".into(), Duration::ZERO));
+        submitted(&mut append).await;
+        release.send(()).unwrap();
+        busy.await.unwrap();
+        append.await.unwrap();
+        assert_eq!(count.await.unwrap(), 1, "the append asked later was committed first");
+    }
+
+    #[tokio::test]
+    async fn a_call_that_panics_is_an_error_and_the_thread_goes_on() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("d.sqlite")).unwrap();
+        let err = db.call(|_| -> Result<(), PortError> { panic!("bad statement") }).await.unwrap_err();
+        assert!(matches!(err, PortError::Unavailable { .. }), "{err:?}");
+        assert_eq!(db.call(queued).await.unwrap(), 0);
     }
 }

@@ -76,7 +76,7 @@ fn lower_priority(command: &mut Command) {
     // (the engine then simply runs at normal priority).
     unsafe {
         command.pre_exec(|| {
-            libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+            crate::priority::lower_this_thread();
             Ok(())
         });
     }

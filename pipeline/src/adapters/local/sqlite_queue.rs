@@ -4,13 +4,11 @@
 //! dead-letter table keeps what could not be processed.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rusqlite::{Connection, OptionalExtension, params};
-use tokio::sync::{Notify, oneshot};
+use rusqlite::{OptionalExtension, params};
+use tokio::sync::Notify;
 
 use super::db::{Db, db_error};
 use crate::domain::{PortError, Stage, StageMessage, now_ms};
@@ -20,44 +18,17 @@ use crate::ports::{Queue, QueueDepth, Received};
 /// (messages sent by this process wake it at once).
 const CROSS_PROCESS_POLL: Duration = Duration::from_millis(500);
 
-/// Most messages written in one transaction.
-const MAX_BATCH: usize = 1000;
-/// Messages written before the writer asks for a checkpoint of the
-/// write-ahead log (besides the database's periodic one).
-const CHECKPOINT_EVERY: usize = 2000;
-
 pub struct SqliteQueue {
     db: Db,
-    wakers: Arc<HashMap<Stage, Notify>>,
-    sends: mpsc::Sender<PendingSend>,
-}
-
-/// A message waiting for the writer thread, and who to tell once it is
-/// committed.
-struct PendingSend {
-    stage: Stage,
-    body: String,
-    delay: Duration,
-    done: oneshot::Sender<Result<(), PortError>>,
+    wakers: HashMap<Stage, Notify>,
 }
 
 impl SqliteQueue {
-    /// Opens the queue on `db`. Sends go through one writer thread that
-    /// commits them in batches on the shared connection ("group commit"):
-    /// a burst of thousands of messages costs a handful of transactions,
-    /// and each sender still learns only after its message is durable.
+    /// Opens the queue on `db`. Sends are group-committed by the
+    /// database thread (see [`Db`]): each sender still learns only after
+    /// its message is durable.
     pub fn new(db: Db) -> Result<Self, PortError> {
-        let writer_db = db.clone();
-        let kick = db.checkpointer();
-        let wakers: Arc<HashMap<Stage, Notify>> =
-            Arc::new(Stage::ALL.into_iter().map(|s| (s, Notify::new())).collect());
-        let (sends, pending) = mpsc::channel();
-        let thread_wakers = wakers.clone();
-        std::thread::Builder::new()
-            .name("queue-writer".into())
-            .spawn(move || write_batches(&writer_db, pending, &thread_wakers, &kick))
-            .map_err(|e| PortError::rejected("the queue", e))?;
-        Ok(Self { db, wakers, sends })
+        Ok(Self { db, wakers: Stage::ALL.into_iter().map(|s| (s, Notify::new())).collect() })
     }
 
     async fn try_receive(&self, stage: Stage, max: usize, visibility: Duration) -> Result<Vec<Received>, PortError> {
@@ -113,10 +84,10 @@ impl SqliteQueue {
 #[async_trait]
 impl Queue for SqliteQueue {
     async fn send(&self, message: &StageMessage, delay: Duration) -> Result<(), PortError> {
-        let (done, committed) = oneshot::channel();
-        let send = PendingSend { stage: message.stage(), body: message.to_json(), delay, done };
-        self.sends.send(send).map_err(|_| PortError::unavailable("the queue", "its writer has stopped"))?;
-        committed.await.map_err(|_| PortError::unavailable("the queue", "its writer has stopped"))?
+        let stage = message.stage();
+        self.db.append(stage.name(), message.to_json(), delay).await?;
+        self.wakers[&stage].notify_waiters();
+        Ok(())
     }
 
     async fn receive(
@@ -230,60 +201,6 @@ impl Queue for SqliteQueue {
             })
             .await
     }
-}
-
-/// The writer thread: takes every send waiting, writes them in one
-/// transaction, then answers each sender and wakes the receivers.
-fn write_batches(
-    db: &Db,
-    pending: mpsc::Receiver<PendingSend>,
-    wakers: &HashMap<Stage, Notify>,
-    checkpoint: &mpsc::SyncSender<()>,
-) {
-    let mut since_checkpoint = 0;
-    while let Ok(first) = pending.recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match pending.try_recv() {
-                Ok(next) => batch.push(next),
-                Err(_) => break,
-            }
-        }
-        let result = db.with_connection(|conn| insert_all(conn, &batch));
-        since_checkpoint += batch.len();
-        if since_checkpoint >= CHECKPOINT_EVERY {
-            // Full means one is already due.
-            let _ = checkpoint.try_send(());
-            since_checkpoint = 0;
-        }
-        let mut stages = Vec::new();
-        for send in batch {
-            if !stages.contains(&send.stage) {
-                stages.push(send.stage);
-            }
-            let _ = send.done.send(result.clone());
-        }
-        if result.is_ok() {
-            for stage in stages {
-                wakers[&stage].notify_waiters();
-            }
-        }
-    }
-}
-
-fn insert_all(conn: &mut Connection, batch: &[PendingSend]) -> Result<(), PortError> {
-    let tx = conn.transaction().map_err(db_error)?;
-    {
-        let mut stmt = tx
-            .prepare_cached("INSERT INTO queue (stage, body, visible_ms, sent_ms) VALUES (?1, ?2, ?3, ?4)")
-            .map_err(db_error)?;
-        let now = now_ms();
-        for send in batch {
-            stmt.execute(params![send.stage.name(), send.body, now + send.delay.as_millis() as i64, now])
-                .map_err(db_error)?;
-        }
-    }
-    tx.commit().map_err(db_error)
 }
 
 #[cfg(test)]

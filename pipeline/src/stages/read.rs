@@ -130,11 +130,16 @@ pub async fn read_page(reader: &dyn TextReader, decoded: DecodedImage) -> Result
     }
     if !best.confident()
         && let Some(PageLayout { rotation, script, confidence }) = reader.detect_layout(&prepared).await?
-        && confidence >= MIN_LAYOUT_CONFIDENCE
-        && (script != Script::Latin || matches!(rotation, Rotation::Cw90 | Rotation::Cw270))
     {
-        // The detector is sure of something not tried yet: believe it.
-        best = read_turned(reader, &prepared, script, rotation).await?;
+        let sure = confidence >= MIN_LAYOUT_CONFIDENCE;
+        if script != Script::Latin {
+            // Another script: read with its model, turned as the detector
+            // says if it is sure of that, else as the best reading lay.
+            let rotation = if sure { rotation } else { best.rotation };
+            best = read_turned(reader, &prepared, script, rotation).await?;
+        } else if sure && matches!(rotation, Rotation::Cw90 | Rotation::Cw270) {
+            best = read_turned(reader, &prepared, script, rotation).await?;
+        }
     }
 
     let Attempt { text, raw, rotation, script, .. } = best;
@@ -363,11 +368,21 @@ mod tests {
 
     #[tokio::test]
     async fn an_unsure_detector_leaves_the_better_of_the_two_readings() {
-        let layout = PageLayout { rotation: Rotation::Cw90, script: Script::Hangul, confidence: 0.5 };
+        let layout = PageLayout { rotation: Rotation::Cw90, script: Script::Latin, confidence: 0.5 };
         let engine = Engine::new(true, Some(layout));
         let result = read_page(&engine, page(Rotation::None)).await.unwrap();
         assert_eq!(result.reading.rotation, 0);
         assert_eq!(*engine.reads.lock().unwrap(), [Script::Latin, Script::Latin]);
         assert_eq!(*engine.detections.lock().unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn another_script_is_read_with_its_model_even_when_the_turn_is_unsure() {
+        let layout = PageLayout { rotation: Rotation::Cw90, script: Script::Hangul, confidence: 0.5 };
+        let engine = Engine::new(true, Some(layout));
+        let result = read_page(&engine, page(Rotation::None)).await.unwrap();
+        assert_eq!(result.reading.text, "옛날 옛적에 호랑이가 살았어요");
+        assert_eq!(result.reading.rotation, 0);
+        assert_eq!(result.reading.language, Language::Korean);
     }
 }

@@ -24,3 +24,17 @@ require_cargo() {
     exit 1
   fi
 }
+
+# moto, the stand-in for AWS the AWS adapters are tested against, from PyPI
+# into a virtualenv of the workspace (.venv-moto; the tests find it there).
+MOTO_VERSION=5.2.5
+install_moto() {
+  local venv=.venv-moto
+  if [ -x "$venv/bin/moto_server" ] &&
+    "$venv/bin/python" -c "import sys, moto; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
+    return
+  fi
+  echo "==> installing moto $MOTO_VERSION from PyPI into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
+}

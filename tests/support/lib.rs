@@ -4,6 +4,7 @@
 //! character error rate used to judge a reading.
 
 pub mod fake_slack;
+pub mod moto;
 pub mod pages;
 pub mod server;
 pub mod slack_sign;

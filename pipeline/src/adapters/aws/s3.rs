@@ -1,0 +1,122 @@
+//! Blobs in an S3 bucket: originals, raw readings and audio under their
+//! content-addressed keys. Links go through a CloudFront domain when one is
+//! configured (`STORYTIME_CDN_URL`; the bucket stays private behind origin
+//! access control), and are presigned S3 GET links otherwise.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_s3::Client;
+use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::primitives::ByteStream;
+use bytes::Bytes;
+
+use super::classify;
+use crate::domain::{BlobKey, PortError};
+use crate::ports::BlobStore;
+
+const WHAT: &str = "the S3 bucket";
+
+pub struct S3BlobStore {
+    client: Client,
+    bucket: String,
+    cdn: Option<String>,
+}
+
+impl S3BlobStore {
+    /// A store on `bucket`. With an endpoint of its own (an S3-compatible
+    /// server, moto) addressing is path-style, as such servers expect.
+    pub fn new(config: &aws_config::SdkConfig, bucket: impl Into<String>, cdn: Option<String>) -> Self {
+        let custom_endpoint = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
+        let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(custom_endpoint).build();
+        let cdn = cdn.map(|c| c.trim_end_matches('/').to_owned());
+        Self { client: Client::from_conf(s3), bucket: bucket.into(), cdn }
+    }
+
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    /// Creates the bucket if it is missing (for `storytime init`; running
+    /// it again changes nothing). Returns whether it was created.
+    pub async fn ensure_bucket(&self) -> Result<bool, PortError> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => return Ok(false),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {}
+            Err(e) => return Err(classify(WHAT, e)),
+        }
+        match self.client.create_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(true),
+            // Someone else created it in between.
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_bucket_already_owned_by_you()) => Ok(false),
+            Err(e) => Err(classify(WHAT, e)),
+        }
+    }
+}
+
+/// The media type a browser or Slack should see for a key.
+fn content_type(key: &BlobKey) -> &'static str {
+    match key.file_name().rsplit_once('.').map(|(_, ext)| ext) {
+        Some("mp3") => "audio/mpeg",
+        Some("jpg" | "jpeg") => "image/jpeg",
+        Some("png") => "image/png",
+        Some("webp") => "image/webp",
+        Some("gif") => "image/gif",
+        Some("json") => "application/json",
+        _ => "application/octet-stream",
+    }
+}
+
+#[async_trait]
+impl BlobStore for S3BlobStore {
+    async fn put(&self, key: &BlobKey, bytes: Bytes) -> Result<(), PortError> {
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .content_type(content_type(key))
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|e| classify(WHAT, e))?;
+        Ok(())
+    }
+
+    async fn get(&self, key: &BlobKey) -> Result<Bytes, PortError> {
+        let object = match self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await {
+            Ok(object) => object,
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                return Err(PortError::NotFound(key.to_string()));
+            }
+            Err(e) => return Err(classify(WHAT, e)),
+        };
+        let body = object.body.collect().await.map_err(|e| PortError::unavailable(WHAT, format!("{key}: {e}")))?;
+        Ok(body.into_bytes())
+    }
+
+    async fn exists(&self, key: &BlobKey) -> Result<bool, PortError> {
+        match self.client.head_object().bucket(&self.bucket).key(key.as_str()).send().await {
+            Ok(_) => Ok(true),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(false),
+            Err(e) => Err(classify(WHAT, e)),
+        }
+    }
+
+    async fn link(&self, key: &BlobKey, ttl: Duration, download_name: &str) -> Result<String, PortError> {
+        if let Some(cdn) = &self.cdn {
+            return Ok(format!("{cdn}/{}", key.as_str()));
+        }
+        let presigning = PresigningConfig::expires_in(ttl).map_err(|e| PortError::rejected(WHAT, e))?;
+        let disposition = format!("inline; filename=\"{}\"", download_name.replace(['"', '\\'], "_"));
+        let request = self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .response_content_disposition(disposition)
+            .presigned(presigning)
+            .await
+            .map_err(|e| classify(WHAT, e))?;
+        Ok(request.uri().to_owned())
+    }
+}

@@ -1,0 +1,59 @@
+//! The S3 blob store against moto on loopback.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use storytime_pipeline::adapters::aws::S3BlobStore;
+use storytime_pipeline::ports::BlobStore;
+use storytime_pipeline::{BlobKey, ContentId, PortError};
+use storytime_tests::moto::Moto;
+
+fn audio_key() -> BlobKey {
+    BlobKey::audio(&ContentId::of(b"a narration"))
+}
+
+#[tokio::test]
+async fn blobs_round_trip_through_a_bucket_and_links_fetch_them() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let store = S3BlobStore::new(&config, "storytime-test", None);
+    assert!(store.ensure_bucket().await.unwrap(), "created");
+    assert!(!store.ensure_bucket().await.unwrap(), "a second run changes nothing");
+
+    let key = audio_key();
+    assert!(!store.exists(&key).await.unwrap());
+    assert!(matches!(store.get(&key).await, Err(PortError::NotFound(_))));
+    store.put(&key, Bytes::from_static(b"ID3 not really an mp3")).await.unwrap();
+    assert!(store.exists(&key).await.unwrap());
+    assert_eq!(store.get(&key).await.unwrap(), Bytes::from_static(b"ID3 not really an mp3"));
+
+    let link = store.link(&key, Duration::from_secs(600), "story.mp3").await.unwrap();
+    assert!(link.starts_with(&moto.url), "{link}");
+    assert!(link.contains("X-Amz-Signature="), "presigned: {link}");
+    let fetched = reqwest::get(&link).await.unwrap();
+    assert_eq!(fetched.status(), 200);
+    assert_eq!(fetched.headers()["content-type"], "audio/mpeg");
+    assert_eq!(fetched.headers()["content-disposition"], "inline; filename=\"story.mp3\"");
+    assert_eq!(fetched.bytes().await.unwrap(), Bytes::from_static(b"ID3 not really an mp3"));
+}
+
+#[tokio::test]
+async fn links_go_through_the_cdn_when_one_is_set() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let store = S3BlobStore::new(&config, "storytime-cdn", Some("https://d111.cloudfront.net/".into()));
+    let key = audio_key();
+    let link = store.link(&key, Duration::from_secs(600), "story.mp3").await.unwrap();
+    assert_eq!(link, format!("https://d111.cloudfront.net/{}", key.as_str()));
+}
+
+#[tokio::test]
+async fn a_missing_bucket_is_a_permanent_failure_that_names_it() {
+    let moto = Moto::start();
+    let config = moto.sdk_config().await;
+    let store = S3BlobStore::new(&config, "no-such-bucket", None);
+    match store.put(&audio_key(), Bytes::from_static(b"x")).await {
+        Err(PortError::Rejected { detail, .. }) => assert!(detail.contains("NoSuchBucket"), "{detail}"),
+        other => panic!("expected a permanent failure, got {other:?}"),
+    }
+}

@@ -1,0 +1,71 @@
+//! A moto server on loopback, standing in for AWS: started from the
+//! virtualenv the test command installs (`MOTO_SERVER`, else
+//! `.venv-moto/bin/moto_server` in the workspace, else `moto_server` on the
+//! PATH), on a free port, and stopped when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub struct Moto {
+    child: Child,
+    pub url: String,
+}
+
+fn program() -> PathBuf {
+    if let Some(p) = std::env::var_os("MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-moto/bin/moto_server");
+    if venv.exists() { venv } else { PathBuf::from("moto_server") }
+}
+
+impl Moto {
+    pub fn start() -> Self {
+        let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+        let mut child = Command::new(program())
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start moto_server (the README's test command installs it into .venv-moto)");
+        // The server says when it listens; keep reading its log after that
+        // so it never blocks on a full pipe.
+        let mut log = BufReader::new(child.stderr.take().expect("stderr is piped")).lines();
+        let mut seen = Vec::new();
+        loop {
+            match log.next() {
+                Some(Ok(line)) if line.contains("Running on") => break,
+                Some(Ok(line)) => seen.push(line),
+                _ => panic!("moto_server stopped before listening:\n{}", seen.join("\n")),
+            }
+        }
+        let echo = std::env::var("TEST_LOG").is_ok();
+        std::thread::spawn(move || {
+            for line in log.map_while(Result::ok) {
+                if echo {
+                    eprintln!("moto: {line}");
+                }
+            }
+        });
+        Self { child, url: format!("http://127.0.0.1:{port}") }
+    }
+
+    /// SDK settings pointing at this server, with dummy credentials.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new("us-east-1"))
+            .endpoint_url(&self.url)
+            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "moto"))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

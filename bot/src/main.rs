@@ -64,6 +64,10 @@ fn return_large_buffers_to_the_system() {}
 
 fn main() -> ExitCode {
     return_large_buffers_to_the_system();
+    // Two TLS crypto providers are built in (ring for the Slack client,
+    // aws-lc-rs for the AWS SDK), so rustls must be told which one serves
+    // clients that do not name theirs.
+    let _ = rustls::crypto::ring::default_provider().install_default();
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime").block_on(run())
 }
 

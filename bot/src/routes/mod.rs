@@ -77,8 +77,13 @@ pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Api
     if ok { Ok(()) } else { Err(ApiError::unauthorized()) }
 }
 
+/// How much of a body declared over the limit is still read, and thrown
+/// away, so that a client that is still sending gets the 413 answer rather
+/// than a broken connection. A larger one is refused unread.
+const DRAIN_AT_MOST: u64 = 64 * 1024 * 1024;
+
 /// Reads a request body up to `limit` bytes; more is a 413 with a JSON
-/// error, and the rest of the body is never read.
+/// error, and the rest of the body is not kept.
 pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: axum::body::Body,
@@ -93,7 +98,11 @@ pub(crate) async fn read_body(
     };
     let declared =
         headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
+    if let Some(declared) = declared.filter(|n| *n > limit as u64) {
+        if declared <= DRAIN_AT_MOST {
+            let mut body = body;
+            while let Some(Ok(_)) = http_body_util::BodyExt::frame(&mut body).await {}
+        }
         return Err(too_large());
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {

@@ -31,7 +31,7 @@ pub fn build(settings: &Settings) -> Result<Wired, PortError> {
     let blobs = Arc::new(FsBlobStore::new(data.join("blobs"), MediaSigner::new(secret, &settings.public_url())));
     let pipeline = Pipeline {
         blobs: blobs.clone(),
-        queue: Arc::new(SqliteQueue::new(db.clone())?),
+        queue: Arc::new(SqliteQueue::new(db.clone())),
         jobs: Arc::new(SqliteJobStore::new(db.clone())),
         prefs: Arc::new(SqlitePreferences::new(db)),
         reader: text_reader(settings),

@@ -100,11 +100,11 @@ enum Work {
 type Call = Box<dyn FnOnce(&mut Connection) + Send>;
 
 /// A message for the queue table, and who to tell once it is committed.
-pub(crate) struct Append {
-    pub stage: &'static str,
-    pub body: String,
-    pub delay: Duration,
-    pub done: oneshot::Sender<Result<(), PortError>>,
+struct Append {
+    stage: &'static str,
+    body: String,
+    delay: Duration,
+    done: oneshot::Sender<Result<(), PortError>>,
 }
 
 /// How often the log is checkpointed when nobody asks sooner.
@@ -139,7 +139,7 @@ impl Db {
     }
 
     /// A connection to the database file, set up as every one of ours is.
-    pub(crate) fn connect(path: &Path) -> Result<Connection, PortError> {
+    fn connect(path: &Path) -> Result<Connection, PortError> {
         let fail = |e: rusqlite::Error| PortError::rejected("the database", format!("{}: {e}", path.display()));
         let conn = Connection::open(path).map_err(fail)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(fail)?;
@@ -187,17 +187,11 @@ fn serve(conn: &mut Connection, queued: &mpsc::Receiver<Work>, checkpoint: &mpsc
     let mut since_checkpoint = 0;
     loop {
         if appends.is_empty() && calls.is_empty() {
-            match queued.recv() {
-                Ok(Work::Append(a)) => appends.push(a),
-                Ok(Work::Call(c)) => calls.push_back(c),
-                Err(_) => return,
-            }
+            let Ok(work) = queued.recv() else { return };
+            sort(work, &mut appends, &mut calls);
         }
         for work in queued.try_iter() {
-            match work {
-                Work::Append(a) => appends.push(a),
-                Work::Call(c) => calls.push_back(c),
-            }
+            sort(work, &mut appends, &mut calls);
         }
         if !appends.is_empty() {
             let batch: Vec<Append> = appends.drain(..appends.len().min(MAX_BATCH)).collect();
@@ -215,6 +209,13 @@ fn serve(conn: &mut Connection, queued: &mpsc::Receiver<Work>, checkpoint: &mpsc
             // A panic drops the caller's channel, which reports it.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(conn)));
         }
+    }
+}
+
+fn sort(work: Work, appends: &mut Vec<Append>, calls: &mut VecDeque<Call>) {
+    match work {
+        Work::Append(a) => appends.push(a),
+        Work::Call(c) => calls.push_back(c),
     }
 }
 

@@ -27,8 +27,8 @@ impl SqliteQueue {
     /// Opens the queue on `db`. Sends are group-committed by the
     /// database thread (see [`Db`]): each sender still learns only after
     /// its message is durable.
-    pub fn new(db: Db) -> Result<Self, PortError> {
-        Ok(Self { db, wakers: Stage::ALL.into_iter().map(|s| (s, Notify::new())).collect() })
+    pub fn new(db: Db) -> Self {
+        Self { db, wakers: Stage::ALL.into_iter().map(|s| (s, Notify::new())).collect() }
     }
 
     async fn try_receive(&self, stage: Stage, max: usize, visibility: Duration) -> Result<Vec<Received>, PortError> {
@@ -211,7 +211,7 @@ mod tests {
     fn queue() -> (tempfile::TempDir, SqliteQueue) {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("q.sqlite")).unwrap();
-        (dir, SqliteQueue::new(db).unwrap())
+        (dir, SqliteQueue::new(db))
     }
 
     const NOW: Duration = Duration::ZERO;
@@ -295,8 +295,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.sqlite");
         let msg = StageMessage::Read { job: JobId::new(), page: 3 };
-        SqliteQueue::new(Db::open(&path).unwrap()).unwrap().send(&msg, NOW).await.unwrap();
-        let reopened = SqliteQueue::new(Db::open(&path).unwrap()).unwrap();
+        SqliteQueue::new(Db::open(&path).unwrap()).send(&msg, NOW).await.unwrap();
+        let reopened = SqliteQueue::new(Db::open(&path).unwrap());
         let got = reopened.receive(Stage::Read, 1, NOW, VIS).await.unwrap();
         assert_eq!(got[0].message().unwrap(), msg);
     }

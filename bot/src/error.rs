@@ -15,7 +15,8 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     /// Fields merged into the body beside `error` (e.g. the job's id).
-    pub extra: Option<Value>,
+    /// Boxed: most errors have none, and a JSON map is large.
+    pub extra: Option<Box<Value>>,
     pub retry_after: Option<u32>,
 }
 
@@ -48,7 +49,7 @@ impl ApiError {
     }
 
     pub fn with_extra(mut self, extra: Value) -> Self {
-        self.extra = Some(extra);
+        self.extra = Some(Box::new(extra));
         self
     }
 
@@ -102,7 +103,9 @@ impl From<storytime_pipeline::StageError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = json!({ "error": { "code": self.code, "message": self.message } });
-        if let (Some(Value::Object(extra)), Value::Object(map)) = (self.extra, &mut body) {
+        if let (Some(extra), Value::Object(map)) = (self.extra, &mut body)
+            && let Value::Object(extra) = *extra
+        {
             map.extend(extra);
         }
         let mut response = (self.status, Json(body)).into_response();

@@ -38,7 +38,11 @@ enum Command {
         #[arg(long)]
         voice: Option<String>,
     },
-    /// Create what the configured backend needs (idempotent).
+    /// Run as a Lambda function: `api`, `inbound`, `read`, `narrate` or
+    /// `deliver`. As a function's `bootstrap` (no arguments) the function
+    /// comes from its handler setting.
+    Lambda { function: String },
+    /// Create what the configured backends need (idempotent).
     Init,
     /// Check engines, directories and settings; say how to fix what is missing.
     Doctor,
@@ -71,8 +75,18 @@ fn main() -> ExitCode {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime").block_on(run())
 }
 
+/// Started by the Lambda runtime as `bootstrap`, without arguments: the
+/// function's handler setting names what to run.
+fn lambda_bootstrap() -> Option<Args> {
+    if std::env::args_os().len() > 1 || std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        return None;
+    }
+    let function = std::env::var("_HANDLER").unwrap_or_else(|_| "api".into());
+    Some(Args { command: Command::Lambda { function } })
+}
+
 async fn run() -> ExitCode {
-    let args = Args::parse();
+    let args = lambda_bootstrap().unwrap_or_else(Args::parse);
     telemetry::init();
     let settings = match Settings::from_env() {
         Ok(s) => s,
@@ -85,6 +99,7 @@ async fn run() -> ExitCode {
         Command::Serve => cli::serve::run(settings).await,
         Command::Worker { stage } => cli::worker::run(settings, &stage).await,
         Command::Narrate { images, out, voice } => cli::narrate::run(settings, images, out, voice).await,
+        Command::Lambda { function } => cli::lambda::run(settings, &function).await,
         Command::Init => cli::init::run(settings).await,
         Command::Doctor => cli::doctor::run(settings).await,
     };

@@ -51,6 +51,115 @@ pub struct Settings {
     pub tesseract: String,
     pub espeak: String,
     pub workers: WorkerSettings,
+    /// Which adapter backs each port.
+    pub backends: Backends,
+    /// Names of the AWS resources the AWS adapters use.
+    pub aws: AwsSettings,
+}
+
+/// The adapter behind each port: `STORYTIME_BACKEND=local|aws` picks a
+/// family, and each port's own variable overrides it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backends {
+    /// `STORYTIME_BLOBS=fs|s3`
+    pub blobs: BlobsBackend,
+    /// `STORYTIME_QUEUE=sqlite|sqs`
+    pub queue: QueueBackend,
+    /// `STORYTIME_JOBS=sqlite|dynamodb` (user preferences live beside jobs)
+    pub jobs: JobsBackend,
+    /// `STORYTIME_READER=tesseract|rekognition|textract`
+    pub reader: ReaderBackend,
+    /// `STORYTIME_NARRATOR=espeak|polly`
+    pub narrator: NarratorBackend,
+    /// `STORYTIME_NOTIFIER=outbox|sns`
+    pub notifier: NotifierBackend,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlobsBackend {
+    Fs,
+    S3,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QueueBackend {
+    Sqlite,
+    Sqs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobsBackend {
+    Sqlite,
+    DynamoDb,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReaderBackend {
+    Tesseract,
+    /// Rekognition `DetectText`: sparse picture-book pages (it stops at 100 words).
+    Rekognition,
+    /// Textract `DetectDocumentText`: dense pages.
+    Textract,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NarratorBackend {
+    Espeak,
+    Polly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifierBackend {
+    Outbox,
+    Sns,
+}
+
+impl Backends {
+    /// Whether any port runs on AWS (and the SDK's settings must load).
+    pub fn uses_aws(&self) -> bool {
+        self.blobs == BlobsBackend::S3
+            || self.queue == QueueBackend::Sqs
+            || self.jobs == JobsBackend::DynamoDb
+            || self.reader != ReaderBackend::Tesseract
+            || self.narrator == NarratorBackend::Polly
+            || self.notifier == NotifierBackend::Sns
+    }
+
+    /// Whether anything lives in the local data directory.
+    pub fn uses_data_dir(&self) -> bool {
+        self.blobs == BlobsBackend::Fs
+            || self.queue == QueueBackend::Sqlite
+            || self.jobs == JobsBackend::Sqlite
+            || self.notifier == NotifierBackend::Outbox
+    }
+}
+
+/// AWS resource names; each defaults to `storytime-…`. Region, credentials
+/// and endpoints come from the SDK's standard settings (`AWS_REGION`,
+/// `AWS_PROFILE`, `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwsSettings {
+    /// `STORYTIME_S3_BUCKET` (default `storytime-media`).
+    pub bucket: String,
+    /// `STORYTIME_SQS_PREFIX` (default `storytime-`): queue `<prefix><stage>`
+    /// with its dead-letter queue `<prefix><stage>-dlq`.
+    pub queue_prefix: String,
+    /// `STORYTIME_DYNAMODB_TABLE` (default `storytime-jobs`).
+    pub table: String,
+    /// `STORYTIME_SNS_TOPIC` (default `storytime-results`): a topic name,
+    /// or a full topic ARN.
+    pub topic: String,
+    /// `STORYTIME_SNS_SUBSCRIBE`: an address `storytime init` subscribes to
+    /// the topic for the default recipients' mail.
+    pub subscribe: Option<String>,
+    /// `STORYTIME_CDN_URL`: a CloudFront domain in front of the bucket; media
+    /// links go through it instead of presigned S3 links.
+    pub cdn_url: Option<String>,
+    /// `STORYTIME_POLLY_ENGINE` (default `neural`).
+    pub polly_engine: String,
+    /// `STORYTIME_JOB_TTL_DAYS` (default 30): DynamoDB removes job records
+    /// this long after their last update.
+    pub record_ttl: Duration,
 }
 
 /// A value that must never reach a log: `Debug` shows it redacted.
@@ -158,6 +267,17 @@ impl Settings {
                 retry_base: Duration::from_millis(parse(&get, "STORYTIME_RETRY_BASE_MS", 2000)?),
                 stall_after: seconds(&get, "STORYTIME_STALL_AFTER", 60)?,
             },
+            backends: backends(&get)?,
+            aws: AwsSettings {
+                bucket: get("STORYTIME_S3_BUCKET").unwrap_or_else(|| "storytime-media".into()),
+                queue_prefix: get("STORYTIME_SQS_PREFIX").unwrap_or_else(|| "storytime-".into()),
+                table: get("STORYTIME_DYNAMODB_TABLE").unwrap_or_else(|| "storytime-jobs".into()),
+                topic: get("STORYTIME_SNS_TOPIC").unwrap_or_else(|| "storytime-results".into()),
+                subscribe: get("STORYTIME_SNS_SUBSCRIBE"),
+                cdn_url: get("STORYTIME_CDN_URL").map(|u| u.trim_end_matches('/').to_owned()),
+                polly_engine: get("STORYTIME_POLLY_ENGINE").unwrap_or_else(|| "neural".into()),
+                record_ttl: Duration::from_secs(parse::<u64>(&get, "STORYTIME_JOB_TTL_DAYS", 30)? * 24 * 3600),
+            },
         })
         .and_then(Self::validate)
     }
@@ -168,6 +288,12 @@ impl Settings {
         }
         if self.workers.visibility < Duration::from_secs(2) {
             return Err(err("STORYTIME_VISIBILITY_TIMEOUT", "must be at least 2 seconds"));
+        }
+        if self.aws.cdn_url.as_ref().is_some_and(|u| !u.starts_with("https://") && !u.starts_with("http://")) {
+            return Err(err("STORYTIME_CDN_URL", "must start with https://"));
+        }
+        if !["standard", "neural", "long-form", "generative"].contains(&self.aws.polly_engine.as_str()) {
+            return Err(err("STORYTIME_POLLY_ENGINE", "must be standard, neural, long-form or generative"));
         }
         if self.max_pages == 0 || self.limits.max_bytes == 0 || self.max_text_chars == 0 {
             return Err(err("STORYTIME_MAX_*", "limits must be above zero"));
@@ -212,6 +338,66 @@ fn slack(get: &impl Fn(&str) -> Option<String>) -> Result<Option<SlackSettings>,
         app_token: app_token.map(|t| Secret::new(t.trim())),
         api_url: api_url.trim_end_matches('/').to_owned(),
     }))
+}
+
+fn backends(get: &impl Fn(&str) -> Option<String>) -> Result<Backends, SettingsError> {
+    let aws = match get("STORYTIME_BACKEND").as_deref().map(str::trim) {
+        None | Some("local") => false,
+        Some("aws") => true,
+        Some(other) => return Err(err("STORYTIME_BACKEND", format!("`{other}` is not local or aws"))),
+    };
+    Ok(Backends {
+        blobs: choose(get, "STORYTIME_BLOBS", aws, &[("fs", BlobsBackend::Fs), ("s3", BlobsBackend::S3)])?,
+        queue: choose(get, "STORYTIME_QUEUE", aws, &[("sqlite", QueueBackend::Sqlite), ("sqs", QueueBackend::Sqs)])?,
+        jobs: choose(
+            get,
+            "STORYTIME_JOBS",
+            aws,
+            &[("sqlite", JobsBackend::Sqlite), ("dynamodb", JobsBackend::DynamoDb)],
+        )?,
+        reader: choose(
+            get,
+            "STORYTIME_READER",
+            aws,
+            &[
+                ("tesseract", ReaderBackend::Tesseract),
+                ("rekognition", ReaderBackend::Rekognition),
+                ("textract", ReaderBackend::Textract),
+            ],
+        )?,
+        narrator: choose(
+            get,
+            "STORYTIME_NARRATOR",
+            aws,
+            &[("espeak", NarratorBackend::Espeak), ("polly", NarratorBackend::Polly)],
+        )?,
+        notifier: choose(
+            get,
+            "STORYTIME_NOTIFIER",
+            aws,
+            &[("outbox", NotifierBackend::Outbox), ("sns", NotifierBackend::Sns)],
+        )?,
+    })
+}
+
+/// One port's adapter: its variable when set, else the family's choice —
+/// the first option for `local`, the second for `aws`.
+fn choose<T: Copy>(
+    get: &impl Fn(&str) -> Option<String>,
+    name: &str,
+    aws: bool,
+    options: &[(&str, T)],
+) -> Result<T, SettingsError> {
+    match get(name) {
+        None => Ok(options[usize::from(aws)].1),
+        Some(v) => {
+            let v = v.trim().to_ascii_lowercase();
+            options.iter().find(|(n, _)| *n == v).map(|(_, t)| *t).ok_or_else(|| {
+                let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+                err(name, format!("`{v}` is not one of {}", names.join(", ")))
+            })
+        }
+    }
 }
 
 fn err(name: &str, problem: impl Into<String>) -> SettingsError {
@@ -264,6 +450,39 @@ mod tests {
         assert_eq!(e.name, "STORYTIME_MAX_ATTEMPTS");
         let e = from(&[("STORYTIME_PUBLIC_URL", "ftp://x")]).unwrap_err();
         assert_eq!(e.name, "STORYTIME_PUBLIC_URL");
+    }
+
+    #[test]
+    fn the_backend_picks_a_family_and_each_port_can_differ() {
+        let local = from(&[]).unwrap().backends;
+        assert_eq!(local.queue, QueueBackend::Sqlite);
+        assert!(!local.uses_aws());
+        let aws = from(&[("STORYTIME_BACKEND", "aws")]).unwrap();
+        let b = aws.backends;
+        assert_eq!(
+            (b.blobs, b.queue, b.jobs, b.reader, b.narrator, b.notifier),
+            (
+                BlobsBackend::S3,
+                QueueBackend::Sqs,
+                JobsBackend::DynamoDb,
+                ReaderBackend::Rekognition,
+                NarratorBackend::Polly,
+                NotifierBackend::Sns
+            )
+        );
+        assert!(!b.uses_data_dir());
+        assert_eq!(aws.aws.bucket, "storytime-media");
+        assert_eq!(aws.aws.table, "storytime-jobs");
+        let mixed =
+            from(&[("STORYTIME_BACKEND", "aws"), ("STORYTIME_READER", "Tesseract"), ("STORYTIME_NARRATOR", "espeak")])
+                .unwrap()
+                .backends;
+        assert_eq!(
+            (mixed.reader, mixed.narrator, mixed.queue),
+            (ReaderBackend::Tesseract, NarratorBackend::Espeak, QueueBackend::Sqs)
+        );
+        assert_eq!(from(&[("STORYTIME_QUEUE", "kafka")]).unwrap_err().name, "STORYTIME_QUEUE");
+        assert_eq!(from(&[("STORYTIME_BACKEND", "gcp")]).unwrap_err().name, "STORYTIME_BACKEND");
     }
 
     #[test]

@@ -4,13 +4,16 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::adapters::aws::{AwsReader, DynamoJobStore, PollyNarrator, S3BlobStore, SnsNotifier, SqsQueue};
 use crate::adapters::local::{
     Db, EspeakNarrator, FsBlobStore, MediaSigner, OutboxNotifier, SqliteJobStore, SqlitePreferences, SqliteQueue,
     TesseractReader,
 };
 use crate::domain::PortError;
-use crate::ports::{Narrator, TextReader};
-use crate::settings::Settings;
+use crate::ports::{BlobStore, JobStore, Narrator, Notifier, Preferences, Queue, TextReader};
+use crate::settings::{
+    BlobsBackend, JobsBackend, NarratorBackend, NotifierBackend, QueueBackend, ReaderBackend, Settings,
+};
 use crate::stages::{Pipeline, PipelineConfig};
 
 /// A wired pipeline, plus the local blob store when the front end must
@@ -20,41 +23,106 @@ pub struct Wired {
     pub media: Option<Arc<FsBlobStore>>,
 }
 
-/// Creates what the configured backend needs (idempotent) and wires the
-/// pipeline.
-pub fn build(settings: &Settings) -> Result<Wired, PortError> {
+/// The AWS SDK's settings, from the standard chain (environment, profile,
+/// instance or task role) with the retry policy Storytime wants: throttling
+/// and server errors are retried up to five times with backoff.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .retry_config(aws_config::retry::RetryConfig::standard().with_max_attempts(5))
+        .load()
+        .await
+}
+
+/// Opens what the configured backends need and wires the pipeline. The
+/// local parts (data directory, database) are created when missing; AWS
+/// resources must exist already (`storytime init` creates them).
+pub async fn build(settings: &Settings) -> Result<Wired, PortError> {
+    let aws = if settings.backends.uses_aws() { Some(aws_config().await) } else { None };
+    build_with(settings, aws).await
+}
+
+/// [`build`] with the AWS SDK settings given (tests point them at moto).
+pub async fn build_with(settings: &Settings, aws: Option<aws_config::SdkConfig>) -> Result<Wired, PortError> {
+    let backends = settings.backends;
+    if backends.uses_aws() && aws.is_none() {
+        return Err(PortError::rejected("the AWS settings", "a port runs on AWS but no AWS settings were given"));
+    }
+    let aws = aws.as_ref();
+    let sdk = || aws.expect("loaded when a port uses AWS");
     let data = &settings.data_dir;
-    let setup = |what: &str, e: std::io::Error| PortError::rejected(what, format!("{}: {e}", data.display()));
-    std::fs::create_dir_all(data).map_err(|e| setup("the data directory", e))?;
-    let secret = media_secret(settings)?;
-    let db = Db::open(&settings.database_path())?;
-    let blobs = Arc::new(FsBlobStore::new(data.join("blobs"), MediaSigner::new(secret, &settings.public_url())));
+    if backends.uses_data_dir() {
+        let setup = |what: &str, e: std::io::Error| PortError::rejected(what, format!("{}: {e}", data.display()));
+        std::fs::create_dir_all(data).map_err(|e| setup("the data directory", e))?;
+    }
+    let db = if backends.queue == QueueBackend::Sqlite || backends.jobs == JobsBackend::Sqlite {
+        Some(Db::open(&settings.database_path())?)
+    } else {
+        None
+    };
+    let db = || db.clone().expect("opened when a port uses SQLite");
+
+    let mut media = None;
+    let blobs: Arc<dyn BlobStore> = match backends.blobs {
+        BlobsBackend::Fs => {
+            let signer = MediaSigner::new(media_secret(settings)?, &settings.public_url());
+            let fs = Arc::new(FsBlobStore::new(data.join("blobs"), signer));
+            media = Some(fs.clone());
+            fs
+        }
+        BlobsBackend::S3 => Arc::new(S3BlobStore::new(sdk(), &settings.aws.bucket, settings.aws.cdn_url.clone())),
+    };
+    let queue: Arc<dyn Queue> = match backends.queue {
+        QueueBackend::Sqlite => Arc::new(SqliteQueue::new(db())),
+        QueueBackend::Sqs => Arc::new(SqsQueue::new(sdk(), &settings.aws.queue_prefix)),
+    };
+    let (jobs, prefs): (Arc<dyn JobStore>, Arc<dyn Preferences>) = match backends.jobs {
+        JobsBackend::Sqlite => (Arc::new(SqliteJobStore::new(db())), Arc::new(SqlitePreferences::new(db()))),
+        JobsBackend::DynamoDb => {
+            let store = Arc::new(dynamo(sdk(), settings));
+            (store.clone(), store)
+        }
+    };
+    let notifier: Arc<dyn Notifier> = match backends.notifier {
+        NotifierBackend::Outbox => {
+            Arc::new(OutboxNotifier::new(data.join("outbox"), settings.email_from.clone(), settings.email_to.clone()))
+        }
+        NotifierBackend::Sns => Arc::new(SnsNotifier::new(sdk(), &settings.aws.topic)),
+    };
     let pipeline = Pipeline {
-        blobs: blobs.clone(),
-        queue: Arc::new(SqliteQueue::new(db.clone())),
-        jobs: Arc::new(SqliteJobStore::new(db.clone())),
-        prefs: Arc::new(SqlitePreferences::new(db)),
-        reader: text_reader(settings),
-        narrator: narrator(settings),
-        notifier: Arc::new(OutboxNotifier::new(
-            data.join("outbox"),
-            settings.email_from.clone(),
-            settings.email_to.clone(),
-        )),
+        blobs,
+        queue,
+        jobs,
+        prefs,
+        reader: text_reader(settings, aws),
+        narrator: narrator(settings, aws),
+        notifier,
         config: config(settings),
         front_end: Default::default(),
     };
-    Ok(Wired { pipeline: Arc::new(pipeline), media: Some(blobs) })
+    Ok(Wired { pipeline: Arc::new(pipeline), media })
 }
 
-/// The configured text reader.
-pub fn text_reader(settings: &Settings) -> Arc<dyn TextReader> {
-    Arc::new(TesseractReader::new(&settings.tesseract))
+pub fn dynamo(sdk: &aws_config::SdkConfig, settings: &Settings) -> DynamoJobStore {
+    DynamoJobStore::new(sdk, &settings.aws.table, settings.aws.record_ttl)
+}
+
+/// The configured text reader. The AWS readers keep Tesseract for Korean
+/// pages and for telling how a page lies.
+pub fn text_reader(settings: &Settings, aws: Option<&aws_config::SdkConfig>) -> Arc<dyn TextReader> {
+    let tesseract: Arc<dyn TextReader> = Arc::new(TesseractReader::new(&settings.tesseract));
+    match (settings.backends.reader, aws) {
+        (ReaderBackend::Rekognition, Some(sdk)) => Arc::new(AwsReader::rekognition(sdk, tesseract)),
+        (ReaderBackend::Textract, Some(sdk)) => Arc::new(AwsReader::textract(sdk, tesseract)),
+        _ => tesseract,
+    }
 }
 
 /// The configured narrator.
-pub fn narrator(settings: &Settings) -> Arc<dyn Narrator> {
-    Arc::new(EspeakNarrator::new(&settings.espeak))
+pub fn narrator(settings: &Settings, aws: Option<&aws_config::SdkConfig>) -> Arc<dyn Narrator> {
+    match (settings.backends.narrator, aws) {
+        (NarratorBackend::Polly, Some(sdk)) => Arc::new(PollyNarrator::new(sdk, &settings.aws.polly_engine)),
+        _ => Arc::new(EspeakNarrator::new(&settings.espeak)),
+    }
 }
 
 pub fn config(settings: &Settings) -> PipelineConfig {

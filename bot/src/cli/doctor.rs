@@ -32,15 +32,21 @@ impl Check {
 }
 
 pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
-    let checks = vec![
-        data_dir(&settings),
+    let mut checks = Vec::new();
+    if settings.backends.uses_data_dir() {
+        checks.push(data_dir(&settings));
+    }
+    checks.extend([
         tesseract(&settings).await,
         espeak(&settings).await,
         mp3_encoder(),
         listen(&settings),
         api_keys(&settings),
         slack(&settings).await,
-    ];
+    ]);
+    if settings.backends.uses_aws() {
+        checks.extend(aws(&settings).await);
+    }
     let mut missing = 0;
     for c in &checks {
         let mark = match c.verdict {
@@ -62,6 +68,93 @@ pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     } else {
         println!("\nEverything Storytime needs is here.");
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The AWS resources the configured backends use: each must exist and be
+/// usable with the current credentials.
+async fn aws(settings: &Settings) -> Vec<Check> {
+    use storytime_pipeline::adapters::aws::{PollyNarrator, S3BlobStore, SnsNotifier, SqsQueue};
+    use storytime_pipeline::settings::{BlobsBackend, JobsBackend, NarratorBackend, NotifierBackend, QueueBackend};
+
+    let sdk = storytime_pipeline::wiring::aws_config().await;
+    let mut checks = Vec::new();
+    let Some(region) = sdk.region().map(|r| r.to_string()) else {
+        checks.push(Check::missing("aws", "no region configured", "set AWS_REGION (e.g. us-east-1)"));
+        return checks;
+    };
+    let endpoint = sdk.endpoint_url().map(|e| format!(" at {e}")).unwrap_or_default();
+    checks.push(Check::ok("aws", format!("region {region}{endpoint}")));
+    let b = settings.backends;
+    let aws = &settings.aws;
+    if b.blobs == BlobsBackend::S3 {
+        let result = S3BlobStore::new(&sdk, &aws.bucket, aws.cdn_url.clone()).check().await;
+        checks.push(aws_check("s3", format!("bucket {}", aws.bucket), result, "s3:ListBucket on the bucket"));
+    }
+    if b.queue == QueueBackend::Sqs {
+        let queues = SqsQueue::new(&sdk, &aws.queue_prefix);
+        let problems = queues.check().await;
+        let what = format!("queues {}<stage> and their -dlq", aws.queue_prefix);
+        let result = match problems.into_iter().next() {
+            None => Ok(()),
+            Some((name, e)) => Err(storytime_pipeline::PortError::rejected(name, e)),
+        };
+        checks.push(aws_check("sqs", what, result, "sqs:GetQueueUrl on the queues"));
+    }
+    if b.jobs == JobsBackend::DynamoDb {
+        let result = storytime_pipeline::wiring::dynamo(&sdk, settings).check().await;
+        checks.push(aws_check(
+            "dynamodb",
+            format!("table {}", aws.table),
+            result,
+            "dynamodb:DescribeTable on the table",
+        ));
+    }
+    if b.notifier == NotifierBackend::Sns {
+        let result = SnsNotifier::new(&sdk, &aws.topic).arn().await.map(drop);
+        checks.push(aws_check(
+            "sns",
+            format!("topic {}", aws.topic),
+            result,
+            "sns:ListTopics, or set STORYTIME_SNS_TOPIC to the topic's ARN",
+        ));
+    }
+    if b.narrator == NarratorBackend::Polly {
+        let result = PollyNarrator::new(&sdk, &aws.polly_engine).check().await;
+        checks.push(aws_check("polly", format!("{} voices", aws.polly_engine), result, "polly:DescribeVoices"));
+    }
+    if b.reader != storytime_pipeline::settings::ReaderBackend::Tesseract {
+        checks.push(Check::note(
+            "ocr",
+            format!("{:?} is used for Latin pages; Korean pages are read by Tesseract", b.reader),
+            "install Tesseract where the read stage runs (see deploy/README.md)",
+        ));
+    }
+    checks
+}
+
+/// One AWS resource's verdict: a missing resource points at `storytime
+/// init`, a refusal names the permission to grant.
+fn aws_check(
+    what: &str,
+    resource: String,
+    result: Result<(), storytime_pipeline::PortError>,
+    permission: &str,
+) -> Check {
+    match result {
+        Ok(()) => Check::ok(what, resource),
+        Err(e) => {
+            let text = e.to_string();
+            let fix = if text.contains("AccessDenied") || text.contains("not authorized") || text.contains("Forbidden")
+            {
+                format!("grant {permission} to this role")
+            } else if text.contains("does not exist") || text.contains("NotFound") || text.contains("NonExistent") {
+                "run `storytime init`".to_owned()
+            } else {
+                "check the credentials, the region and AWS_ENDPOINT_URL".to_owned()
+            };
+            Check::missing(what, format!("{resource}: {text}"), fix)
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod doctor;
 pub mod init;
+pub mod lambda;
 pub mod narrate;
 pub mod serve;
 pub mod worker;

@@ -21,8 +21,9 @@ pub async fn run(
     if images.len() > settings.max_pages {
         bail!("a book holds at most {} pages (STORYTIME_MAX_PAGES); {} were given", settings.max_pages, images.len());
     }
-    let reader = wiring::text_reader(&settings);
-    let narrator = wiring::narrator(&settings);
+    let aws = if settings.backends.uses_aws() { Some(wiring::aws_config().await) } else { None };
+    let reader = wiring::text_reader(&settings, aws.as_ref());
+    let narrator = wiring::narrator(&settings, aws.as_ref());
     let total = images.len();
     let mut texts = Vec::new();
     for (i, path) in images.iter().enumerate() {

@@ -20,7 +20,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {} (STORYTIME_LISTEN)", settings.listen))?;
     let addr = listener.local_addr()?;
     settings.listen = addr;
-    let wired = wiring::build(&settings).context("cannot set up storage")?;
+    let wired = wiring::build(&settings).await.context("cannot set up storage")?;
     let slack = super::slack_app(&settings, &wired.pipeline)?;
     let state = AppState {
         pipeline: wired.pipeline.clone(),

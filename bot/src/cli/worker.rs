@@ -16,7 +16,7 @@ pub async fn run(settings: Settings, stage: &str) -> anyhow::Result<ExitCode> {
             None => bail!("unknown stage `{name}`: use read, narrate, deliver or all"),
         },
     };
-    let wired = wiring::build(&settings).context("cannot set up storage")?;
+    let wired = wiring::build(&settings).await.context("cannot set up storage")?;
     super::slack_app(&settings, &wired.pipeline)?;
     let (stop_tx, stop_rx) = watch::channel(false);
     tokio::spawn(async move {

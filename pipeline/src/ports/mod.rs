@@ -7,6 +7,8 @@
 //! adapter into retryable and permanent failures.
 
 mod blob_store;
+#[cfg(any(test, feature = "contract"))]
+pub mod contract;
 mod inbound;
 mod job_store;
 mod messenger;

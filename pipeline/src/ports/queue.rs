@@ -39,6 +39,15 @@ pub struct QueueDepth {
 pub trait Queue: Send + Sync {
     async fn send(&self, message: &StageMessage, delay: Duration) -> Result<(), PortError>;
 
+    /// Sends several messages at once (a book's pages); queues with batch
+    /// calls override this to make fewer requests.
+    async fn send_many(&self, messages: &[StageMessage]) -> Result<(), PortError> {
+        for m in messages {
+            self.send(m, Duration::ZERO).await?;
+        }
+        Ok(())
+    }
+
     /// Waits up to `wait` for messages of `stage` and receives at most `max`
     /// of them, hiding each for `visibility`.
     async fn receive(

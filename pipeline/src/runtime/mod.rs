@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -21,6 +21,9 @@ use crate::stages::Pipeline;
 /// How long one receive call waits for a message (SQS's maximum long poll).
 const LONG_POLL: Duration = Duration::from_secs(20);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Most messages one receive call asks for (SQS's limit).
+const RECEIVE_BATCH: usize = 10;
 
 /// Runs the given stages' workers, plus the stall sweep, until `shutdown`
 /// turns true; then lets handlers in progress finish.
@@ -34,9 +37,9 @@ pub async fn run(pipeline: Arc<Pipeline>, stages: &[Stage], settings: WorkerSett
             Stage::Deliver => settings.deliver,
         };
         // Zero is allowed: the stage then runs in another process.
-        for _ in 0..n {
-            let worker = Worker { pipeline: pipeline.clone(), stage, settings: settings.clone() };
-            tasks.spawn(worker.run(shutdown.clone()));
+        if n > 0 {
+            let poller = Poller { pipeline: pipeline.clone(), stage, workers: n, settings: settings.clone() };
+            tasks.spawn(poller.run(shutdown.clone()));
         }
     }
     tasks.spawn(sweep(pipeline, settings.stall_after, shutdown));
@@ -59,28 +62,51 @@ async fn sweep(pipeline: Arc<Pipeline>, stall_after: Duration, mut shutdown: wat
     }
 }
 
-struct Worker {
+/// One stage's consumer: receives as many messages as it has idle workers
+/// (up to ten per call, long-polling) and handles each in its own task.
+/// While every worker is busy it does not poll at all.
+struct Poller {
     pipeline: Arc<Pipeline>,
     stage: Stage,
+    workers: usize,
     settings: WorkerSettings,
 }
 
-impl Worker {
+impl Poller {
     async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let idle = Arc::new(Semaphore::new(self.workers));
+        let mut running = JoinSet::new();
         let mut failures = 0u32;
         loop {
+            while running.try_join_next().is_some() {}
             if *shutdown.borrow() {
-                return;
+                break;
             }
+            let first = tokio::select! {
+                p = idle.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                _ = shutdown.changed() => break,
+            };
+            let mut permits = vec![first];
+            while permits.len() < RECEIVE_BATCH {
+                match idle.clone().try_acquire_owned() {
+                    Ok(p) => permits.push(p),
+                    Err(_) => break,
+                }
+            }
+            let queue = &self.pipeline.queue;
             let received = tokio::select! {
-                r = self.pipeline.queue.receive(self.stage, 1, LONG_POLL, self.settings.visibility) => r,
-                _ = shutdown.changed() => return,
+                r = queue.receive(self.stage, permits.len(), LONG_POLL, self.settings.visibility) => r,
+                _ = shutdown.changed() => break,
             };
             match received {
                 Ok(batch) => {
                     failures = 0;
-                    for message in batch {
-                        self.process(message).await;
+                    for (message, permit) in batch.into_iter().zip(permits) {
+                        let (pipeline, settings) = (self.pipeline.clone(), self.settings.clone());
+                        running.spawn(async move {
+                            process(&pipeline, &settings, message).await;
+                            drop(permit);
+                        });
                     }
                 }
                 Err(e) => {
@@ -90,113 +116,134 @@ impl Worker {
                 }
             }
         }
+        while running.join_next().await.is_some() {}
     }
+}
 
-    async fn process(&self, received: Received) {
-        let message = match received.message() {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::error!(stage = %self.stage, error = %e, "dead-lettering an unreadable message");
-                self.settle(self.pipeline.queue.dead_letter(&received, &e).await);
-                return;
+/// Handles a message and settles it with the queue.
+async fn process(pipeline: &Pipeline, settings: &WorkerSettings, received: Received) {
+    match handle(pipeline, settings, &received).await {
+        Outcome::Done => settle(pipeline.queue.ack(&received).await),
+        Outcome::Retry(delay) => settle(pipeline.queue.set_visibility(&received, delay).await),
+        Outcome::Settled => {}
+    }
+}
+
+/// What became of a received message, for the caller to settle it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Handled, or failed for good (the job says why): delete it.
+    Done,
+    /// Worth another try: make it visible again after this delay.
+    Retry(Duration),
+    /// Already settled here (moved to the dead-letter queue).
+    Settled,
+}
+
+/// Runs one received message through its stage, with the retry, dead-letter
+/// and failure policy of the module docs. Shared by the long-running
+/// workers and the Lambda handlers, which differ only in how they settle.
+pub async fn handle(pipeline: &Pipeline, settings: &WorkerSettings, received: &Received) -> Outcome {
+    let message = match received.message() {
+        Ok(m) => m,
+        Err(e) => {
+            tracing::error!(stage = %received.stage, error = %e, "dead-lettering an unreadable message");
+            settle(pipeline.queue.dead_letter(received, &e).await);
+            return Outcome::Settled;
+        }
+    };
+    let span = tracing::info_span!("stage", stage = %received.stage, subject = %message.subject(), attempt = received.receive_count);
+    async {
+        let max = settings.max_attempts;
+        if received.receive_count > max {
+            // Received too often without being settled: its handler kept
+            // crashing or timing out.
+            let reason = format!("processing was interrupted {} times", received.receive_count - 1);
+            give_up(pipeline, received, &message, reason).await;
+            return Outcome::Settled;
+        }
+        match with_heartbeat(pipeline, settings.visibility, received, pipeline.handle(&message)).await {
+            Ok(()) => Outcome::Done,
+            Err(StageError::Retry(e)) if received.receive_count >= max => {
+                give_up(pipeline, received, &message, e).await;
+                Outcome::Settled
             }
-        };
-        let span = tracing::info_span!("stage", stage = %self.stage, subject = %message.subject(), attempt = received.receive_count);
-        async {
-            let max = self.settings.max_attempts;
-            if received.receive_count > max {
-                // Received too often without being settled: its handler kept
-                // crashing or timing out.
-                let reason = format!("processing was interrupted {} times", received.receive_count - 1);
-                self.give_up(&received, &message, reason).await;
-                return;
+            Err(StageError::Retry(e)) => {
+                let delay = backoff(settings.retry_base, received.receive_count);
+                tracing::warn!(error = %e, retry_in = ?delay, "stage failed; will retry");
+                if let Some(job) = message.job()
+                    && let Err(e2) = pipeline.note_retry(job, &e).await
+                {
+                    tracing::warn!(error = %e2, "could not record the retry on the job");
+                }
+                Outcome::Retry(delay)
             }
-            match self.with_heartbeat(&received, self.pipeline.handle(&message)).await {
-                Ok(()) => self.settle(self.pipeline.queue.ack(&received).await),
-                Err(StageError::Retry(e)) if received.receive_count >= max => {
-                    self.give_up(&received, &message, e).await
-                }
-                Err(StageError::Retry(e)) => {
-                    let delay = backoff(self.settings.retry_base, received.receive_count);
-                    tracing::warn!(error = %e, retry_in = ?delay, "stage failed; will retry");
-                    if let Some(job) = message.job()
-                        && let Err(e2) = self.pipeline.note_retry(job, &e).await
-                    {
-                        tracing::warn!(error = %e2, "could not record the retry on the job");
-                    }
-                    self.settle(self.pipeline.queue.set_visibility(&received, delay).await);
-                }
-                Err(StageError::Permanent(failure)) => {
-                    self.fail(&message, failure).await;
-                    self.settle(self.pipeline.queue.ack(&received).await);
+            Err(StageError::Permanent(failure)) => {
+                fail(pipeline, &message, failure).await;
+                Outcome::Done
+            }
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+/// Runs a handler while periodically extending the message's visibility,
+/// so a slow page is not handed to a second worker meanwhile.
+async fn with_heartbeat<F: std::future::Future<Output = Result<(), StageError>>>(
+    pipeline: &Pipeline,
+    visibility: Duration,
+    received: &Received,
+    handler: F,
+) -> Result<(), StageError> {
+    let mut beat = tokio::time::interval(visibility / 3);
+    beat.tick().await;
+    tokio::pin!(handler);
+    loop {
+        tokio::select! {
+            result = &mut handler => return result,
+            _ = beat.tick() => {
+                if let Err(e) = pipeline.queue.set_visibility(received, visibility).await {
+                    tracing::warn!(error = %e, "could not extend the message's visibility");
                 }
             }
         }
-        .instrument(span)
-        .await
     }
+}
 
-    /// Runs a handler while periodically extending the message's visibility,
-    /// so a slow page is not handed to a second worker meanwhile.
-    async fn with_heartbeat<F: std::future::Future<Output = Result<(), StageError>>>(
-        &self,
-        received: &Received,
-        handler: F,
-    ) -> Result<(), StageError> {
-        let visibility = self.settings.visibility;
-        let mut beat = tokio::time::interval(visibility / 3);
-        beat.tick().await;
-        tokio::pin!(handler);
-        loop {
-            tokio::select! {
-                result = &mut handler => return result,
-                _ = beat.tick() => {
-                    if let Err(e) = self.pipeline.queue.set_visibility(received, visibility).await {
-                        tracing::warn!(error = %e, "could not extend the message's visibility");
-                    }
-                }
-            }
+async fn give_up(pipeline: &Pipeline, received: &Received, message: &StageMessage, last_error: String) {
+    let attempts = received.receive_count;
+    tracing::error!(error = %last_error, attempts, "giving up on a message; moving it to the dead-letter queue");
+    settle(pipeline.queue.dead_letter(received, &last_error).await);
+    let failure = Failure::new(
+        "kept_failing",
+        format!("Storytime tried {attempts} times and gave up. The last problem was: {last_error}."),
+    );
+    fail(pipeline, message, failure).await;
+}
+
+/// Marks what a message was for as failed: the job for reading and
+/// narration, the one delivery for a delivery.
+async fn fail(pipeline: &Pipeline, message: &StageMessage, failure: Failure) {
+    let result = match message {
+        // A delivery that cannot be made falls back to email; the job
+        // itself stays done.
+        StageMessage::Deliver { job, recipient } => pipeline.give_up_delivery(job, *recipient, &failure.message).await,
+        StageMessage::Read { job, .. } | StageMessage::Narrate { job } => pipeline.fail_job(job, failure).await,
+        StageMessage::Inbound { source, key, .. } => {
+            tracing::error!(source, key, reason = %failure.message, "gave up on an inbound request");
+            Ok(())
         }
+    };
+    if let Err(e) = result {
+        tracing::error!(error = %e, "could not record the failure on the job; the stall sweep will retry");
     }
+}
 
-    async fn give_up(&self, received: &Received, message: &StageMessage, last_error: String) {
-        let attempts = received.receive_count;
-        tracing::error!(error = %last_error, attempts, "giving up on a message; moving it to the dead-letter queue");
-        self.settle(self.pipeline.queue.dead_letter(received, &last_error).await);
-        let failure = Failure::new(
-            "kept_failing",
-            format!("Storytime tried {attempts} times and gave up. The last problem was: {last_error}."),
-        );
-        self.fail(message, failure).await;
-    }
-
-    /// Marks what a message was for as failed: the job for reading and
-    /// narration, the one delivery for a delivery.
-    async fn fail(&self, message: &StageMessage, failure: Failure) {
-        let result = match message {
-            // A delivery that cannot be made falls back to email; the job
-            // itself stays done.
-            StageMessage::Deliver { job, recipient } => {
-                self.pipeline.give_up_delivery(job, *recipient, &failure.message).await
-            }
-            StageMessage::Read { job, .. } | StageMessage::Narrate { job } => {
-                self.pipeline.fail_job(job, failure).await
-            }
-            StageMessage::Inbound { source, key, .. } => {
-                tracing::error!(source, key, reason = %failure.message, "gave up on an inbound request");
-                Ok(())
-            }
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "could not record the failure on the job; the stall sweep will retry");
-        }
-    }
-
-    fn settle(&self, result: Result<(), crate::domain::PortError>) {
-        if let Err(e) = result {
-            // The message will come back after its visibility timeout.
-            tracing::warn!(error = %e, "could not settle a message with the queue");
-        }
+fn settle(result: Result<(), crate::domain::PortError>) {
+    if let Err(e) = result {
+        // The message will come back after its visibility timeout.
+        tracing::warn!(error = %e, "could not settle a message with the queue");
     }
 }
 

@@ -94,13 +94,11 @@ impl Pipeline {
         match self.jobs.submit(job, request.destinations).await? {
             Submitted::Created(job) => {
                 tracing::info!(job = %job.id, pages = job.pages.len(), "job created");
-                for page in 0..job.pages.len() {
-                    // A failed send leaves the job for the stall sweep to re-queue.
-                    if let Err(e) =
-                        self.queue.send(&StageMessage::Read { job: job.id.clone(), page }, Default::default()).await
-                    {
-                        tracing::error!(job = %job.id, error = %e, "could not queue a page; the stall sweep will retry");
-                    }
+                let pages: Vec<StageMessage> =
+                    (0..job.pages.len()).map(|page| StageMessage::Read { job: job.id.clone(), page }).collect();
+                // A failed send leaves the job for the stall sweep to re-queue.
+                if let Err(e) = self.queue.send_many(&pages).await {
+                    tracing::error!(job = %job.id, error = %e, "could not queue the pages; the stall sweep will retry");
                 }
                 Ok(Accepted { job, created: true })
             }

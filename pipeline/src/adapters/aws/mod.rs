@@ -2,9 +2,19 @@
 //! region, the credentials chain, `AWS_ENDPOINT_URL` and
 //! `AWS_ENDPOINT_URL_<SERVICE>` (so S3-compatible servers work too).
 
+mod dynamodb;
+mod ocr;
+mod polly;
 mod s3;
+mod sns;
+mod sqs;
 
+pub use dynamodb::DynamoJobStore;
+pub use ocr::{AwsReader, Service as OcrService};
+pub use polly::{PollyNarrator, escape_ssml};
 pub use s3::S3BlobStore;
+pub use sns::SnsNotifier;
+pub use sqs::SqsQueue;
 
 use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 

@@ -37,6 +37,17 @@ impl S3BlobStore {
         &self.bucket
     }
 
+    /// Whether the bucket exists and this role may use it.
+    pub async fn check(&self) -> Result<(), PortError> {
+        match self.client.head_bucket().bucket(&self.bucket).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
+                Err(PortError::rejected(WHAT, format!("bucket {} does not exist (run `storytime init`)", self.bucket)))
+            }
+            Err(e) => Err(classify(WHAT, e)),
+        }
+    }
+
     /// Creates the bucket if it is missing (for `storytime init`; running
     /// it again changes nothing). Returns whether it was created.
     pub async fn ensure_bucket(&self) -> Result<bool, PortError> {

@@ -293,9 +293,10 @@ impl Preferences for SqlitePreferences {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-    use crate::domain::{BlobKey, Failure, Page};
     use std::sync::Arc;
+
+    use super::*;
+    use crate::ports::contract;
 
     fn store() -> (tempfile::TempDir, Arc<SqliteJobStore>) {
         let dir = tempfile::tempdir().unwrap();
@@ -303,141 +304,16 @@ mod tests {
         (dir, Arc::new(SqliteJobStore::new(db)))
     }
 
-    fn job(content: &[u8], dedup: bool) -> Job {
-        let content_id = ContentId::of(content);
-        let page = Page {
-            original: BlobKey::original(&content_id, "png"),
-            content_id,
-            content_type: "image/png".into(),
-            name: "p.png".into(),
-            width: 100,
-            height: 100,
-            reading: None,
-        };
-        let reuse = if dedup { crate::domain::Reuse::SameJob } else { crate::domain::Reuse::Nothing };
-        Job::new(vec![page], "p.png".into(), None, reuse, 1_000)
-    }
-
     #[tokio::test]
-    async fn concurrent_submissions_of_the_same_page_make_one_job() {
+    async fn the_sqlite_job_store_keeps_the_contract() {
         let (_dir, store) = store();
-        let tasks: Vec<_> = (0..8)
-            .map(|i| {
-                let store = store.clone();
-                tokio::spawn(async move {
-                    let to = vec![Destination::Email { to: Some(format!("u{i}@example.com")) }];
-                    store.submit(job(b"same page", true), to).await.unwrap()
-                })
-            })
-            .collect();
-        let mut created = 0;
-        let mut ids = std::collections::HashSet::new();
-        for t in tasks {
-            match t.await.unwrap() {
-                Submitted::Created(j) => {
-                    created += 1;
-                    ids.insert(j.id);
-                }
-                Submitted::Existing { job, .. } => {
-                    ids.insert(job.id);
-                }
-            }
-        }
-        assert_eq!(created, 1);
-        assert_eq!(ids.len(), 1);
-        let stored = store.get(ids.iter().next().unwrap()).await.unwrap().unwrap();
-        assert_eq!(stored.recipients.len(), 8, "every submitter is a recipient");
+        contract::job_store(store).await;
     }
 
     #[tokio::test]
-    async fn without_the_duplication_check_every_submission_is_new() {
-        let (_dir, store) = store();
-        let a = store.submit(job(b"p", false), vec![]).await.unwrap();
-        let b = store.submit(job(b"p", false), vec![]).await.unwrap();
-        assert!(matches!((a, b), (Submitted::Created(_), Submitted::Created(_))));
-    }
-
-    #[tokio::test]
-    async fn a_failed_job_does_not_block_a_new_attempt() {
-        let (_dir, store) = store();
-        let Submitted::Created(mut first) = store.submit(job(b"p", true), vec![]).await.unwrap() else { panic!() };
-        first.fail(Failure::internal("boom"), 2_000);
-        store.save(&first).await.unwrap();
-        let again = store.submit(job(b"p", true), vec![]).await.unwrap();
-        assert!(matches!(again, Submitted::Created(j) if j.id != first.id));
-    }
-
-    #[tokio::test]
-    async fn submitting_the_same_request_twice_yields_one_job() {
-        let (_dir, store) = store();
-        let make = || {
-            let mut j = job(b"p", false);
-            j.request = Some("slack:T1:C1:1.5".into());
-            j
-        };
-        let Submitted::Created(first) = store.submit(make(), vec![]).await.unwrap() else { panic!() };
-        let again = store.submit(make(), vec![Destination::Email { to: None }]).await.unwrap();
-        assert!(
-            matches!(again, Submitted::Existing { job, recipients } if job.id == first.id && recipients.is_empty())
-        );
-    }
-
-    #[tokio::test]
-    async fn a_key_is_claimed_once() {
-        let (_dir, store) = store();
-        assert!(store.claim("slack:T1:C1:1.2").await.unwrap());
-        assert!(!store.claim("slack:T1:C1:1.2").await.unwrap());
-        assert!(store.claim("slack:T1:C1:1.3").await.unwrap());
-    }
-
-    #[tokio::test]
-    async fn a_job_with_many_recipients_hands_its_key_to_a_new_job() {
-        let (_dir, store) = store();
-        let mut created = Vec::new();
-        for i in 0..=MAX_RECIPIENTS {
-            let to = vec![Destination::Email { to: Some(format!("u{i}@example.com")) }];
-            if let Submitted::Created(j) = store.submit(job(b"popular", true), to).await.unwrap() {
-                created.push((i, j.id));
-            }
-        }
-        assert_eq!(created.iter().map(|(i, _)| *i).collect::<Vec<_>>(), [0, MAX_RECIPIENTS]);
-        let next = store.submit(job(b"popular", true), vec![]).await.unwrap();
-        assert!(matches!(next, Submitted::Existing { ref job, .. } if job.id == created[1].1), "{next:?}");
-    }
-
-    #[tokio::test]
-    async fn preferences_are_kept_per_user() {
+    async fn sqlite_preferences_keep_the_contract() {
         let dir = tempfile::tempdir().unwrap();
         let prefs = SqlitePreferences::new(Db::open(&dir.path().join("p.sqlite")).unwrap());
-        assert_eq!(prefs.get("slack:T:U1").await.unwrap(), UserPrefs::default());
-        let mine = UserPrefs { voice: Some("en-gb".into()), email: Some("a@b.c".into()) };
-        prefs.set("slack:T:U1", &mine).await.unwrap();
-        assert_eq!(prefs.get("slack:T:U1").await.unwrap(), mine);
-        assert_eq!(prefs.get("slack:T:U2").await.unwrap(), UserPrefs::default());
-    }
-
-    #[tokio::test]
-    async fn saving_a_stale_copy_is_refused() {
-        let (_dir, store) = store();
-        let Submitted::Created(j) = store.submit(job(b"p", true), vec![]).await.unwrap() else { panic!() };
-        let mut a = j.clone();
-        a.status = JobStatus::Reading;
-        assert_eq!(store.save(&a).await.unwrap(), 1);
-        let mut b = j;
-        b.status = JobStatus::Narrating;
-        assert!(matches!(store.save(&b).await, Err(PortError::Conflict(_))));
-        assert_eq!(store.get(&a.id).await.unwrap().unwrap().status, JobStatus::Reading);
-    }
-
-    #[tokio::test]
-    async fn stalled_lists_unfinished_jobs_older_than_the_cutoff() {
-        let (_dir, store) = store();
-        let Submitted::Created(j) = store.submit(job(b"p", true), vec![]).await.unwrap() else { panic!() };
-        assert_eq!(store.stalled(1_001, 10).await.unwrap().len(), 1);
-        assert!(store.stalled(1_000, 10).await.unwrap().is_empty());
-        let mut done = j;
-        done.status = JobStatus::Done;
-        store.save(&done).await.unwrap();
-        assert!(store.stalled(i64::MAX, 10).await.unwrap().is_empty());
+        contract::preferences(&prefs).await;
     }
 }

@@ -1,0 +1,234 @@
+//! Amazon Polly as the narrator: `SynthesizeSpeech` with neural voices.
+//!
+//! Each chunk (the stage splits text at sentence ends, under
+//! [`MAX_CHUNK_CHARS`]) is sent as SSML, escaped, at a slightly unhurried
+//! rate for children. Polly answers with 16 kHz PCM, which the stage joins
+//! with pauses and encodes once into the book's MP3.
+
+use async_trait::async_trait;
+use aws_sdk_polly::Client;
+use aws_sdk_polly::types::{Engine, OutputFormat, TextType, VoiceId};
+
+use super::classify;
+use crate::domain::{Language, PortError};
+use crate::ports::{Narrator, Speech, Voice};
+
+const WHAT: &str = "Amazon Polly";
+/// Polly bills at most 3,000 characters of a request and takes 6,000 with
+/// SSML tags; chunks of this size stay under both even when escaping
+/// (`&` → `&amp;`) lengthens them.
+pub const MAX_CHUNK_CHARS: usize = 1500;
+const SAMPLE_RATE: u32 = 16_000;
+
+/// The voices on offer: name, language, and the engines Polly has them in.
+/// The first of each language is its default.
+const VOICES: &[(&str, Language, &[&str])] = &[
+    ("Joanna", Language::English, &["neural", "standard", "generative"]),
+    ("Ivy", Language::English, &["neural", "standard"]),
+    ("Kevin", Language::English, &["neural"]),
+    ("Justin", Language::English, &["neural", "standard"]),
+    ("Matthew", Language::English, &["neural", "standard", "generative"]),
+    ("Ruth", Language::English, &["neural", "long-form", "generative"]),
+    ("Amy", Language::English, &["neural", "standard", "generative"]),
+    ("Brian", Language::English, &["neural", "standard"]),
+    ("Seoyeon", Language::Korean, &["neural", "standard"]),
+];
+
+pub struct PollyNarrator {
+    client: Client,
+    /// The configured engine (`neural` unless set otherwise).
+    engine: String,
+}
+
+impl PollyNarrator {
+    pub fn new(config: &aws_config::SdkConfig, engine: impl Into<String>) -> Self {
+        Self::from_client(Client::new(config), engine)
+    }
+
+    pub fn from_client(client: Client, engine: impl Into<String>) -> Self {
+        Self { client, engine: engine.into() }
+    }
+
+    /// Whether Polly answers, and has the default English voice in the
+    /// configured engine.
+    pub async fn check(&self) -> Result<(), PortError> {
+        let out = self
+            .client
+            .describe_voices()
+            .engine(Engine::from(self.engine.as_str()))
+            .language_code(aws_sdk_polly::types::LanguageCode::EnUs)
+            .send()
+            .await
+            .map_err(|e| classify(WHAT, e))?;
+        if out.voices().iter().any(|v| v.id().is_some_and(|id| id.as_str() == VOICES[0].0)) {
+            Ok(())
+        } else {
+            Err(PortError::rejected(WHAT, format!("no {} voice {} in this region", self.engine, VOICES[0].0)))
+        }
+    }
+
+    /// The configured engine if the voice has it, else the best it has.
+    fn engine_for(&self, voice: &str) -> &str {
+        let engines = VOICES.iter().find(|(name, ..)| *name == voice).map(|(.., e)| *e).unwrap_or(&["neural"]);
+        engines.iter().find(|e| **e == self.engine).copied().unwrap_or(engines[0])
+    }
+}
+
+/// Text as SSML character data: the five characters XML reserves escaped.
+pub fn escape_ssml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            // Control characters are not allowed in XML.
+            c if c.is_control() && c != '\n' && c != '\t' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn ssml(text: &str) -> String {
+    format!("<speak><prosody rate=\"95%\">{}</prosody></speak>", escape_ssml(text))
+}
+
+#[async_trait]
+impl Narrator for PollyNarrator {
+    fn engine(&self) -> &'static str {
+        "polly"
+    }
+
+    fn max_chunk_chars(&self) -> usize {
+        MAX_CHUNK_CHARS
+    }
+
+    fn voices(&self) -> Vec<Voice> {
+        VOICES.iter().map(|(name, language, _)| Voice { name: (*name).to_owned(), language: *language }).collect()
+    }
+
+    async fn synthesize(&self, text: &str, voice: &Voice) -> Result<Speech, PortError> {
+        let out = self
+            .client
+            .synthesize_speech()
+            .engine(Engine::from(self.engine_for(&voice.name)))
+            .voice_id(VoiceId::from(voice.name.as_str()))
+            .output_format(OutputFormat::Pcm)
+            .sample_rate(SAMPLE_RATE.to_string())
+            .text_type(TextType::Ssml)
+            .text(ssml(text))
+            .send()
+            .await
+            .map_err(|e| classify(WHAT, e))?;
+        let bytes = out.audio_stream.collect().await.map_err(|e| PortError::unavailable(WHAT, e))?.into_bytes();
+        // Signed 16-bit little-endian mono.
+        let samples = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        Ok(Speech::Pcm { samples, sample_rate: SAMPLE_RATE })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use aws_sdk_polly::operation::synthesize_speech::{SynthesizeSpeechError, SynthesizeSpeechOutput};
+    use aws_sdk_polly::primitives::ByteStream;
+    use aws_sdk_polly::types::error::TextLengthExceededException;
+    use aws_smithy_mocks::{RuleMode, mock, mock_client};
+
+    use super::*;
+    use crate::stages::synthesize_book;
+
+    type Sent = Arc<Mutex<Vec<(String, String, String, String)>>>;
+
+    /// A Polly that records each request (voice, engine, format, text) and
+    /// answers with 100 ms of PCM.
+    fn recording_polly(engine: &str) -> (PollyNarrator, Sent) {
+        let sent: Sent = Default::default();
+        let log = sent.clone();
+        let rule = mock!(Client::synthesize_speech).then_compute_output(move |input| {
+            log.lock().unwrap().push((
+                input.voice_id().map(|v| v.as_str().to_owned()).unwrap_or_default(),
+                input.engine().map(|e| e.as_str().to_owned()).unwrap_or_default(),
+                format!(
+                    "{}@{}",
+                    input.output_format().map(|f| f.as_str()).unwrap_or(""),
+                    input.sample_rate().unwrap_or("")
+                ),
+                input.text().unwrap_or_default().to_owned(),
+            ));
+            SynthesizeSpeechOutput::builder().audio_stream(ByteStream::from(vec![0u8; 3200])).build()
+        });
+        let client = mock_client!(aws_sdk_polly, RuleMode::MatchAny, [&rule]);
+        (PollyNarrator::from_client(client, engine), sent)
+    }
+
+    #[test]
+    fn ocr_text_is_escaped_for_ssml() {
+        assert_eq!(
+            ssml("Tom & Jerry said \"don't\" <3"),
+            "<speak><prosody rate=\"95%\">Tom &amp; Jerry said &quot;don&apos;t&quot; &lt;3</prosody></speak>"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_long_book_is_sent_in_chunks_under_the_limit_and_joined() {
+        let (polly, sent) = recording_polly("neural");
+        let sentence = "The little fox & the bear walked <slowly> home. ";
+        let text = sentence.repeat(200);
+        let voice = polly.choose_voice(None, Language::English);
+        let mp3 = synthesize_book(&polly, &text, &voice).await.unwrap();
+        let sent = sent.lock().unwrap();
+        assert!(sent.len() >= 7, "{} requests", sent.len());
+        for (voice, engine, format, ssml) in sent.iter() {
+            assert_eq!((voice.as_str(), engine.as_str(), format.as_str()), ("Joanna", "neural", "pcm@16000"));
+            assert!(ssml.starts_with("<speak>") && ssml.ends_with("</speak>"));
+            assert!(ssml.len() < 6000 && ssml.contains("&amp;") && !ssml.contains(" & "));
+            // Each chunk ends at a sentence end.
+            assert!(ssml.trim_end_matches("</prosody></speak>").trim_end().ends_with("home."), "{ssml}");
+        }
+        assert!(mp3.seconds >= 0.1 * sent.len() as f32, "{}", mp3.seconds);
+        assert!(mp3.bytes.len() > 1000 && mp3.bytes[0] == 0xFF, "one MP3 stream");
+    }
+
+    #[tokio::test]
+    async fn korean_text_gets_seoyeon_and_voices_keep_an_engine_they_have() {
+        let (polly, sent) = recording_polly("generative");
+        let voice = polly.choose_voice(Some("Joanna"), Language::Korean);
+        assert_eq!(voice.name, "Seoyeon");
+        polly.synthesize("옛날 옛적에", &voice).await.unwrap();
+        let kevin = polly.choose_voice(Some("kevin"), Language::English);
+        polly.synthesize("Hi.", &kevin).await.unwrap();
+        let sent = sent.lock().unwrap();
+        assert_eq!((sent[0].0.as_str(), sent[0].1.as_str()), ("Seoyeon", "neural"));
+        assert_eq!((sent[1].0.as_str(), sent[1].1.as_str()), ("Kevin", "neural"));
+    }
+
+    #[tokio::test]
+    async fn throttling_is_retryable_and_too_long_text_is_permanent() {
+        let throttled = mock!(Client::synthesize_speech)
+            .sequence()
+            .http_status(400, Some(r#"{"__type":"ThrottlingException","message":"Rate exceeded"}"#.into()))
+            .times(5)
+            .build();
+        let polly =
+            PollyNarrator::from_client(mock_client!(aws_sdk_polly, RuleMode::Sequential, [&throttled]), "neural");
+        let voice = polly.choose_voice(None, Language::English);
+        let e = polly.synthesize("Hello.", &voice).await.unwrap_err();
+        assert!(e.is_retryable(), "{e:?}");
+
+        let too_long = mock!(Client::synthesize_speech).then_error(|| {
+            SynthesizeSpeechError::TextLengthExceededException(
+                TextLengthExceededException::builder().message("Maximum text length has been exceeded").build(),
+            )
+        });
+        let polly = PollyNarrator::from_client(mock_client!(aws_sdk_polly, RuleMode::MatchAny, [&too_long]), "neural");
+        match polly.synthesize("Hello.", &voice).await.unwrap_err() {
+            PortError::Rejected { detail, .. } => assert!(detail.contains("Maximum text length"), "{detail}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,6 +1,9 @@
 //! End-to-end tests: the real `storytime` binary, real engines, loopback.
 
+mod aws_dynamodb;
+mod aws_pipeline;
 mod aws_s3;
+mod aws_sqs;
 mod bad_inputs;
 mod cli;
 mod durability;

@@ -72,13 +72,7 @@ async fn command(server: &Server, fake: &FakeSlack, text: &str) -> Value {
 /// Waits until every queue of the pipeline is empty (nothing waiting,
 /// nothing in flight).
 async fn settled(server: &Server) {
-    server
-        .wait_until(LIMIT, |h| {
-            ["inbound", "read", "narrate", "deliver"]
-                .iter()
-                .all(|q| h["queues"][q]["waiting"] == 0 && h["queues"][q]["in_flight"] == 0)
-        })
-        .await;
+    server.settled(LIMIT).await;
 }
 
 #[tokio::test]

@@ -160,6 +160,16 @@ impl Server {
         }
     }
 
+    /// Waits until no stage has a message waiting or in flight.
+    pub async fn settled(&self, limit: Duration) -> Value {
+        self.wait_until(limit, |h| {
+            ["inbound", "read", "narrate", "deliver"]
+                .iter()
+                .all(|q| h["queues"][q]["waiting"] == 0 && h["queues"][q]["in_flight"] == 0)
+        })
+        .await
+    }
+
     /// The emails written to the outbox so far.
     pub fn outbox(&self) -> Vec<String> {
         let dir = self.data_dir.join("outbox");

@@ -11,7 +11,7 @@
 //!    per second through SQS, and AWS requests per page by service and call;
 //! 3. an idle server: requests per minute (long polling, no busy loop).
 //!
-//! `STORYTIME_BENCH_MESSAGES` (default 2000) and `STORYTIME_BENCH_PAGES`
+//! `STORYTIME_BENCH_MESSAGES` (default 300; moto slows down with thousands) and `STORYTIME_BENCH_PAGES`
 //! (default 12) size the runs.
 
 use std::collections::BTreeMap;
@@ -114,7 +114,7 @@ fn main() {
 }
 
 async fn run() {
-    let messages = env_number("STORYTIME_BENCH_MESSAGES", 2000);
+    let messages = env_number("STORYTIME_BENCH_MESSAGES", 300);
     let pages = env_number("STORYTIME_BENCH_PAGES", 12);
     let moto = Moto::start();
     let counts: Counts = Default::default();

@@ -2,7 +2,9 @@
 
 mod aws_dynamodb;
 mod aws_pipeline;
+mod aws_readers;
 mod aws_s3;
+mod aws_sns;
 mod aws_sqs;
 mod bad_inputs;
 mod cli;

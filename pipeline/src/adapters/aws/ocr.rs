@@ -62,19 +62,32 @@ impl Detected {
     }
 }
 
-/// Lines (each with its words) into fragments in reading order: top to
-/// bottom, and left to right among lines that share a row.
+/// Lines (each with its words) into fragments in reading order: rows top
+/// to bottom (lines whose middles lie within half a line height of the
+/// row's first line share its row), and left to right within a row.
 fn fragments(mut lines: Vec<(Detected, Vec<Detected>)>, width: u32, height: u32) -> Vec<Fragment> {
-    lines.sort_by(|(a, _), (b, _)| {
-        let same_row = (a.top - b.top).abs() < a.height.min(b.height) / 2.0;
-        if same_row { a.left.total_cmp(&b.left) } else { a.top.total_cmp(&b.top) }
-    });
-    lines
-        .into_iter()
+    let middle = |d: &Detected| d.top + d.height / 2.0;
+    lines.sort_by(|(a, _), (b, _)| middle(a).total_cmp(&middle(b)));
+    let mut rows: Vec<Vec<(Detected, Vec<Detected>)>> = Vec::new();
+    for line in lines {
+        let joins = rows
+            .last()
+            .and_then(|row| row.first())
+            .is_some_and(|(first, _)| middle(&line.0) - middle(first) < first.height.min(line.0.height) / 2.0);
+        match rows.last_mut() {
+            Some(row) if joins => row.push(line),
+            _ => rows.push(vec![line]),
+        }
+    }
+    rows.into_iter()
+        .flat_map(|mut row| {
+            row.sort_by(|(a, _), (b, _)| a.left.total_cmp(&b.left));
+            row
+        })
         .enumerate()
         .map(|(i, (line, words))| {
             let words = if words.is_empty() {
-                // A line whose words were not listed: one word per token.
+                // A line whose words were not listed: the line as one word.
                 vec![line.word(width, height)]
             } else {
                 words.iter().map(|w| w.word(width, height)).collect()

@@ -1,11 +1,19 @@
 //! Email through an SNS topic: each result is published once; the topic's
 //! email subscriptions deliver it. The addressee travels as the message
-//! attribute `to` (`default` for the service's own recipients), so a
-//! subscription's filter policy can pick the mail meant for it.
+//! attribute `to` (`default` for the service's own recipients), and every
+//! subscription filters on it, so each address gets only its own mail.
+//!
+//! A user's own address is subscribed the first time mail is sent to it.
+//! SNS asks the address to confirm and delivers nothing to it before then,
+//! so mail published before the confirmation (usually the first result)
+//! does not reach it; direct mail to unconfirmed addresses would need SES.
 
 use async_trait::async_trait;
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
+use std::collections::HashSet;
+use std::sync::Mutex;
+
 use tokio::sync::OnceCell;
 
 use super::classify;
@@ -22,6 +30,8 @@ pub struct SnsNotifier {
     /// A topic name or ARN, as configured.
     topic: String,
     arn: OnceCell<String>,
+    /// Addresses known to be subscribed (or just subscribed by us).
+    subscribed: Mutex<HashSet<String>>,
 }
 
 impl SnsNotifier {
@@ -31,7 +41,7 @@ impl SnsNotifier {
         if topic.starts_with("arn:") {
             let _ = arn.set(topic.clone());
         }
-        Self { client: Client::new(config), topic, arn }
+        Self { client: Client::new(config), topic, arn, subscribed: Mutex::default() }
     }
 
     /// The topic's ARN, found by name among the account's topics.
@@ -59,6 +69,48 @@ impl SnsNotifier {
             })
             .await?;
         Ok(arn)
+    }
+
+    /// Subscribes `address` for mail sent to it, unless it already is.
+    async fn ensure_subscribed(&self, arn: &str, address: &str) -> Result<(), PortError> {
+        let key = address.to_ascii_lowercase();
+        if self.subscribed.lock().expect("not poisoned").contains(&key) {
+            return Ok(());
+        }
+        let mut next = None;
+        loop {
+            let out = self
+                .client
+                .list_subscriptions_by_topic()
+                .topic_arn(arn)
+                .set_next_token(next)
+                .send()
+                .await
+                .map_err(|e| classify(WHAT, e))?;
+            let mut known = self.subscribed.lock().expect("not poisoned");
+            known.extend(out.subscriptions().iter().filter_map(|s| s.endpoint()).map(str::to_ascii_lowercase));
+            if known.contains(&key) {
+                return Ok(());
+            }
+            drop(known);
+            next = out.next_token;
+            if next.is_none() {
+                break;
+            }
+        }
+        let policy = serde_json::json!({ "to": [address] }).to_string();
+        self.client
+            .subscribe()
+            .topic_arn(arn)
+            .protocol("email")
+            .endpoint(address)
+            .attributes("FilterPolicy", policy)
+            .send()
+            .await
+            .map_err(|e| classify(WHAT, e))?;
+        tracing::info!("subscribed a new address to the email topic; it must confirm before mail arrives");
+        self.subscribed.lock().expect("not poisoned").insert(key);
+        Ok(())
     }
 
     /// Creates the topic when missing (idempotent) and, when `subscribe` is
@@ -110,6 +162,9 @@ fn clamp_message(body: &str) -> &str {
 impl Notifier for SnsNotifier {
     async fn notify(&self, email: &Email) -> Result<(), PortError> {
         let arn = self.arn().await?;
+        if let Some(address) = &email.to {
+            self.ensure_subscribed(arn, address).await?;
+        }
         let to = MessageAttributeValue::builder()
             .data_type("String")
             .string_value(email.to.as_deref().unwrap_or("default"))

@@ -20,7 +20,7 @@ struct Args {
 enum Command {
     /// Run the HTTP API and all workers (configured by STORYTIME_* variables).
     Serve,
-    /// Run workers only: `read`, `narrate`, `deliver` or `all`.
+    /// Run workers only: `inbound`, `read`, `narrate`, `deliver` or `all`.
     Worker {
         #[arg(default_value = "all")]
         stage: String,

@@ -290,7 +290,7 @@ impl Settings {
             return Err(err("STORYTIME_VISIBILITY_TIMEOUT", "must be at least 2 seconds"));
         }
         if self.aws.cdn_url.as_ref().is_some_and(|u| !u.starts_with("https://") && !u.starts_with("http://")) {
-            return Err(err("STORYTIME_CDN_URL", "must start with https://"));
+            return Err(err("STORYTIME_CDN_URL", "must start with https:// (or http://)"));
         }
         if !["standard", "neural", "long-form", "generative"].contains(&self.aws.polly_engine.as_str()) {
             return Err(err("STORYTIME_POLLY_ENGINE", "must be standard, neural, long-form or generative"));

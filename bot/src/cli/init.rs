@@ -10,7 +10,8 @@ use storytime_pipeline::wiring;
 
 pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
     let backends = settings.backends;
-    wiring::build(&settings).await.context("cannot set up storage")?;
+    let sdk = if backends.uses_aws() { Some(wiring::aws_config().await) } else { None };
+    wiring::build_with(&settings, sdk.clone()).await.context("cannot set up storage")?;
     if backends.uses_data_dir() {
         println!("Local storage is ready in {}", settings.data_dir.display());
         if backends.jobs == JobsBackend::Sqlite || backends.queue == QueueBackend::Sqlite {
@@ -23,10 +24,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
             println!("  outbox     {}", settings.data_dir.join("outbox").display());
         }
     }
-    if !backends.uses_aws() {
+    let Some(sdk) = sdk else {
         return Ok(ExitCode::SUCCESS);
-    }
-    let sdk = wiring::aws_config().await;
+    };
     let region = sdk.region().map(|r| r.to_string()).unwrap_or_else(|| "(no region set)".into());
     println!("AWS resources in {region}:");
     let said = |created: bool| if created { "created" } else { "exists " };

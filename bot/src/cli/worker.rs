@@ -13,7 +13,7 @@ pub async fn run(settings: Settings, stage: &str) -> anyhow::Result<ExitCode> {
         "all" => Stage::ALL.to_vec(),
         name => match Stage::parse(name) {
             Some(s) => vec![s],
-            None => bail!("unknown stage `{name}`: use read, narrate, deliver or all"),
+            None => bail!("unknown stage `{name}`: use inbound, read, narrate, deliver or all"),
         },
     };
     let wired = wiring::build(&settings).await.context("cannot set up storage")?;

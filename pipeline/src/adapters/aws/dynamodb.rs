@@ -86,10 +86,6 @@ impl DynamoJobStore {
         Self { client: Client::new(config), table: table.into(), ttl }
     }
 
-    pub fn table(&self) -> &str {
-        &self.table
-    }
-
     fn expires_at(&self) -> AttributeValue {
         n(now_ms() / 1000 + self.ttl.as_secs() as i64)
     }

@@ -10,8 +10,8 @@ mod sns;
 mod sqs;
 
 pub use dynamodb::DynamoJobStore;
-pub use ocr::{AwsReader, Service as OcrService};
-pub use polly::{PollyNarrator, escape_ssml};
+pub use ocr::AwsReader;
+pub use polly::PollyNarrator;
 pub use s3::S3BlobStore;
 pub use sns::SnsNotifier;
 pub use sqs::SqsQueue;

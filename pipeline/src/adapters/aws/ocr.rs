@@ -25,7 +25,7 @@ use crate::ports::{PageLayout, Reading, Script, TextReader};
 /// Both services take image bytes up to 5 MB.
 const MAX_BYTES: usize = 5 * 1024 * 1024;
 
-pub enum Service {
+enum Service {
     Rekognition(aws_sdk_rekognition::Client),
     Textract(aws_sdk_textract::Client),
 }
@@ -106,7 +106,8 @@ impl AwsReader {
         Self { service: Service::Textract(aws_sdk_textract::Client::new(config)), local }
     }
 
-    pub fn from_service(service: Service, local: Arc<dyn TextReader>) -> Self {
+    #[cfg(test)]
+    fn from_service(service: Service, local: Arc<dyn TextReader>) -> Self {
         Self { service, local }
     }
 

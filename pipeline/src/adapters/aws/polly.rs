@@ -75,7 +75,7 @@ impl PollyNarrator {
 }
 
 /// Text as SSML character data: the five characters XML reserves escaped.
-pub fn escape_ssml(text: &str) -> String {
+fn escape_ssml(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         match c {

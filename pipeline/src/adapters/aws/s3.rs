@@ -33,10 +33,6 @@ impl S3BlobStore {
         Self { client: Client::from_conf(s3), bucket: bucket.into(), cdn }
     }
 
-    pub fn bucket(&self) -> &str {
-        &self.bucket
-    }
-
     /// Whether the bucket exists and this role may use it.
     pub async fn check(&self) -> Result<(), PortError> {
         match self.client.head_bucket().bucket(&self.bucket).send().await {

@@ -1,16 +1,26 @@
-//! CPU priority of background work. In `storytime serve` the pipeline's
-//! workers and the engines they start run at a lower priority than the
-//! front end, so answering a request (an upload, a Slack acknowledgement,
-//! which Slack wants within 3 seconds) never queues behind pages being
-//! read: the workers use what the front end leaves idle, which on a quiet
-//! machine is everything.
+//! CPU priority. In `storytime serve` three kinds of work share the cores:
+//!
+//! - the front end (HTTP handlers, and the journal write that makes a
+//!   Slack acknowledgement durable) runs at normal priority;
+//! - bookkeeping the front end seldom waits for (the database thread,
+//!   which moves the queue journal into SQLite, and the checkpoint thread)
+//!   runs niced ([`BOOKKEEPING_NICE`]);
+//! - the pipeline's workers and the engines they start run at idle
+//!   priority (`SCHED_IDLE` on Linux, nice 19 elsewhere): they get only CPU
+//!   time nothing else wants, which on a quiet machine is all of it.
+//!
+//! So a burst of Slack events or uploads (Slack wants an answer within 3
+//! seconds) never queues behind pages being read; the pages wait instead.
 
-/// Nice value of background threads and engine processes (0 is normal, 19
-/// the lowest).
-pub const BACKGROUND_NICE: i32 = 10;
+/// Nice value of the bookkeeping threads (0 is normal, 19 the lowest).
+pub const BOOKKEEPING_NICE: i32 = 10;
+
+/// Nice value of background work where idle scheduling does not exist.
+pub const BACKGROUND_NICE: i32 = 19;
 
 /// A runtime whose threads (async and blocking alike) run at the background
-/// priority.
+/// priority. Processes started from them inherit it (see
+/// [`lower_this_thread`]).
 pub fn background_runtime() -> std::io::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .thread_name("storytime-worker")
@@ -19,26 +29,58 @@ pub fn background_runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .build()
 }
 
-/// Lowers the calling thread to the background priority (on Linux a nice
-/// value belongs to one thread; in a child between fork and exec that is
-/// the whole process). A failure leaves it at normal priority.
-#[cfg(unix)]
+/// Puts the calling thread at the background priority. On Linux a
+/// scheduling policy and a nice value belong to one thread, and a child
+/// process inherits those of the thread that started it; Rust starts
+/// children with `posix_spawn` (no copy of our address space, which would
+/// stall every thread of the process while it is made), so engines need
+/// nothing run between fork and exec. A failure leaves the thread as it was.
+#[cfg(target_os = "linux")]
 #[allow(unsafe_code)]
 pub fn lower_this_thread() {
-    // SAFETY: setpriority takes plain integers and touches no memory of
-    // ours; `who = 0` names the calling thread. It is async-signal-safe, so
-    // this may also run between fork and exec.
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: both calls take plain values (the parameter is read during
+    // the call only); 0 names the calling thread.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE);
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE);
+        }
     }
+}
+
+#[cfg(all(unix, not(target_os = "linux")))]
+pub fn lower_this_thread() {
+    set_nice(BACKGROUND_NICE);
 }
 
 #[cfg(not(unix))]
 pub fn lower_this_thread() {}
 
+/// Puts the calling thread at the bookkeeping priority.
+pub fn nice_this_thread() {
+    #[cfg(unix)]
+    set_nice(BOOKKEEPING_NICE);
+}
+
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn set_nice(nice: i32) {
+    // SAFETY: setpriority takes plain integers; `who = 0` is the calling
+    // thread on Linux (the process elsewhere).
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+    }
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    #[allow(unsafe_code)]
+    fn policy() -> i32 {
+        // SAFETY: takes a plain integer; 0 is the calling thread.
+        unsafe { libc::sched_getscheduler(0) }
+    }
 
     #[allow(unsafe_code)]
     fn nice() -> i32 {
@@ -47,13 +89,26 @@ mod tests {
     }
 
     #[test]
-    fn the_background_runtime_runs_async_and_blocking_work_niced() {
-        let ours = nice();
+    fn the_background_runtime_runs_async_and_blocking_work_at_idle_priority() {
+        let ours = policy();
         let runtime = background_runtime().unwrap();
-        let on_worker = runtime.block_on(runtime.spawn(async { nice() })).unwrap();
-        let on_blocking = runtime.block_on(runtime.spawn_blocking(nice)).unwrap();
-        assert_eq!(on_worker, BACKGROUND_NICE.max(ours));
-        assert_eq!(on_blocking, BACKGROUND_NICE.max(ours));
-        assert_eq!(nice(), ours, "the thread that built the runtime keeps its priority");
+        let on_worker = runtime.block_on(runtime.spawn(async { policy() })).unwrap();
+        let on_blocking = runtime.block_on(runtime.spawn_blocking(policy)).unwrap();
+        assert_eq!(on_worker, libc::SCHED_IDLE);
+        assert_eq!(on_blocking, libc::SCHED_IDLE);
+        assert_eq!(policy(), ours, "the thread that built the runtime keeps its priority");
+    }
+
+    #[test]
+    fn bookkeeping_threads_are_niced() {
+        let before = nice();
+        let niced = std::thread::spawn(|| {
+            nice_this_thread();
+            nice()
+        })
+        .join()
+        .unwrap();
+        assert_eq!(niced, BOOKKEEPING_NICE.max(before));
+        assert_eq!(nice(), before);
     }
 }

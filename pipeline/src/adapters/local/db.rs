@@ -4,14 +4,14 @@
 //! and a `storytime worker` in another process can share the file (SQLite
 //! serialises writers; `busy_timeout` makes them wait their turn).
 
-use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
 
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use tokio::sync::oneshot;
 
+use super::journal::{Journal, Reader, Record};
 use crate::domain::{PortError, now_ms};
 
 const SCHEMA: &str = "
@@ -59,6 +59,10 @@ CREATE TABLE IF NOT EXISTS preferences (
     user TEXT PRIMARY KEY,
     body TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS journal_offsets (
+    name TEXT PRIMARY KEY,
+    offset INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS dead_letters (
     id INTEGER PRIMARY KEY,
     stage TEXT NOT NULL,
@@ -70,17 +74,16 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 ";
 
 /// A shared handle on the database: one connection, owned by a database
-/// thread that runs one piece of work at a time.
+/// thread that runs one call at a time, and the append journal.
 ///
-/// Two kinds of work reach it. Queue appends (new messages) come first:
-/// every append waiting is written in one transaction ("group commit"), so
-/// a burst of thousands costs a handful of commits, and each sender learns
-/// only once its message is durable. Other calls (the job store, receiving
-/// and acknowledging messages) run one by one between those commits. An
-/// acknowledgement waiting for its queue write thus never waits behind
-/// more than one statement, and since the thread runs at normal priority
-/// whoever asks, never behind lower-priority work (the pipeline's workers
-/// in `storytime serve`) that the scheduler keeps waiting.
+/// Queue appends do not wait for the database thread: each is one write to
+/// this process's journal file (see [`journal`](super::journal)), durable
+/// once written, so a burst of thousands of acknowledgements never queues
+/// behind a commit, a slow call, or a database thread the scheduler keeps
+/// waiting. The database thread moves the journal into the queue table in
+/// one transaction per batch, at most every [`MOVE_PERIOD`] while appends
+/// keep coming, and always before it runs any other call: every call sees
+/// every append made before it, as if appends were written directly.
 ///
 /// Commits only append to the write-ahead log; copying the log back into
 /// the database, and the fsync that takes, happens on a checkpoint thread
@@ -88,54 +91,62 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 #[derive(Clone)]
 pub struct Db {
     path: PathBuf,
+    journal: Arc<Journal>,
     work: mpsc::Sender<Work>,
 }
 
 enum Work {
-    Append(Append),
+    /// Appends were written to the journal.
+    Appended,
     Call(Call),
 }
 
 /// A statement (or several) to run with the connection.
 type Call = Box<dyn FnOnce(&mut Connection) + Send>;
 
-/// A message for the queue table, and who to tell once it is committed.
-struct Append {
-    stage: &'static str,
-    body: String,
-    delay: Duration,
-    done: oneshot::Sender<Result<(), PortError>>,
-}
-
-/// How often the log is checkpointed when nobody asks sooner.
+/// How often the log is checkpointed (and the journal flushed to disk)
+/// when nobody asks sooner.
 const CHECKPOINT_PERIOD: Duration = Duration::from_secs(1);
-/// Most appends written in one transaction.
-const MAX_BATCH: usize = 1000;
-/// Appends written before the database thread asks for a checkpoint of the
+/// Shortest time between two moves of the journal into the queue table
+/// while only appends arrive (calls move it at once): the longer, the
+/// larger and cheaper each transaction.
+const MOVE_PERIOD: Duration = Duration::from_millis(5);
+/// How often the segments of processes that died are looked for.
+const ADOPT_PERIOD: Duration = Duration::from_secs(10);
+/// Appends moved before the database thread asks for a checkpoint of the
 /// write-ahead log (besides the periodic one).
 const CHECKPOINT_EVERY: usize = 2000;
 
 impl Db {
-    /// Opens (creating if needed) the database and its tables.
+    /// Opens (creating if needed) the database and its tables, and moves
+    /// into the queue whatever processes that stopped left in the journal.
     pub fn open(path: &Path) -> Result<Self, PortError> {
         let mut conn = Self::connect(path)?;
-        let fail = |e: rusqlite::Error| PortError::rejected("the database", format!("{}: {e}", path.display()));
-        conn.execute_batch(SCHEMA).map_err(fail)?;
+        create_schema(&conn).map_err(|e| PortError::rejected("the database", format!("{}: {e}", path.display())))?;
         let thread_failed = |e| PortError::rejected("the database", e);
+
+        let dir = journal_dir(path);
+        let journal = Arc::new(
+            Journal::create(&dir)
+                .map_err(|e| PortError::rejected("the queue journal", format!("{}: {e}", dir.display())))?,
+        );
+        let reader = Reader::new(journal.clone());
+        reader.adopt_orphans(&mut conn)?;
 
         let checkpoints = Self::connect(path)?;
         let (checkpoint, asked) = mpsc::sync_channel(1);
+        let flushed = journal.clone();
         std::thread::Builder::new()
             .name("db-checkpoint".into())
-            .spawn(move || checkpoint_until_closed(&checkpoints, &asked))
+            .spawn(move || checkpoint_until_closed(&checkpoints, &flushed, &asked))
             .map_err(thread_failed)?;
 
         let (work, queued) = mpsc::channel();
         std::thread::Builder::new()
             .name("db".into())
-            .spawn(move || serve(&mut conn, &queued, &checkpoint))
+            .spawn(move || serve(&mut conn, &queued, reader, &checkpoint))
             .map_err(thread_failed)?;
-        Ok(Self { path: path.to_owned(), work })
+        Ok(Self { path: path.to_owned(), journal, work })
     }
 
     /// A connection to the database file, set up as every one of ours is.
@@ -167,11 +178,19 @@ impl Db {
         result.await.map_err(|_| PortError::unavailable("the database", "a database call failed"))?
     }
 
-    /// Appends a message to the queue table; returns once it is committed.
-    pub(crate) async fn append(&self, stage: &'static str, body: String, delay: Duration) -> Result<(), PortError> {
-        let (done, committed) = oneshot::channel();
-        self.submit(Work::Append(Append { stage, body, delay, done }))?;
-        committed.await.map_err(|_| PortError::unavailable("the database", "a queue write failed"))?
+    /// Appends a message to the queue table; returns once it is durable
+    /// (written to the journal), which takes one write and no waiting.
+    pub(crate) fn append(&self, stage: &'static str, body: String, delay: Duration) -> Result<(), PortError> {
+        let now = now_ms();
+        let record = Record { stage: stage.into(), body, visible_ms: now + delay.as_millis() as i64, sent_ms: now };
+        let first = self
+            .journal
+            .append(&record)
+            .map_err(|e| PortError::unavailable("the queue journal", format!("could not record a message: {e}")))?;
+        if first {
+            self.submit(Work::Appended)?;
+        }
+        Ok(())
     }
 
     fn submit(&self, work: Work) -> Result<(), PortError> {
@@ -179,69 +198,91 @@ impl Db {
     }
 }
 
-/// The database thread: pending appends first, in one transaction; then
-/// one call; again, until every handle is gone.
-fn serve(conn: &mut Connection, queued: &mpsc::Receiver<Work>, checkpoint: &mpsc::SyncSender<()>) {
-    let mut appends: Vec<Append> = Vec::new();
-    let mut calls: VecDeque<Call> = VecDeque::new();
+/// Where the journal of the database at `path` keeps its segments.
+fn journal_dir(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push("-appends");
+    path.with_file_name(name)
+}
+
+pub(crate) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(SCHEMA)
+}
+
+/// The database thread: runs calls one at a time, each after moving the
+/// journal into the queue table; moves it also when appends arrive, at
+/// most once per [`MOVE_PERIOD`]; adopts dead processes' segments now and
+/// then; moves what is left when every handle is gone.
+fn serve(conn: &mut Connection, queued: &mpsc::Receiver<Work>, mut reader: Reader, checkpoint: &mpsc::SyncSender<()>) {
+    // Bookkeeping: acknowledgements do not wait for it (see `crate::priority`).
+    crate::priority::nice_this_thread();
+    let mut last_move = Instant::now();
+    let mut last_adopt = Instant::now();
+    let mut move_due = false;
     let mut since_checkpoint = 0;
+    let mut move_journal = |conn: &mut Connection, reader: &mut Reader, last_move: &mut Instant| {
+        *last_move = Instant::now();
+        match reader.drain(conn) {
+            Ok(moved) => {
+                since_checkpoint += moved;
+                if since_checkpoint >= CHECKPOINT_EVERY {
+                    // Full means one is already due.
+                    let _ = checkpoint.try_send(());
+                    since_checkpoint = 0;
+                }
+            }
+            // The records stay in the journal; the next move retries.
+            Err(e) => tracing::error!(error = %e, "could not move queued messages into the database"),
+        }
+    };
     loop {
-        if appends.is_empty() && calls.is_empty() {
-            let Ok(work) = queued.recv() else { return };
-            sort(work, &mut appends, &mut calls);
-        }
-        for work in queued.try_iter() {
-            sort(work, &mut appends, &mut calls);
-        }
-        if !appends.is_empty() {
-            let batch: Vec<Append> = appends.drain(..appends.len().min(MAX_BATCH)).collect();
-            let result = insert_all(conn, &batch);
-            since_checkpoint += batch.len();
-            for append in batch {
-                let _ = append.done.send(result.clone());
+        let wait = if move_due {
+            (last_move + MOVE_PERIOD).saturating_duration_since(Instant::now())
+        } else {
+            (last_adopt + ADOPT_PERIOD).saturating_duration_since(Instant::now())
+        };
+        match queued.recv_timeout(wait) {
+            Ok(Work::Appended) => move_due = true,
+            Ok(Work::Call(call)) => {
+                if reader.pending() {
+                    move_journal(conn, &mut reader, &mut last_move);
+                }
+                move_due = false;
+                // A panic drops the caller's channel, which reports it.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(conn)));
             }
-            if since_checkpoint >= CHECKPOINT_EVERY {
-                // Full means one is already due.
-                let _ = checkpoint.try_send(());
-                since_checkpoint = 0;
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                move_journal(conn, &mut reader, &mut last_move);
+                return;
             }
-        } else if let Some(call) = calls.pop_front() {
-            // A panic drops the caller's channel, which reports it.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(conn)));
+        }
+        if move_due && last_move.elapsed() >= MOVE_PERIOD {
+            move_journal(conn, &mut reader, &mut last_move);
+            move_due = false;
+        }
+        if last_adopt.elapsed() >= ADOPT_PERIOD {
+            last_adopt = Instant::now();
+            if let Err(e) = reader.adopt_orphans(conn) {
+                tracing::error!(error = %e, "could not recover queued messages of a stopped process");
+            }
         }
     }
-}
-
-fn sort(work: Work, appends: &mut Vec<Append>, calls: &mut VecDeque<Call>) {
-    match work {
-        Work::Append(a) => appends.push(a),
-        Work::Call(c) => calls.push_back(c),
-    }
-}
-
-fn insert_all(conn: &mut Connection, batch: &[Append]) -> Result<(), PortError> {
-    let tx = conn.transaction().map_err(db_error)?;
-    {
-        let mut stmt = tx
-            .prepare_cached("INSERT INTO queue (stage, body, visible_ms, sent_ms) VALUES (?1, ?2, ?3, ?4)")
-            .map_err(db_error)?;
-        let now = now_ms();
-        for append in batch {
-            stmt.execute(params![append.stage, append.body, now + append.delay.as_millis() as i64, now])
-                .map_err(db_error)?;
-        }
-    }
-    tx.commit().map_err(db_error)
 }
 
 /// The checkpoint thread: copies the write-ahead log into the database
-/// when asked and once a period, without blocking writers (passive mode).
-fn checkpoint_until_closed(conn: &Connection, asked: &mpsc::Receiver<()>) {
+/// when asked and once a period, without blocking writers (passive mode),
+/// and flushes the journal to disk once a period.
+fn checkpoint_until_closed(conn: &Connection, journal: &Journal, asked: &mpsc::Receiver<()>) {
+    crate::priority::lower_this_thread();
     loop {
         match asked.recv_timeout(CHECKPOINT_PERIOD) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {
                 if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                     tracing::warn!(error = %e, "database checkpoint failed; the next one retries");
+                }
+                if let Err(e) = journal.sync() {
+                    tracing::warn!(error = %e, "could not flush the queue journal; the next period retries");
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
@@ -278,7 +319,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn waiting_queue_appends_are_committed_before_waiting_calls() {
+    async fn an_append_is_durable_at_once_and_seen_by_the_next_call() {
         let dir = tempfile::tempdir().unwrap();
         let db = Db::open(&dir.path().join("d.sqlite")).unwrap();
         let (release, held) = mpsc::channel::<()>();
@@ -287,14 +328,30 @@ mod tests {
             Ok(())
         }));
         submitted(&mut busy).await;
-        let mut count = Box::pin(db.call(queued));
-        submitted(&mut count).await;
-        let mut append = Box::pin(db.append("read", "{}".into(), Duration::ZERO));
-        submitted(&mut append).await;
+        // The database thread is busy, yet the append returns: it is written.
+        db.append("read", "{}".into(), Duration::ZERO).unwrap();
+        let count = db.call(queued);
         release.send(()).unwrap();
         busy.await.unwrap();
-        append.await.unwrap();
-        assert_eq!(count.await.unwrap(), 1, "the append asked later was committed first");
+        assert_eq!(count.await.unwrap(), 1, "the call asked after the append sees it");
+    }
+
+    #[tokio::test]
+    async fn appends_left_by_a_process_that_died_are_recovered_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sqlite");
+        // A process that wrote its journal and died before moving it.
+        let journal = Journal::create(&journal_dir(&path)).unwrap();
+        for n in 0..3 {
+            let body = format!("{{\"n\":{n}}}");
+            journal.append(&Record { stage: "read".into(), body, visible_ms: 0, sent_ms: 0 }).unwrap();
+        }
+        drop(journal);
+        let db = Db::open(&path).unwrap();
+        assert_eq!(db.call(queued).await.unwrap(), 3);
+        drop(db);
+        let again = Db::open(&path).unwrap();
+        assert_eq!(again.call(queued).await.unwrap(), 3, "recovered once, not twice");
     }
 
     #[tokio::test]

@@ -5,6 +5,7 @@
 mod db;
 mod espeak;
 mod fs_blobs;
+mod journal;
 mod media;
 mod outbox;
 mod process;

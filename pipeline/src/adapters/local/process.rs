@@ -27,9 +27,9 @@ pub(crate) struct Engine {
 
 impl Engine {
     pub async fn run(&self, args: &[&str], envs: &[(&str, &str)], input: Vec<u8>) -> Result<Output, PortError> {
-        let mut command = Command::new(&self.program);
-        lower_priority(&mut command);
-        let mut child = command
+        // The engine inherits the priority of the calling thread: the
+        // background one, in the workers (see `crate::priority`).
+        let mut child = Command::new(&self.program)
             .args(args)
             .envs(envs.iter().copied())
             .stdin(Stdio::piped())
@@ -66,21 +66,19 @@ impl Engine {
     }
 }
 
-/// Engines run at a lower CPU priority than Storytime itself, so that the
-/// front end answers uploads at once even while every core is reading pages.
-#[cfg(unix)]
-#[allow(unsafe_code)]
-fn lower_priority(command: &mut Command) {
-    // SAFETY: the closure runs in the child between fork and exec and only
-    // calls setpriority, which is async-signal-safe; its failure is ignored
-    // (the engine then simply runs at normal priority).
-    unsafe {
-        command.pre_exec(|| {
-            crate::priority::lower_this_thread();
-            Ok(())
-        });
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_engine_started_by_a_worker_runs_at_idle_priority() {
+        let runtime = crate::priority::background_runtime().unwrap();
+        let engine = Engine { program: "cat".into(), install_hint: "coreutils", timeout: Duration::from_secs(30) };
+        let task = runtime.spawn(async move { engine.run(&["/proc/self/stat"], &[], Vec::new()).await });
+        let output = runtime.block_on(task).unwrap().unwrap();
+        let stat = String::from_utf8(output.stdout).unwrap();
+        // Fields after the command name, which ends with ')'; the policy is field 41.
+        let fields: Vec<&str> = stat.rsplit_once(')').unwrap().1.split_whitespace().collect();
+        assert_eq!(fields[41 - 3], libc::SCHED_IDLE.to_string(), "{stat}");
     }
 }
-
-#[cfg(not(unix))]
-fn lower_priority(_command: &mut Command) {}

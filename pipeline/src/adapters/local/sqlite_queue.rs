@@ -24,9 +24,9 @@ pub struct SqliteQueue {
 }
 
 impl SqliteQueue {
-    /// Opens the queue on `db`. Sends are group-committed by the
-    /// database thread (see [`Db`]): each sender still learns only after
-    /// its message is durable.
+    /// Opens the queue on `db`. A send is one write to the journal (see
+    /// [`Db`]): the sender learns of it once the message is durable, and
+    /// every receive after it sees the message.
     pub fn new(db: Db) -> Self {
         Self { db, wakers: Stage::ALL.into_iter().map(|s| (s, Notify::new())).collect() }
     }
@@ -85,7 +85,7 @@ impl SqliteQueue {
 impl Queue for SqliteQueue {
     async fn send(&self, message: &StageMessage, delay: Duration) -> Result<(), PortError> {
         let stage = message.stage();
-        self.db.append(stage.name(), message.to_json(), delay).await?;
+        self.db.append(stage.name(), message.to_json(), delay)?;
         self.wakers[&stage].notify_waiters();
         Ok(())
     }

@@ -10,6 +10,10 @@
 //! for Slack runs at background priority, like Storytime's workers: in
 //! production Slack's servers do not share the machine.
 //!
+//! The load generator is one thread (like `wrk -t1`), so that it takes as
+//! little of the machine from the app under test as it can; it measures
+//! both apps the same way.
+//!
 //! Settings (environment): `BENCH_EVENTS` (default 60000) events per app,
 //! `BENCH_CONNECTIONS` (default 32) keep-alive connections, `BOLT_APP`
 //! (default `tests/benches/bolt`) the folder of the Bolt-JS app, with its
@@ -199,11 +203,12 @@ async fn read_response<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> anyh
 
 /// Counts the acknowledged events Storytime's database holds: still queued
 /// for the inbound stage, already turned into a job, or dead-lettered.
+/// The database is first opened as a restarted Storytime would, which
+/// recovers what the killed process left in its queue journal.
 fn recorded(data_dir: &Path, acked: &[usize]) -> anyhow::Result<usize> {
-    let db = rusqlite::Connection::open_with_flags(
-        data_dir.join("storytime.sqlite"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE,
-    )?;
+    let path = data_dir.join("storytime.sqlite");
+    drop(storytime_pipeline::adapters::local::Db::open(&path)?);
+    let db = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     let mut keys = HashSet::new();
     for sql in
         ["SELECT body FROM queue WHERE stage = 'inbound'", "SELECT body FROM dead_letters WHERE stage = 'inbound'"]
@@ -278,7 +283,7 @@ fn bolt_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bolt"))
 }
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let total = setting("BENCH_EVENTS", 60_000);
     let connections = setting("BENCH_CONNECTIONS", 32);

@@ -430,3 +430,27 @@ async fn doctor_checks_the_bot_token_with_slack() {
     assert_eq!(revoked.status.code(), Some(1), "{report}");
     assert!(report.contains("invalid_auth") && report.contains("Bot User OAuth Token"), "{report}");
 }
+
+#[tokio::test]
+async fn acknowledged_events_survive_a_kill_right_after_the_answers() {
+    let fake = FakeSlack::start().await;
+    let file = fake.add_file("FKILL", "page.png", "image/png", render_page(&page()));
+    // Nothing consumes the events: they stay queued for the inbound stage.
+    let mut server = start(&fake, &[("STORYTIME_INBOUND_WORKERS", "0")]);
+    const EVENTS: usize = 300;
+    let sends = (0..EVENTS).map(|i| {
+        let body =
+            photo_event(&format!("EvK{i}"), &format!("CK{}", i % 7), &format!("1700000100.{i:06}"), vec![file.clone()]);
+        let server = &server;
+        async move { event(server, &body).await.status() }
+    });
+    let statuses = futures::future::join_all(sends).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    // SIGKILL at once: some events may not have reached the database yet,
+    // only the queue journal.
+    server.kill();
+    server.restart(&[("STORYTIME_INBOUND_WORKERS", "0")]);
+    let health = server.health().await;
+    assert_eq!(health["queues"]["inbound"]["waiting"], EVENTS, "{health}");
+    assert!(fake.calls("chat.postMessage").is_empty());
+}

@@ -34,7 +34,9 @@ use crate::domain::PortError;
 const MAGIC: &[u8; 4] = b"STJ1";
 const HEADER: usize = 12;
 /// Largest record payload accepted (queue bodies are a few kilobytes).
-const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+const MAX_PAYLOAD: usize = 8 * 1024 * 1024;
+/// Most bytes of a segment read in one move (a backlog is moved in steps).
+const MAX_READ: u64 = 2 * MAX_PAYLOAD as u64;
 /// A segment this large, once fully read, is replaced by a fresh one.
 const ROTATE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -82,6 +84,8 @@ struct Read {
     end: u64,
     /// Bytes skipped over because they were not a valid record.
     skipped: u64,
+    /// Whether the segment goes on past what was read.
+    more: bool,
 }
 
 /// Parses the records in `bytes` (which start at file offset `from`). An
@@ -89,7 +93,7 @@ struct Read {
 /// written (it may be mid-write); in a finished one, damage is skipped up
 /// to the next valid record and a torn last record is dropped.
 fn parse(bytes: &[u8], from: u64, finished: bool) -> Read {
-    let mut out = Read { records: Vec::new(), end: from, skipped: 0 };
+    let mut out = Read { records: Vec::new(), end: from, skipped: 0, more: false };
     let mut pos = 0;
     while pos < bytes.len() {
         match record_at(&bytes[pos..]) {
@@ -169,6 +173,12 @@ impl Journal {
     /// Returns whether the reader should be told (nothing was pending).
     pub(crate) fn append(&self, record: &Record) -> io::Result<bool> {
         let bytes = record.encode();
+        if bytes.len() - HEADER > MAX_PAYLOAD {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a message of {} bytes is larger than the limit of {MAX_PAYLOAD}", bytes.len()),
+            ));
+        }
         let segment = self.current();
         match (&segment.file).write(&bytes) {
             Ok(n) if n == bytes.len() => Ok(!self.written.swap(true, Ordering::SeqCst)),
@@ -225,9 +235,20 @@ impl Reader {
     }
 
     /// Moves every complete record of this process's segments into the
-    /// queue table, in one transaction; returns how many.
+    /// queue table (up to [`MAX_READ`] bytes of each), in one transaction;
+    /// returns how many. What is left, or what failed to move, stays
+    /// pending.
     pub(crate) fn drain(&mut self, conn: &mut Connection) -> Result<usize, PortError> {
         self.journal.written.store(false, Ordering::SeqCst);
+        let moved = self.drain_once(conn);
+        if !matches!(moved, Ok((_, false))) {
+            self.journal.written.store(true, Ordering::SeqCst);
+        }
+        moved.map(|(n, _)| n)
+    }
+
+    /// Returns how many records moved and whether more are waiting.
+    fn drain_once(&mut self, conn: &mut Connection) -> Result<(usize, bool), PortError> {
         let current = self.journal.current();
         if !Arc::ptr_eq(&current, &self.tails.last().expect("a current segment").segment) {
             self.tails.push(Tail { segment: current, offset: 0 });
@@ -243,6 +264,7 @@ impl Reader {
             reads.push((finished, read));
         }
         let moved = reads.iter().map(|(_, r)| r.records.len()).sum();
+        let more = reads.iter().any(|(_, r)| r.more);
         if reads.iter().any(|(_, r)| r.end > 0) {
             let tx = conn.transaction().map_err(db_error)?;
             for (tail, (_, read)) in self.tails.iter().zip(&reads) {
@@ -254,7 +276,7 @@ impl Reader {
         let mut kept = Vec::with_capacity(self.tails.len());
         for (mut tail, (finished, read)) in std::mem::take(&mut self.tails).into_iter().zip(reads) {
             tail.offset = read.end;
-            if finished {
+            if finished && !read.more {
                 retire(conn, &tail.segment.path, &tail.segment.name);
             } else {
                 kept.push(tail);
@@ -262,10 +284,10 @@ impl Reader {
         }
         self.tails = kept;
         let current = self.tails.last().expect("the current segment is never retired");
-        if self.tails.len() == 1 && current.offset >= ROTATE_BYTES {
+        if self.tails.len() == 1 && !more && current.offset >= ROTATE_BYTES {
             self.journal.rotate_from(&current.segment).map_err(|e| io_error(&self.journal.dir, e))?;
         }
-        Ok(moved)
+        Ok((moved, more))
     }
 
     /// Adopts the segments of processes that have died.
@@ -320,22 +342,29 @@ fn adopt(conn: &mut Connection, path: &Path, name: &str) -> Result<usize, PortEr
     if !linked {
         return Ok(0);
     }
-    let tx = conn.transaction().map_err(db_error)?;
-    let offset: u64 = tx
-        .query_row("SELECT offset FROM journal_offsets WHERE name = ?1", [name], |r| r.get::<_, i64>(0))
-        .optional()
-        .map_err(db_error)?
-        .unwrap_or(0) as u64;
-    let read = read_from(&file, offset, true).map_err(|e| io_error(path, e))?;
-    report_skipped(path, read.skipped);
-    insert(&tx, &read.records)?;
-    save_offset(&tx, name, read.end)?;
-    tx.commit().map_err(db_error)?;
-    if !read.records.is_empty() {
-        tracing::info!(segment = %path.display(), messages = read.records.len(), "recovered queued messages of a stopped process");
+    let mut moved = 0;
+    loop {
+        let tx = conn.transaction().map_err(db_error)?;
+        let offset: u64 = tx
+            .query_row("SELECT offset FROM journal_offsets WHERE name = ?1", [name], |r| r.get::<_, i64>(0))
+            .optional()
+            .map_err(db_error)?
+            .unwrap_or(0) as u64;
+        let read = read_from(&file, offset, true).map_err(|e| io_error(path, e))?;
+        report_skipped(path, read.skipped);
+        insert(&tx, &read.records)?;
+        save_offset(&tx, name, read.end)?;
+        tx.commit().map_err(db_error)?;
+        moved += read.records.len();
+        if !read.more {
+            break;
+        }
+    }
+    if moved > 0 {
+        tracing::info!(segment = %path.display(), messages = moved, "recovered queued messages of a stopped process");
     }
     retire(conn, path, name);
-    Ok(read.records.len())
+    Ok(moved)
 }
 
 /// Deletes a fully read segment, then its progress row (a crash in between
@@ -350,14 +379,20 @@ fn retire(conn: &Connection, path: &Path, name: &str) {
     }
 }
 
+/// Reads the records from `offset` on, at most [`MAX_READ`] bytes; damage
+/// is judged only where the read reaches the end of a finished segment.
 fn read_from(file: &File, offset: u64, finished: bool) -> io::Result<Read> {
     let len = file.metadata()?.len();
     if len <= offset {
-        return Ok(Read { records: Vec::new(), end: offset, skipped: 0 });
+        return Ok(Read { records: Vec::new(), end: offset, skipped: 0, more: false });
     }
-    let mut bytes = vec![0; (len - offset) as usize];
+    let size = (len - offset).min(MAX_READ);
+    let mut bytes = vec![0; size as usize];
     file.read_exact_at(&mut bytes, offset)?;
-    Ok(parse(&bytes, offset, finished))
+    let more = offset + size < len;
+    let mut read = parse(&bytes, offset, finished && !more);
+    read.more = more;
+    Ok(read)
 }
 
 fn insert(tx: &rusqlite::Transaction, records: &[Record]) -> Result<(), PortError> {
@@ -444,6 +479,38 @@ mod tests {
         let last = all.len() - 1;
         all[last] ^= 1;
         assert!(parse(&all, 0, false).records.is_empty());
+    }
+
+    #[test]
+    fn an_oversized_message_is_refused_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::create(dir.path()).unwrap();
+        let big = Record { body: "x".repeat(MAX_PAYLOAD + 1), ..record(1) };
+        let err = journal.append(&big).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(journal.current().file.metadata().unwrap().len(), 0);
+    }
+
+    #[test]
+    fn a_backlog_larger_than_one_read_is_moved_in_steps_without_loss() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = Connection::open_in_memory().unwrap();
+        super::super::db::create_schema(&conn).unwrap();
+        let dead = Journal::create(dir.path()).unwrap();
+        // Three records of 7 MiB: the first read of 16 MiB ends inside the third.
+        for n in 0..3 {
+            dead.append(&Record { body: n.to_string().repeat(7 * 1024 * 1024), ..record(n) }).unwrap();
+        }
+        drop(dead);
+        assert_eq!(adopt_orphans(&mut conn, dir.path(), &[]).unwrap(), 3);
+        let lengths: Vec<i64> = conn
+            .prepare("SELECT length(body) FROM queue ORDER BY id")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(lengths, vec![7 * 1024 * 1024; 3]);
     }
 
     #[test]

@@ -1,19 +1,18 @@
-//! CPU priority. In `storytime serve` three kinds of work share the cores:
+//! CPU priority. In `storytime serve` two kinds of work share the cores:
 //!
 //! - the front end (HTTP handlers, and the journal write that makes a
 //!   Slack acknowledgement durable) runs at normal priority;
-//! - bookkeeping the front end seldom waits for (the database thread,
-//!   which moves the queue journal into SQLite, and the checkpoint thread)
-//!   runs niced ([`BOOKKEEPING_NICE`]);
-//! - the pipeline's workers and the engines they start run at idle
-//!   priority (`SCHED_IDLE` on Linux, nice 19 elsewhere): they get only CPU
-//!   time nothing else wants, which on a quiet machine is all of it.
+//! - everything else runs at idle priority (`SCHED_IDLE` on Linux, nice 19
+//!   elsewhere): the pipeline's workers, the engines they start, and the
+//!   database's threads (the one that moves the queue journal into SQLite
+//!   and runs queries, and the checkpoint). They get only CPU time the
+//!   front end does not want, which on a quiet machine is all of it.
 //!
-//! So a burst of Slack events or uploads (Slack wants an answer within 3
-//! seconds) never queues behind pages being read; the pages wait instead.
-
-/// Nice value of the bookkeeping threads (0 is normal, 19 the lowest).
-pub const BOOKKEEPING_NICE: i32 = 10;
+//! So a burst of Slack events (Slack wants an answer within 3 seconds)
+//! never queues behind pages being read or rows being written; those wait
+//! instead. A request that needs the database (an upload submitting its
+//! job, a status query) waits its turn with the pipeline's work, which is
+//! measured by `scripts/bench`.
 
 /// Nice value of background work where idle scheduling does not exist.
 pub const BACKGROUND_NICE: i32 = 19;
@@ -56,13 +55,7 @@ pub fn lower_this_thread() {
 #[cfg(not(unix))]
 pub fn lower_this_thread() {}
 
-/// Puts the calling thread at the bookkeeping priority.
-pub fn nice_this_thread() {
-    #[cfg(unix)]
-    set_nice(BOOKKEEPING_NICE);
-}
-
-#[cfg(unix)]
+#[cfg(all(unix, not(target_os = "linux")))]
 #[allow(unsafe_code)]
 fn set_nice(nice: i32) {
     // SAFETY: setpriority takes plain integers; `who = 0` is the calling
@@ -82,12 +75,6 @@ mod tests {
         unsafe { libc::sched_getscheduler(0) }
     }
 
-    #[allow(unsafe_code)]
-    fn nice() -> i32 {
-        // SAFETY: getpriority takes plain integers; 0 is the calling thread.
-        unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
-    }
-
     #[test]
     fn the_background_runtime_runs_async_and_blocking_work_at_idle_priority() {
         let ours = policy();
@@ -97,18 +84,5 @@ mod tests {
         assert_eq!(on_worker, libc::SCHED_IDLE);
         assert_eq!(on_blocking, libc::SCHED_IDLE);
         assert_eq!(policy(), ours, "the thread that built the runtime keeps its priority");
-    }
-
-    #[test]
-    fn bookkeeping_threads_are_niced() {
-        let before = nice();
-        let niced = std::thread::spawn(|| {
-            nice_this_thread();
-            nice()
-        })
-        .join()
-        .unwrap();
-        assert_eq!(niced, BOOKKEEPING_NICE.max(before));
-        assert_eq!(nice(), before);
     }
 }

@@ -214,8 +214,8 @@ pub(crate) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
 /// most once per [`MOVE_PERIOD`]; adopts dead processes' segments now and
 /// then; moves what is left when every handle is gone.
 fn serve(conn: &mut Connection, queued: &mpsc::Receiver<Work>, mut reader: Reader, checkpoint: &mpsc::SyncSender<()>) {
-    // Bookkeeping: acknowledgements do not wait for it (see `crate::priority`).
-    crate::priority::nice_this_thread();
+    // Acknowledgements never wait for this thread (see `crate::priority`).
+    crate::priority::lower_this_thread();
     let mut last_move = Instant::now();
     let mut last_adopt = Instant::now();
     let mut move_due = false;

@@ -111,6 +111,8 @@ const CHECKPOINT_PERIOD: Duration = Duration::from_secs(1);
 /// while only appends arrive (calls move it at once): the longer, the
 /// larger and cheaper each transaction.
 const MOVE_PERIOD: Duration = Duration::from_millis(5);
+/// How long a move that failed waits before it is tried again.
+const RETRY_PERIOD: Duration = Duration::from_secs(1);
 /// How often the segments of processes that died are looked for.
 const ADOPT_PERIOD: Duration = Duration::from_secs(10);
 /// Appends moved before the database thread asks for a checkpoint of the
@@ -211,18 +213,15 @@ pub(crate) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
 
 /// The database thread: runs calls one at a time, each after moving the
 /// journal into the queue table; moves it also when appends arrive, at
-/// most once per [`MOVE_PERIOD`]; adopts dead processes' segments now and
-/// then; moves what is left when every handle is gone.
+/// most once per [`MOVE_PERIOD`], and again until nothing is left (after a
+/// failure, once per [`RETRY_PERIOD`]); adopts dead processes' segments
+/// now and then; moves what is left when every handle is gone.
 fn serve(conn: &mut Connection, queued: &mpsc::Receiver<Work>, mut reader: Reader, checkpoint: &mpsc::SyncSender<()>) {
     // Acknowledgements never wait for this thread (see `crate::priority`).
     crate::priority::lower_this_thread();
-    let mut last_move = Instant::now();
-    let mut last_adopt = Instant::now();
-    let mut move_due = false;
     let mut since_checkpoint = 0;
-    let mut move_journal = |conn: &mut Connection, reader: &mut Reader, last_move: &mut Instant| {
-        *last_move = Instant::now();
-        match reader.drain(conn) {
+    let mut move_journal = |conn: &mut Connection, reader: &mut Reader| -> Option<Instant> {
+        let pause = match reader.drain(conn) {
             Ok(moved) => {
                 since_checkpoint += moved;
                 if since_checkpoint >= CHECKPOINT_EVERY {
@@ -230,39 +229,45 @@ fn serve(conn: &mut Connection, queued: &mpsc::Receiver<Work>, mut reader: Reade
                     let _ = checkpoint.try_send(());
                     since_checkpoint = 0;
                 }
+                MOVE_PERIOD
             }
-            // The records stay in the journal; the next move retries.
-            Err(e) => tracing::error!(error = %e, "could not move queued messages into the database"),
-        }
-    };
-    loop {
-        let wait = if move_due {
-            (last_move + MOVE_PERIOD).saturating_duration_since(Instant::now())
-        } else {
-            (last_adopt + ADOPT_PERIOD).saturating_duration_since(Instant::now())
+            // The records stay in the journal and pending.
+            Err(e) => {
+                tracing::error!(error = %e, "could not move queued messages into the database; retrying");
+                RETRY_PERIOD
+            }
         };
-        match queued.recv_timeout(wait) {
-            Ok(Work::Appended) => move_due = true,
+        reader.pending().then(|| Instant::now() + pause)
+    };
+    // When the journal is next due to move, if anything is waiting.
+    let mut move_at: Option<Instant> = None;
+    let mut earliest_move = Instant::now();
+    let mut adopt_at = Instant::now() + ADOPT_PERIOD;
+    loop {
+        let until = move_at.map_or(adopt_at, |at| at.min(adopt_at));
+        match queued.recv_timeout(until.saturating_duration_since(Instant::now())) {
+            Ok(Work::Appended) => move_at = Some(move_at.unwrap_or(earliest_move)),
             Ok(Work::Call(call)) => {
                 if reader.pending() {
-                    move_journal(conn, &mut reader, &mut last_move);
+                    move_at = move_journal(conn, &mut reader);
+                    earliest_move = Instant::now() + MOVE_PERIOD;
                 }
-                move_due = false;
                 // A panic drops the caller's channel, which reports it.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call(conn)));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                move_journal(conn, &mut reader, &mut last_move);
+                move_journal(conn, &mut reader);
                 return;
             }
         }
-        if move_due && last_move.elapsed() >= MOVE_PERIOD {
-            move_journal(conn, &mut reader, &mut last_move);
-            move_due = false;
+        let now = Instant::now();
+        if move_at.is_some_and(|at| at <= now) {
+            move_at = move_journal(conn, &mut reader);
+            earliest_move = now + MOVE_PERIOD;
         }
-        if last_adopt.elapsed() >= ADOPT_PERIOD {
-            last_adopt = Instant::now();
+        if adopt_at <= now {
+            adopt_at = now + ADOPT_PERIOD;
             if let Err(e) = reader.adopt_orphans(conn) {
                 tracing::error!(error = %e, "could not recover queued messages of a stopped process");
             }

@@ -265,7 +265,7 @@ impl Reader {
         }
         let moved = reads.iter().map(|(_, r)| r.records.len()).sum();
         let more = reads.iter().any(|(_, r)| r.more);
-        if reads.iter().any(|(_, r)| r.end > 0) {
+        if self.tails.iter().zip(&reads).any(|(tail, (_, read))| read.end != tail.offset) {
             let tx = conn.transaction().map_err(db_error)?;
             for (tail, (_, read)) in self.tails.iter().zip(&reads) {
                 insert(&tx, &read.records)?;
@@ -433,6 +433,19 @@ mod tests {
         Record { stage: "inbound".into(), body: format!("{{\"n\":{n}}}"), visible_ms: n as i64, sent_ms: 7 }
     }
 
+    /// An empty database with our tables.
+    fn database() -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        super::super::db::create_schema(&conn).unwrap();
+        conn
+    }
+
+    /// The first column of every row `sql` selects.
+    fn column<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Vec<T> {
+        let mut stmt = conn.prepare(sql).unwrap();
+        stmt.query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    }
+
     fn bytes(records: &[Record]) -> Vec<u8> {
         records.iter().flat_map(Record::encode).collect()
     }
@@ -494,8 +507,7 @@ mod tests {
     #[test]
     fn a_backlog_larger_than_one_read_is_moved_in_steps_without_loss() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::db::create_schema(&conn).unwrap();
+        let mut conn = database();
         let dead = Journal::create(dir.path()).unwrap();
         // Three records of 7 MiB: the first read of 16 MiB ends inside the third.
         for n in 0..3 {
@@ -503,21 +515,14 @@ mod tests {
         }
         drop(dead);
         assert_eq!(adopt_orphans(&mut conn, dir.path(), &[]).unwrap(), 3);
-        let lengths: Vec<i64> = conn
-            .prepare("SELECT length(body) FROM queue ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let lengths: Vec<i64> = column(&conn, "SELECT length(body) FROM queue ORDER BY id");
         assert_eq!(lengths, vec![7 * 1024 * 1024; 3]);
     }
 
     #[test]
     fn a_locked_segment_is_left_to_its_writer_and_a_free_one_adopted() {
         let dir = tempfile::tempdir().unwrap();
-        let mut conn = Connection::open_in_memory().unwrap();
-        super::super::db::create_schema(&conn).unwrap();
+        let mut conn = database();
         let live = Journal::create(dir.path()).unwrap();
         live.append(&record(1)).unwrap();
         let dead = Journal::create(dir.path()).unwrap();
@@ -525,13 +530,7 @@ mod tests {
         dead.append(&record(3)).unwrap();
         drop(dead);
         assert_eq!(adopt_orphans(&mut conn, dir.path(), &[]).unwrap(), 2);
-        let bodies: Vec<String> = conn
-            .prepare("SELECT body FROM queue ORDER BY id")
-            .unwrap()
-            .query_map([], |r| r.get(0))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let bodies: Vec<String> = column(&conn, "SELECT body FROM queue ORDER BY id");
         assert_eq!(bodies, vec![record(2).body, record(3).body]);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
         assert_eq!(left.len(), 1, "the adopted segment is deleted, the live one kept");

@@ -38,12 +38,10 @@ pub fn background_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 #[allow(unsafe_code)]
 pub fn lower_this_thread() {
     let param = libc::sched_param { sched_priority: 0 };
-    // SAFETY: both calls take plain values (the parameter is read during
-    // the call only); 0 names the calling thread.
-    unsafe {
-        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
-            libc::setpriority(libc::PRIO_PROCESS, 0, BACKGROUND_NICE);
-        }
+    // SAFETY: takes plain values (the parameter is read during the call
+    // only); 0 names the calling thread.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } != 0 {
+        set_nice(BACKGROUND_NICE);
     }
 }
 
@@ -55,7 +53,7 @@ pub fn lower_this_thread() {
 #[cfg(not(unix))]
 pub fn lower_this_thread() {}
 
-#[cfg(all(unix, not(target_os = "linux")))]
+#[cfg(unix)]
 #[allow(unsafe_code)]
 fn set_nice(nice: i32) {
     // SAFETY: setpriority takes plain integers; `who = 0` is the calling

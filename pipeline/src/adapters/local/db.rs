@@ -185,14 +185,13 @@ impl Db {
     pub(crate) fn append(&self, stage: &'static str, body: String, delay: Duration) -> Result<(), PortError> {
         let now = now_ms();
         let record = Record { stage: stage.into(), body, visible_ms: now + delay.as_millis() as i64, sent_ms: now };
-        let first = self
-            .journal
-            .append(&record)
-            .map_err(|e| PortError::unavailable("the queue journal", format!("could not record a message: {e}")))?;
-        if first {
+        let written = self.journal.append(&record);
+        // Even a failed write is reported: it may have retired a segment
+        // that the database thread must finish reading.
+        if self.journal.mark_written() {
             self.submit(Work::Appended)?;
         }
-        Ok(())
+        written.map_err(|e| PortError::unavailable("the queue journal", format!("could not record a message: {e}")))
     }
 
     fn submit(&self, work: Work) -> Result<(), PortError> {

@@ -170,8 +170,9 @@ impl Journal {
     }
 
     /// Writes one record; once this returns `Ok`, it survives the process.
-    /// Returns whether the reader should be told (nothing was pending).
-    pub(crate) fn append(&self, record: &Record) -> io::Result<bool> {
+    /// Either way, tell the reader afterwards ([`Journal::mark_written`]):
+    /// a failed write may have left a torn record and a retired segment.
+    pub(crate) fn append(&self, record: &Record) -> io::Result<()> {
         let bytes = record.encode();
         if bytes.len() - HEADER > MAX_PAYLOAD {
             return Err(io::Error::new(
@@ -181,19 +182,24 @@ impl Journal {
         }
         let segment = self.current();
         match (&segment.file).write(&bytes) {
-            Ok(n) if n == bytes.len() => Ok(!self.written.swap(true, Ordering::SeqCst)),
+            Ok(n) if n == bytes.len() => Ok(()),
             outcome => {
                 // A short write leaves a torn record that later ones would
                 // follow: give up on the segment; the reader skips the
                 // damage once nobody writes to it any more.
                 let _ = self.rotate_from(&segment);
-                self.written.store(true, Ordering::SeqCst);
                 Err(match outcome {
                     Ok(n) => io::Error::other(format!("wrote {n} of {} bytes (disk full?)", bytes.len())),
                     Err(e) => e,
                 })
             }
         }
+    }
+
+    /// Notes that the journal changed; returns whether the reader must be
+    /// told (it was not already about to read).
+    pub(crate) fn mark_written(&self) -> bool {
+        !self.written.swap(true, Ordering::SeqCst)
     }
 
     /// Replaces `old` with a fresh segment, unless that already happened.

@@ -7,6 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use storytime_pipeline::image::ImageRejection;
+use storytime_pipeline::links::LinkError;
 use storytime_pipeline::stages::IntakeError;
 
 #[derive(Debug)]
@@ -84,6 +85,15 @@ impl From<IntakeError> for ApiError {
             }
             IntakeError::NoPages => Self::bad_request("empty_body", e.to_string()),
             IntakeError::Unavailable(port) => Self::internal(port),
+        }
+    }
+}
+
+impl From<LinkError> for ApiError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Expired => Self::new(StatusCode::GONE, "link_expired", e.to_string()),
+            LinkError::Invalid => Self::new(StatusCode::FORBIDDEN, "bad_link", e.to_string()),
         }
     }
 }

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use storytime_bot::settings::Settings;
 use storytime_bot::{cli, telemetry};
-use storytime_pipeline::settings::Settings;
 
 /// Storytime reads photographed book pages aloud.
 #[derive(Parser)]
@@ -38,9 +38,10 @@ enum Command {
         #[arg(long)]
         voice: Option<String>,
     },
-    /// Run as a Lambda function: `api`, `inbound`, `read`, `narrate` or
-    /// `deliver`. As a function's `bootstrap` (no arguments) the function
-    /// comes from its handler setting.
+    /// Run as a Lambda function: `api`, `inbound`, `read`, `narrate`,
+    /// `deliver` or `sweep`. As a function's `bootstrap` (no arguments) the
+    /// function comes from its handler setting.
+    #[cfg(feature = "aws")]
     Lambda { function: String },
     /// Create what the configured backends need (idempotent).
     Init,
@@ -77,12 +78,18 @@ fn main() -> ExitCode {
 
 /// Started by the Lambda runtime as `bootstrap`, without arguments: the
 /// function's handler setting names what to run.
+#[cfg(feature = "aws")]
 fn lambda_bootstrap() -> Option<Args> {
     if std::env::args_os().len() > 1 || std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
         return None;
     }
     let function = std::env::var("_HANDLER").unwrap_or_else(|_| "api".into());
     Some(Args { command: Command::Lambda { function } })
+}
+
+#[cfg(not(feature = "aws"))]
+fn lambda_bootstrap() -> Option<Args> {
+    None
 }
 
 async fn run() -> ExitCode {
@@ -95,10 +102,14 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    for (name, closest) in &settings.unknown {
+        tracing::warn!("{name} is not a Storytime setting and is ignored; did you mean {closest}?");
+    }
     let result = match args.command {
         Command::Serve => cli::serve::run(settings).await,
         Command::Worker { stage } => cli::worker::run(settings, &stage).await,
         Command::Narrate { images, out, voice } => cli::narrate::run(settings, images, out, voice).await,
+        #[cfg(feature = "aws")]
         Command::Lambda { function } => cli::lambda::run(settings, &function).await,
         Command::Init => cli::init::run(settings).await,
         Command::Doctor => cli::doctor::run(settings).await,

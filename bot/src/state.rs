@@ -1,9 +1,11 @@
-//! What every request handler can reach.
+//! What every request handler can reach. Ports only: the HTTP front end
+//! never knows which adapter is behind them.
 
 use std::sync::Arc;
 
 use storytime_pipeline::Pipeline;
-use storytime_pipeline::adapters::local::FsBlobStore;
+use storytime_pipeline::links::MediaLinks;
+use storytime_pipeline::ports::BlobStore;
 use storytime_pipeline::settings::Secret;
 
 use crate::slack::SlackApp;
@@ -11,8 +13,11 @@ use crate::slack::SlackApp;
 #[derive(Clone)]
 pub struct AppState {
     pub pipeline: Arc<Pipeline>,
-    /// The local blob store, when links point at `/media/...` here.
-    pub media: Option<Arc<FsBlobStore>>,
+    /// Where `/media/...` streams blobs from.
+    pub blobs: Arc<dyn BlobStore>,
+    /// Checks the links `/media/...` answers; `None` when links point at a
+    /// cloud store instead of this process.
+    pub media_links: Option<Arc<MediaLinks>>,
     /// Bearer tokens the REST API accepts; empty means open.
     pub api_keys: Arc<Vec<Secret>>,
     /// The Slack app, when configured.

@@ -207,7 +207,7 @@ async fn read_response<R: tokio::io::AsyncBufRead + Unpin>(read: &mut R) -> anyh
 /// recovers what the killed process left in its queue journal.
 fn recorded(data_dir: &Path, acked: &[usize]) -> anyhow::Result<usize> {
     let path = data_dir.join("storytime.sqlite");
-    drop(storytime_pipeline::adapters::local::Db::open(&path)?);
+    drop(storytime_pipeline::adapters::local::Database::open(&path)?);
     let db = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE)?;
     let mut keys = HashSet::new();
     for sql in
@@ -292,7 +292,7 @@ async fn main() -> anyhow::Result<()> {
     // Slack's servers do not share the machine in production: the stand-in
     // answers the pipeline's calls with the CPU the apps under test leave
     // idle, as Storytime's own workers do.
-    let stand_in = StandIn(Some(storytime_pipeline::priority::background_runtime()?));
+    let stand_in = StandIn(Some(storytime_pipeline::runtime::priority::background_runtime()?));
     let fake = stand_in.handle().spawn(FakeSlack::start()).await?;
     let pages = [
         "The little fox found a red ball in the snow.",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use storytime_pipeline::adapters::aws::DynamoJobStore;
-use storytime_pipeline::ports::contract;
+use storytime_pipeline::contract;
 use storytime_tests::moto::Moto;
 
 #[tokio::test]

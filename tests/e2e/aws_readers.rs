@@ -5,9 +5,9 @@
 
 use std::sync::Arc;
 
-use storytime_pipeline::adapters::aws::AwsReader;
+use storytime_pipeline::adapters::aws::RekognitionReader;
 use storytime_pipeline::adapters::local::TesseractReader;
-use storytime_pipeline::domain::text::assemble;
+use storytime_pipeline::domain::page_text::assemble;
 use storytime_pipeline::image::{ReaderNeeds, prepare};
 use storytime_pipeline::ports::{Script, TextReader};
 use storytime_tests::moto::Moto;
@@ -16,7 +16,7 @@ use storytime_tests::{Page, render_page};
 #[tokio::test]
 async fn rekognition_answers_become_lines_in_reading_order() {
     let moto = Moto::start();
-    let reader = AwsReader::rekognition(&moto.sdk_config().await, Arc::new(TesseractReader::new("tesseract")));
+    let reader = RekognitionReader::new(&moto.sdk_config().await, Arc::new(TesseractReader::new("tesseract")));
     let png = render_page(&Page::new(&["Any page at all."]));
     let gray = image::load_from_memory(&png).unwrap().to_luma8();
     let page = prepare(&gray, &ReaderNeeds { text_height: 28.0, max_side: 4000 });

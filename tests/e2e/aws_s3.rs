@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use storytime_pipeline::adapters::aws::S3BlobStore;
+use storytime_pipeline::contract;
 use storytime_pipeline::ports::BlobStore;
-use storytime_pipeline::{BlobKey, ContentId, PortError};
+use storytime_pipeline::{BlobKey, ContentId, ErrorKind};
 use storytime_tests::moto::Moto;
 
 fn audio_key() -> BlobKey {
@@ -22,7 +23,7 @@ async fn blobs_round_trip_through_a_bucket_and_links_fetch_them() {
 
     let key = audio_key();
     assert!(!store.exists(&key).await.unwrap());
-    assert!(matches!(store.get(&key).await, Err(PortError::NotFound(_))));
+    assert_eq!(store.get(&key).await.err().map(|e| e.kind()), Some(ErrorKind::NotFound));
     store.put(&key, Bytes::from_static(b"ID3 not really an mp3")).await.unwrap();
     assert!(store.exists(&key).await.unwrap());
     assert_eq!(store.get(&key).await.unwrap(), Bytes::from_static(b"ID3 not really an mp3"));
@@ -35,6 +36,14 @@ async fn blobs_round_trip_through_a_bucket_and_links_fetch_them() {
     assert_eq!(fetched.headers()["content-type"], "audio/mpeg");
     assert_eq!(fetched.headers()["content-disposition"], "inline; filename=\"story.mp3\"");
     assert_eq!(fetched.bytes().await.unwrap(), Bytes::from_static(b"ID3 not really an mp3"));
+}
+
+#[tokio::test]
+async fn the_s3_blob_store_keeps_the_contract() {
+    let moto = Moto::start();
+    let store = S3BlobStore::new(&moto.sdk_config().await, "storytime-contract", None);
+    store.ensure_bucket().await.unwrap();
+    contract::blob_store(&store).await;
 }
 
 #[tokio::test]
@@ -52,8 +61,8 @@ async fn a_missing_bucket_is_a_permanent_failure_that_names_it() {
     let moto = Moto::start();
     let config = moto.sdk_config().await;
     let store = S3BlobStore::new(&config, "no-such-bucket", None);
-    match store.put(&audio_key(), Bytes::from_static(b"x")).await {
-        Err(PortError::Rejected { detail, .. }) => assert!(detail.contains("NoSuchBucket"), "{detail}"),
-        other => panic!("expected a permanent failure, got {other:?}"),
-    }
+    let e = store.put(&audio_key(), Bytes::from_static(b"x")).await.expect_err("no bucket to write to");
+    assert!(!e.is_retryable(), "a permanent failure: {e:?}");
+    assert_eq!(e.kind(), ErrorKind::Missing);
+    assert!(e.detail().contains("NoSuchBucket"), "{e}");
 }

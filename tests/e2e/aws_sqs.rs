@@ -1,17 +1,19 @@
 //! The SQS queue and the Lambda stage handler against moto: batches,
 //! visibility, dead letters with their reason, and partial batch failures.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use bytes::Bytes;
-use storytime_bot::cli::lambda::handle_batch;
-use storytime_pipeline::adapters::aws::SqsQueue;
+use storytime_bot::app::{App, Role};
+use storytime_bot::settings::Settings;
+use storytime_pipeline::adapters::aws::{DynamoJobStore, S3BlobStore, SqsQueue};
+use storytime_pipeline::contract;
 use storytime_pipeline::ports::Queue;
-use storytime_pipeline::settings::Settings;
+use storytime_pipeline::runtime::lambda::handle_batch;
 use storytime_pipeline::stages::{SubmitRequest, Upload};
-use storytime_pipeline::{JobId, Reuse, Stage, StageMessage, wiring};
+use storytime_pipeline::{JobId, Reuse, Stage, StageMessage};
 use storytime_tests::moto::Moto;
 use storytime_tests::{Page, render_page};
 
@@ -57,6 +59,23 @@ async fn messages_go_in_batches_hide_while_worked_on_and_dead_letter_with_a_reas
 }
 
 #[tokio::test]
+async fn the_sqs_queue_keeps_the_contract() {
+    let moto = Moto::start();
+    let sdk = moto.sdk_config().await;
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    contract::queue(|| {
+        let prefix = format!("contract{}-", n.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let sdk = sdk.clone();
+        async move {
+            let queue = SqsQueue::new(&sdk, prefix);
+            queue.ensure_queues(3, HIDE).await.unwrap();
+            Arc::new(queue) as Arc<dyn Queue>
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_missing_queue_says_to_run_init() {
     let moto = Moto::start();
     let queue = SqsQueue::new(&moto.sdk_config().await, "nowhere-");
@@ -69,20 +88,23 @@ async fn a_lambda_batch_reports_only_the_messages_worth_retrying() {
     let moto = Moto::start();
     // A directory is not a program: reading fails with a retryable error.
     let not_a_program = tempfile::tempdir().unwrap();
-    let vars = HashMap::from([
-        ("STORYTIME_BACKEND", "aws".to_owned()),
-        ("STORYTIME_READER", "tesseract".to_owned()),
-        ("STORYTIME_NARRATOR", "espeak".to_owned()),
-        ("STORYTIME_TESSERACT", not_a_program.path().display().to_string()),
-        ("STORYTIME_MAX_ATTEMPTS", "3".to_owned()),
-    ]);
-    let settings = Settings::from_lookup(|k| vars.get(k).cloned()).unwrap();
+    let tesseract = not_a_program.path().display().to_string();
+    let settings = Settings::from_pairs(&[
+        ("STORYTIME_BACKEND", "aws"),
+        ("STORYTIME_READER", "tesseract"),
+        ("STORYTIME_NARRATOR", "espeak"),
+        ("STORYTIME_TESSERACT", &tesseract),
+        ("STORYTIME_MAX_ATTEMPTS", "3"),
+    ])
+    .unwrap();
     let sdk = moto.sdk_config().await;
     let queue = SqsQueue::new(&sdk, "storytime-");
     queue.ensure_queues(4, HIDE).await.unwrap();
-    storytime_pipeline::adapters::aws::S3BlobStore::new(&sdk, "storytime-media", None).ensure_bucket().await.unwrap();
-    wiring::dynamo(&sdk, &settings).ensure_table().await.unwrap();
-    let pipeline = wiring::build_with(&settings, Some(sdk)).await.unwrap().pipeline;
+    S3BlobStore::new(&sdk, "storytime-media", None).ensure_bucket().await.unwrap();
+    DynamoJobStore::new(&sdk, "storytime-jobs", Duration::from_secs(3600)).ensure_table().await.unwrap();
+    let workers = settings.pipeline.workers.clone();
+    let app = App::build_with_aws(settings, &Role::Function(Some(Stage::Read)), sdk).await.unwrap();
+    let pipeline = app.pipeline.clone();
 
     let png = render_page(&Page::new(&["A hen laid an egg."]));
     let request = SubmitRequest {
@@ -115,7 +137,7 @@ async fn a_lambda_batch_reports_only_the_messages_worth_retrying() {
     let garbage = pipeline.queue.receive(Stage::Read, 1, WAIT, HIDE).await.unwrap().remove(0);
     event.records.push(record("garbage", "not json", &garbage.receipt));
 
-    let response = handle_batch(pipeline.clone(), settings.workers.clone(), Stage::Read, event).await;
+    let response = handle_batch(app.handlers.clone(), workers, Stage::Read, event).await;
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     let real = received.iter().position(|m| m.body.contains(job.as_str())).expect("the job's page was received");
     assert_eq!(failed, [format!("m{real}")], "only the page worth retrying comes back");

@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 
 use serde_yaml::Value;
-use storytime_bot::slack::registration::{
+use storytime_bot::slack::manifest::{
     BOT_EVENTS, COMMAND, COMMANDS_PATH, EVENTS_PATH, INTERACTIONS_PATH, METHODS, SHORTCUT_CALLBACK_ID, SHORTCUT_NAME,
     bot_scopes,
 };

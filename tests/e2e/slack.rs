@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use storytime_bot::slack::registration::METHODS;
+use storytime_bot::slack::manifest::METHODS;
 use storytime_tests::fake_slack::{BOT_TOKEN, BOT_USER, FakeSlack, Plan, SIGNING_SECRET, TEAM, photo_event};
 use storytime_tests::slack_sign::{now, slack_signature};
 use storytime_tests::{Page, Server, cer, mp3_seconds, render_page};

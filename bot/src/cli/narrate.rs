@@ -6,11 +6,13 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use bytes::Bytes;
-use storytime_pipeline::domain::text::truncate_at_sentence;
+use storytime_pipeline::domain::narration_text::truncate_at_sentence;
 use storytime_pipeline::image::inspect;
-use storytime_pipeline::settings::Settings;
 use storytime_pipeline::stages::{read_page, synthesize_book};
-use storytime_pipeline::{Language, StageError, wiring};
+use storytime_pipeline::{Language, StageError};
+
+use crate::app;
+use crate::settings::Settings;
 
 pub async fn run(
     settings: Settings,
@@ -18,19 +20,19 @@ pub async fn run(
     out: PathBuf,
     voice: Option<String>,
 ) -> anyhow::Result<ExitCode> {
-    if images.len() > settings.max_pages {
-        bail!("a book holds at most {} pages (STORYTIME_MAX_PAGES); {} were given", settings.max_pages, images.len());
+    let settings = settings.pipeline;
+    let limits = settings.limits;
+    if images.len() > limits.max_pages {
+        bail!("a book holds at most {} pages (STORYTIME_MAX_PAGES); {} were given", limits.max_pages, images.len());
     }
-    let aws = if settings.backends.uses_aws() { Some(wiring::aws_config().await) } else { None };
-    let reader = wiring::text_reader(&settings, aws.as_ref());
-    let narrator = wiring::narrator(&settings, aws.as_ref());
+    let (reader, narrator) = app::engines(&settings).await?;
     let total = images.len();
     let mut texts = Vec::new();
     for (i, path) in images.iter().enumerate() {
         eprintln!("[{}/{total}] reading {}", i + 1, path.display());
         let bytes = Bytes::from(std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?);
-        inspect(&bytes, &settings.limits).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        let decoded = storytime_pipeline::image::decode(&bytes, &settings.limits)
+        inspect(&bytes, &limits.image).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let decoded = storytime_pipeline::image::decode(&bytes, &limits.image)
             .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         let page = read_page(reader.as_ref(), decoded).await.map_err(|e| stage_error(path, e))?;
         let r = &page.reading;
@@ -52,10 +54,10 @@ pub async fn run(
         eprintln!("No text found on any page; no MP3 written. Try a closer, sharper photo in good light.");
         return Ok(ExitCode::from(3));
     }
-    let (text, truncated) = truncate_at_sentence(&full.join("\n"), settings.max_text_chars);
+    let (text, truncated) = truncate_at_sentence(&full.join("\n"), limits.max_text_chars);
     println!("{text}");
     if truncated {
-        eprintln!("The text was cut to {} characters (STORYTIME_MAX_TEXT_CHARS).", settings.max_text_chars);
+        eprintln!("The text was cut to {} characters (STORYTIME_MAX_TEXT_CHARS).", limits.max_text_chars);
     }
     let language = Language::detect(&text);
     let voice = narrator.choose_voice(voice.as_deref().or(settings.default_voice.as_deref()), language);
@@ -69,7 +71,7 @@ pub async fn run(
 fn stage_error(path: &std::path::Path, e: StageError) -> anyhow::Error {
     match e {
         StageError::Permanent(f) => anyhow::anyhow!("{}: {}", path.display(), f.message),
-        StageError::Retry(m) => anyhow::anyhow!("{}: {m} (try again)", path.display()),
+        StageError::Retry(e) => anyhow::anyhow!("{}: {e} (try again)", path.display()),
     }
 }
 

@@ -3,10 +3,12 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
-use storytime_pipeline::settings::Settings;
-use storytime_pipeline::{Stage, runtime, wiring};
-use tokio::sync::watch;
+use anyhow::bail;
+use storytime_pipeline::{Stage, runtime};
+
+use super::signal::stop_on_signal;
+use crate::app::{App, Role};
+use crate::settings::Settings;
 
 pub async fn run(settings: Settings, stage: &str) -> anyhow::Result<ExitCode> {
     let stages: Vec<Stage> = match stage {
@@ -16,16 +18,10 @@ pub async fn run(settings: Settings, stage: &str) -> anyhow::Result<ExitCode> {
             None => bail!("unknown stage `{name}`: use inbound, read, narrate, deliver or all"),
         },
     };
-    let wired = wiring::build(&settings).await.context("cannot set up storage")?;
-    super::slack_app(&settings, &wired.pipeline)?;
-    let (stop_tx, stop_rx) = watch::channel(false);
-    tokio::spawn(async move {
-        super::serve::shutdown_signal().await;
-        tracing::info!("stopping: finishing work in progress");
-        let _ = stop_tx.send(true);
-    });
+    let app = App::build(settings, &Role::Workers(stages.clone())).await?;
+    let stop = stop_on_signal();
     let names: Vec<&str> = stages.iter().map(|s| s.name()).collect();
     tracing::info!(stages = ?names, "worker running");
-    runtime::run(wired.pipeline, &stages, settings.workers.clone(), stop_rx).await;
+    runtime::run(app.handlers.clone(), &stages, app.settings.pipeline.workers.clone(), stop).await;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,8 +11,8 @@ use serde_json::json;
 use storytime_pipeline::JobStatus;
 use storytime_pipeline::ports::Email;
 
+use super::request::{authorize, read_body};
 use super::view::JobView;
-use super::{authorize, read_body};
 use crate::error::ApiError;
 use crate::state::AppState;
 

@@ -1,13 +1,14 @@
 //! `GET /media/...`: stored photos and audio behind signed, expiring links,
-//! with byte ranges so audio players can seek.
+//! streamed from the blob store, with byte ranges so audio players can seek.
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use storytime_pipeline::PortError;
-use storytime_pipeline::adapters::local::LinkError;
+use storytime_pipeline::ErrorKind;
+use storytime_pipeline::links::{LinkError, content_disposition};
+use storytime_pipeline::ports::ByteRange;
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -25,95 +26,80 @@ pub async fn media(
     Query(q): Query<LinkQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let Some(store) = &state.media else {
+    let Some(links) = &state.media_links else {
         return Err(ApiError::not_found("no_local_media", "media is served from the cloud store in this deployment"));
     };
     let (Some(exp), Some(name), Some(sig)) = (q.exp, q.name, q.sig) else {
-        return Err(link_error(LinkError::Invalid));
+        return Err(LinkError::Invalid.into());
     };
-    let key = store.signer().verify(&key, exp, &name, &sig).map_err(link_error)?;
-    let bytes = match storytime_pipeline::ports::BlobStore::get(store.as_ref(), &key).await {
-        Ok(b) => b,
-        Err(PortError::NotFound(_)) => {
+    let key = links.verify(&key, exp, &name, &sig)?;
+    let range = match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
+        Some(range) => parse_range(range),
+        None => Some(ByteRange::All),
+    };
+    let read = match state.blobs.read(&key, range.unwrap_or(ByteRange::All)).await {
+        Ok(read) => read,
+        Err(e) if e.kind() == ErrorKind::NotFound => {
             return Err(ApiError::new(StatusCode::GONE, "gone", "this file is no longer stored"));
         }
         Err(e) => return Err(e.into()),
     };
-    let total = bytes.len() as u64;
-    let mut response_headers = HeaderMap::new();
-    response_headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(key.content_type()));
-    response_headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    response_headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
-    if let Ok(v) = HeaderValue::from_str(&content_disposition(&name)) {
-        response_headers.insert(header::CONTENT_DISPOSITION, v);
+    let total = read.total;
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(key.content_type()));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    if let Ok(v) = HeaderValue::from_str(&content_disposition("inline", &name)) {
+        h.insert(header::CONTENT_DISPOSITION, v);
     }
-    match headers.get(header::RANGE).and_then(|v| v.to_str().ok()) {
-        Some(range) => match parse_range(range, total) {
-            Some((start, end)) => {
-                response_headers.insert(
-                    header::CONTENT_RANGE,
-                    HeaderValue::from_str(&format!("bytes {start}-{end}/{total}")).expect("digits"),
-                );
-                let part = bytes.slice(start as usize..=end as usize);
-                Ok((StatusCode::PARTIAL_CONTENT, response_headers, Body::from(part)).into_response())
-            }
-            None => {
-                response_headers
-                    .insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{total}")).expect("digits"));
-                Ok((StatusCode::RANGE_NOT_SATISFIABLE, response_headers).into_response())
-            }
-        },
-        None => Ok((StatusCode::OK, response_headers, Body::from(bytes)).into_response()),
-    }
+    let (status, span) = match (range, read.span) {
+        // A range the header could not say, or one outside the blob.
+        (None, _) | (Some(_), None) => {
+            h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes */{total}")).expect("digits"));
+            return Ok((StatusCode::RANGE_NOT_SATISFIABLE, h).into_response());
+        }
+        (Some(ByteRange::All), Some(span)) => (StatusCode::OK, span),
+        (Some(_), Some(span)) => {
+            let content_range = format!("bytes {}-{}/{total}", span.start, span.end - 1);
+            h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&content_range).expect("digits"));
+            (StatusCode::PARTIAL_CONTENT, span)
+        }
+    };
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(span.end - span.start));
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(read.body));
+    Ok((status, h, body).into_response())
 }
 
-fn link_error(e: LinkError) -> ApiError {
-    match e {
-        LinkError::Expired => ApiError::new(StatusCode::GONE, "link_expired", e.to_string()),
-        LinkError::Invalid => ApiError::new(StatusCode::FORBIDDEN, "bad_link", e.to_string()),
-    }
-}
-
-/// `inline` with an ASCII fallback name and the UTF-8 original (RFC 6266).
-fn content_disposition(name: &str) -> String {
-    let ascii: String =
-        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
-    format!(
-        "inline; filename=\"{ascii}\"; filename*=UTF-8''{}",
-        storytime_pipeline::adapters::local::percent_encode(name)
-    )
-}
-
-/// One `bytes=` range (`a-b`, `a-` or `-n`) within `total`.
-fn parse_range(header: &str, total: u64) -> Option<(u64, u64)> {
+/// One `bytes=` range (`a-b`, `a-` or `-n`); `None` for anything else
+/// (several ranges, other units, garbage), which is answered 416.
+fn parse_range(header: &str) -> Option<ByteRange> {
     let spec = header.trim().strip_prefix("bytes=")?;
-    if spec.contains(',') || total == 0 {
+    if spec.contains(',') {
         return None;
     }
     let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            (total.saturating_sub(n), total - 1)
-        }
-        (s, "") => (s.parse().ok()?, total - 1),
-        (s, e) => (s.parse().ok()?, e.parse::<u64>().ok()?.min(total - 1)),
-    };
-    (start <= end && start < total).then_some((start, end))
+    match (a.trim(), b.trim()) {
+        ("", n) => Some(ByteRange::Last(n.parse().ok()?)),
+        (s, "") => Some(ByteRange::From { start: s.parse().ok()?, end: None }),
+        (s, e) => Some(ByteRange::From { start: s.parse().ok()?, end: Some(e.parse().ok()?) }),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::parse_range;
+    use storytime_pipeline::ports::ByteRange;
 
     #[test]
     fn byte_ranges_are_parsed_and_bounded() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
-        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
-        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
-        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
-        assert_eq!(parse_range("bytes=100-", 100), None);
-        assert_eq!(parse_range("bytes=0-1,5-6", 100), None);
-        assert_eq!(parse_range("items=0-1", 100), None);
+        let within = |h: &str| parse_range(h).and_then(|r| r.within(100)).map(|s| (s.start, s.end - 1));
+        assert_eq!(within("bytes=0-9"), Some((0, 9)));
+        assert_eq!(within("bytes=90-"), Some((90, 99)));
+        assert_eq!(within("bytes=-10"), Some((90, 99)));
+        assert_eq!(within("bytes=50-500"), Some((50, 99)));
+        assert_eq!(within("bytes=100-"), None);
+        assert_eq!(within("bytes=0-1,5-6"), None);
+        assert_eq!(within("items=0-1"), None);
+        assert_eq!(parse_range("bytes=3-"), Some(ByteRange::From { start: 3, end: None }));
     }
 }

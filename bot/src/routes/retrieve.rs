@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use storytime_pipeline::{Job, JobId, JobStatus};
 
-use super::authorize;
+use super::request::authorize;
 use super::view::JobView;
 use crate::error::ApiError;
 use crate::state::AppState;

@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use storytime_pipeline::stages::{SubmitRequest, Upload};
 use storytime_pipeline::{Destination, Reuse};
 
+use super::request::{authorize, flag, read_body};
 use super::view::JobView;
-use super::{authorize, flag, read_body};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -21,7 +21,7 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let voice =
         headers.get("x-voice").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
     let name = headers.get(header::CONTENT_DISPOSITION).and_then(|v| filename(v.as_bytes()));
-    let limit = state.pipeline.config.limits.max_bytes;
+    let limit = state.pipeline.config.limits.image.max_bytes;
     let bytes = read_body(&headers, body, limit).await?;
 
     let accepted = state

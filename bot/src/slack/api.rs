@@ -10,8 +10,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use slack_morphism::errors::SlackClientError;
 use slack_morphism::prelude::*;
-use storytime_pipeline::PortError;
 use storytime_pipeline::settings::Secret;
+use storytime_pipeline::{ErrorKind, PortError};
 use url::Url;
 
 use super::files::SlackHosts;
@@ -71,22 +71,19 @@ impl SlackError {
 
 impl From<SlackError> for PortError {
     fn from(e: SlackError) -> Self {
-        let text = e.to_string();
-        match &e {
-            SlackError::Api { code, .. } if PERMANENT.contains(&code.as_str()) => PortError::rejected("Slack", text),
-            SlackError::Api { code, .. }
-                if matches!(
-                    code.as_str(),
-                    "ratelimited" | "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout"
-                ) =>
-            {
-                PortError::unavailable("Slack", text)
-            }
-            SlackError::Api { .. } | SlackError::Rejected { .. } | SlackError::Unexpected { .. } => {
-                PortError::rejected("Slack", text)
-            }
-            SlackError::Unavailable { .. } => PortError::unavailable("Slack", text),
-        }
+        let kind = match &e {
+            SlackError::Api { code, .. } => match code.as_str() {
+                "ratelimited" => ErrorKind::Throttled,
+                "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" => ErrorKind::Unavailable,
+                "not_in_channel" | "channel_not_found" | "is_archived" | "user_not_found" => ErrorKind::Missing,
+                "invalid_arguments" | "cannot_dm_bot" => ErrorKind::Invalid,
+                code if PERMANENT.contains(&code) => ErrorKind::AccessDenied,
+                _ => ErrorKind::Failed,
+            },
+            SlackError::Unavailable { .. } => ErrorKind::Unavailable,
+            SlackError::Rejected { .. } | SlackError::Unexpected { .. } => ErrorKind::Failed,
+        };
+        PortError::new(kind, "Slack", e.to_string()).with_source(e)
     }
 }
 

@@ -14,7 +14,7 @@ use storytime_pipeline::ports::UserPrefs;
 use storytime_pipeline::{JobId, JobStatus};
 
 use super::SlackApp;
-use super::registration::{COMMAND, SHORTCUT_NAME};
+use super::manifest::{COMMAND, SHORTCUT_NAME};
 
 /// The fields of a slash command Storytime uses.
 #[derive(Debug, Clone, Deserialize)]

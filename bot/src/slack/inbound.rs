@@ -134,7 +134,7 @@ impl SlackApp {
         if let Err(e) = self.api.react(r.channel, ts, PICKED_UP).await {
             tracing::warn!(error = %e, "could not add the picked-up reaction");
         }
-        let max_pages = self.pipeline.config.max_pages;
+        let max_pages = self.pipeline.config.limits.max_pages;
         if photos.len() > max_pages {
             let text = format!("A book holds at most {max_pages} pages; I'll read the first {max_pages}.");
             self.say(r.channel, thread, &text).await?;
@@ -147,7 +147,7 @@ impl SlackApp {
                 photo["url_private_download"].as_str().or_else(|| photo["url_private"].as_str()).unwrap_or_default();
             match self.files.download(url).await {
                 Ok(bytes) => pages.push(Upload { bytes, name: Some(name(photo).to_owned()) }),
-                Err(e) if e.is_retryable() => return Err(StageError::Retry(e.to_string())),
+                Err(e) if e.is_retryable() => return Err(StageError::retry("the photo download", e)),
                 Err(e) => {
                     let hint = match e {
                         FetchError::LoginPage => {
@@ -223,7 +223,7 @@ impl SlackApp {
                 return Ok(info);
             }
         }
-        Err(StageError::Retry(format!("Slack has not finished processing file {id}")))
+        Err(StageError::retry(format!("Slack file {id}"), "Slack has not finished processing it"))
     }
 
     /// Explains in the thread why a photo can't be read, and marks it.

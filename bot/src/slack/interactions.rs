@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::SlackApp;
-use super::registration::SHORTCUT_CALLBACK_ID;
+use super::manifest::SHORTCUT_CALLBACK_ID;
 
 #[derive(Deserialize)]
 struct Form {

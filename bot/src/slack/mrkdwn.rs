@@ -9,7 +9,7 @@ pub fn escape(text: &str) -> String {
 /// The text as a block quote of at most `max` characters (cut after a
 /// sentence where possible, with an ellipsis), escaped.
 pub fn quote(text: &str, max: usize) -> String {
-    let (kept, cut) = storytime_pipeline::domain::text::truncate_at_sentence(text, max);
+    let (kept, cut) = storytime_pipeline::domain::narration_text::truncate_at_sentence(text, max);
     let mut body = escape(&kept);
     if cut {
         body.push_str(" …");

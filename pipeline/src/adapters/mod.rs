@@ -1,4 +1,8 @@
-//! Adapters: the ports implemented on real infrastructure.
+//! Adapters: the ports implemented on real infrastructure, one family per
+//! backend (`local`, `aws`), plus in-memory ones for tests.
 
+#[cfg(feature = "aws")]
 pub mod aws;
 pub mod local;
+#[cfg(any(test, feature = "test-support"))]
+pub mod memory;

@@ -1,35 +1,121 @@
 //! Errors of the ports and stages, classified once where they arise so the
-//! runtime can decide between retrying and giving up.
+//! runtime can decide between retrying and giving up, and so `doctor` can
+//! say how to fix what failed.
+
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
-/// What a port (storage, queue, engine, notifier) reports when it fails.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum PortError {
-    #[error("{0} not found")]
-    NotFound(String),
-    /// A conditional write lost a race; re-read and try again.
-    #[error("conflicting update of {0}")]
-    Conflict(String),
-    /// Worth retrying: throttling, timeouts, a service briefly down.
-    #[error("{what} is unavailable: {detail}")]
-    Unavailable { what: String, detail: String },
-    /// Retrying will not help: bad input, a missing permission or resource.
-    #[error("{what} refused: {detail}")]
-    Rejected { what: String, detail: String },
+/// What kind of failure a port met. The adapter decides, from its
+/// service's own codes; everything downstream reads the kind, never the
+/// message text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The item asked for is not there (a blob, a job, a record).
+    NotFound,
+    /// A conditional write lost a race: re-read and try again.
+    Conflict,
+    /// The service asked us to slow down.
+    Throttled,
+    /// A timeout, a server error, a lost connection, a full disk: may pass.
+    Unavailable,
+    /// The credentials or permissions refused the call.
+    AccessDenied,
+    /// Something the adapter needs does not exist: a bucket, queue, table,
+    /// topic or program (`storytime init` or an install creates it).
+    Missing,
+    /// The request itself is unacceptable (a bad parameter, too long).
+    Invalid,
+    /// Any other failure that retrying will not fix.
+    Failed,
+}
+
+impl ErrorKind {
+    /// Worth another try later.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::Conflict | Self::Throttled | Self::Unavailable)
+    }
+}
+
+/// What a port (storage, queue, engine, notifier) reports when it fails:
+/// its kind, what failed, the detail in the service's own words, and the
+/// underlying error when there is one.
+#[derive(Debug, Clone)]
+pub struct PortError {
+    kind: ErrorKind,
+    what: String,
+    detail: String,
+    source: Option<Arc<dyn std::error::Error + Send + Sync>>,
 }
 
 impl PortError {
-    pub fn unavailable(what: impl Into<String>, detail: impl ToString) -> Self {
-        Self::Unavailable { what: what.into(), detail: detail.to_string() }
+    pub fn new(kind: ErrorKind, what: impl Into<String>, detail: impl ToString) -> Self {
+        Self { kind, what: what.into(), detail: detail.to_string(), source: None }
     }
 
+    /// `what` is not there.
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Self::new(ErrorKind::NotFound, what, "")
+    }
+
+    /// A conditional write on `what` lost a race.
+    pub fn conflict(what: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Conflict, what, "")
+    }
+
+    /// Worth retrying: a timeout, a service briefly down.
+    pub fn unavailable(what: impl Into<String>, detail: impl ToString) -> Self {
+        Self::new(ErrorKind::Unavailable, what, detail)
+    }
+
+    /// Retrying will not help, and no more precise kind applies.
     pub fn rejected(what: impl Into<String>, detail: impl ToString) -> Self {
-        Self::Rejected { what: what.into(), detail: detail.to_string() }
+        Self::new(ErrorKind::Failed, what, detail)
+    }
+
+    /// Keeps the underlying error, for logs and `source()` chains.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
+
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// What failed, e.g. `the blob store` or `queue storytime-read`.
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The detail, in the words of the service that failed.
+    pub fn detail(&self) -> &str {
+        &self.detail
     }
 
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Unavailable { .. } | Self::Conflict(_))
+        self.kind.is_retryable()
+    }
+}
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (what, detail) = (&self.what, &self.detail);
+        match self.kind {
+            ErrorKind::NotFound if detail.is_empty() => write!(f, "{what} not found"),
+            ErrorKind::NotFound => write!(f, "{what} not found: {detail}"),
+            ErrorKind::Conflict => write!(f, "conflicting update of {what}"),
+            ErrorKind::Throttled | ErrorKind::Unavailable => write!(f, "{what} is unavailable: {detail}"),
+            ErrorKind::AccessDenied | ErrorKind::Missing | ErrorKind::Invalid | ErrorKind::Failed => {
+                write!(f, "{what} refused: {detail}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PortError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -68,17 +154,48 @@ pub enum StageError {
     /// Transient: the runtime puts the message back with a backoff and, after
     /// too many attempts, dead-letters it and fails the job.
     #[error("retryable: {0}")]
-    Retry(String),
+    Retry(#[source] PortError),
     /// Final: the job ends failed with this reason; retrying cannot help.
     #[error("permanent: {0}")]
     Permanent(Failure),
 }
 
+impl StageError {
+    /// A transient failure of our own machinery (a task that stopped, a
+    /// record being updated by too many others).
+    pub fn retry(what: impl Into<String>, detail: impl ToString) -> Self {
+        Self::Retry(PortError::unavailable(what, detail))
+    }
+}
+
 impl From<PortError> for StageError {
     fn from(e: PortError) -> Self {
-        match e {
-            PortError::Unavailable { .. } | PortError::Conflict(_) => Self::Retry(e.to_string()),
-            PortError::NotFound(_) | PortError::Rejected { .. } => Self::Permanent(Failure::internal(e)),
+        if e.is_retryable() { Self::Retry(e) } else { Self::Permanent(Failure::internal(e)) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kind_decides_between_retrying_and_giving_up() {
+        for kind in [ErrorKind::Conflict, ErrorKind::Throttled, ErrorKind::Unavailable] {
+            let e = PortError::new(kind, "the queue", "busy");
+            assert!(matches!(StageError::from(e), StageError::Retry(p) if p.kind() == kind));
         }
+        for kind in [ErrorKind::NotFound, ErrorKind::AccessDenied, ErrorKind::Missing, ErrorKind::Invalid] {
+            let e = PortError::new(kind, "the bucket", "no");
+            assert!(matches!(StageError::from(e), StageError::Permanent(f) if f.code == "internal"));
+        }
+    }
+
+    #[test]
+    fn the_source_is_kept() {
+        let io = std::io::Error::other("disk on fire");
+        let e = PortError::unavailable("the blob store", "could not write").with_source(io);
+        let source = std::error::Error::source(&e).expect("a source");
+        assert_eq!(source.to_string(), "disk on fire");
+        assert_eq!(e.to_string(), "the blob store is unavailable: could not write");
     }
 }

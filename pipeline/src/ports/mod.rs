@@ -4,11 +4,10 @@
 //! which is behind.
 //!
 //! Methods speak domain types and return [`PortError`], classified by the
-//! adapter into retryable and permanent failures.
+//! adapter by kind. [`crate::contract`] holds the checks every adapter of
+//! a port must pass.
 
 mod blob_store;
-#[cfg(any(test, feature = "contract"))]
-pub mod contract;
 mod inbound;
 mod job_store;
 mod messenger;
@@ -18,7 +17,7 @@ mod preferences;
 mod queue;
 mod text_reader;
 
-pub use blob_store::BlobStore;
+pub use blob_store::{BlobRead, BlobStore, ByteRange};
 pub use inbound::InboundHandler;
 pub use job_store::{JobStore, MAX_RECIPIENTS, Submitted};
 pub use messenger::{ChatResult, Messenger};

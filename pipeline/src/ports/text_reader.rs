@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 
 use crate::domain::PortError;
-use crate::domain::text::Fragment;
+use crate::domain::page_text::Fragment;
 use crate::image::{PreparedImage, ReaderNeeds, Rotation};
 
 /// The writing system of a page, which decides the reader's language model.

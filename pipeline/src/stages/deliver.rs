@@ -38,7 +38,7 @@ impl Pipeline {
             Ok(()) => DeliveryState::Delivered { at_ms: now_ms() },
             Err(e) if e.is_retryable() => {
                 self.set_delivery_state(job_id, index, DeliveryState::Pending).await?;
-                return Err(StageError::Retry(e.to_string()));
+                return Err(StageError::Retry(e));
             }
             Err(e) => self.fall_back(&job, &destination, &e.to_string()).await,
         };
@@ -101,7 +101,7 @@ impl Pipeline {
     }
 
     async fn to_chat(&self, job: &Job, destination: &Destination) -> Result<(), PortError> {
-        let Some(messenger) = self.front_end().messenger else {
+        let Some(messenger) = &self.messenger else {
             return Err(PortError::rejected("chat delivery", "chat is not configured in this process"));
         };
         let title = job.name.clone();
@@ -113,7 +113,7 @@ impl Pipeline {
                     text: job.text.clone().unwrap_or_default(),
                     truncated: job.truncated,
                     audio: self.blobs.get(&audio.key).await?,
-                    file_name: format!("{}.mp3", super::stem(&job.name)),
+                    file_name: format!("{}.mp3", super::pipeline::stem(&job.name)),
                     seconds: audio.seconds,
                     link: links.audio.unwrap_or_default(),
                 }

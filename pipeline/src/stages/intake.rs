@@ -58,12 +58,12 @@ impl Pipeline {
         if count == 0 {
             return Err(IntakeError::NoPages);
         }
-        if count > self.config.max_pages {
-            return Err(IntakeError::TooManyPages { count, max: self.config.max_pages });
+        if count > self.config.limits.max_pages {
+            return Err(IntakeError::TooManyPages { count, max: self.config.limits.max_pages });
         }
         let mut pages = Vec::with_capacity(count);
         for (index, upload) in request.pages.into_iter().enumerate() {
-            let limits = self.config.limits;
+            let limits = self.config.limits.image;
             let bytes = upload.bytes.clone();
             // Hashing a 2 MB photo takes a few milliseconds: keep it off the
             // async threads that answer other requests.

@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::Pipeline;
 use crate::audio::{self, Mp3};
-use crate::domain::text::{split_for_narration, truncate_at_sentence};
+use crate::domain::narration_text::{split_for_narration, truncate_at_sentence};
 use crate::domain::{AudioRef, BlobKey, ContentId, Failure, JobId, JobStatus, Language, StageError, StageMessage};
 use crate::ports::{Narrator, Voice};
 
@@ -44,7 +44,7 @@ impl Pipeline {
             }
             return Ok(());
         }
-        let (text, truncated) = truncate_at_sentence(&full.join("\n"), self.config.max_text_chars);
+        let (text, truncated) = truncate_at_sentence(&full.join("\n"), self.config.limits.max_text_chars);
         let language = Language::detect(&text);
         let voice = self.narrator.choose_voice(job.voice.as_deref(), language);
         let key = ContentId::combine([self.narrator.engine(), voice.name.as_str(), text.as_str()]);
@@ -106,6 +106,6 @@ pub async fn synthesize_book(narrator: &dyn Narrator, text: &str, voice: &Voice)
     }
     tokio::task::spawn_blocking(move || audio::join(speech))
         .await
-        .map_err(|e| StageError::Retry(format!("encoding stopped: {e}")))?
+        .map_err(|e| StageError::retry("encoding", format!("it stopped: {e}")))?
         .map_err(|e| StageError::Permanent(Failure::internal(format!("the audio could not be encoded ({e})"))))
 }

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::Pipeline;
-use crate::domain::text::{Fragment, PageText, assemble};
-use crate::domain::{BlobKey, Failure, JobId, JobStatus, Language, PageReading, StageError, StageMessage};
+use crate::domain::page_text::{Fragment, PageText, assemble};
+use crate::domain::{BlobKey, ErrorKind, Failure, JobId, JobStatus, Language, PageReading, StageError, StageMessage};
 use crate::image::{DecodedImage, ImageLimits, PreparedImage, Rotation, decode, prepare, rotate};
 use crate::ports::{PageLayout, Script, TextReader};
 
@@ -46,11 +46,11 @@ impl Pipeline {
                 self.update_job(job_id, |j| (j.status == JobStatus::Queued).then(|| j.status = JobStatus::Reading))
                     .await?;
             }
-            let bytes = self.blobs.get(&page.original).await.map_err(|e| match e {
-                crate::domain::PortError::NotFound(_) => {
+            let bytes = self.blobs.get(&page.original).await.map_err(|e| match e.kind() {
+                ErrorKind::NotFound => {
                     StageError::Permanent(Failure::internal("the uploaded photo is missing from storage"))
                 }
-                other => other.into(),
+                _ => e.into(),
             })?;
             let reading = self.read_image(bytes, job.fresh).await?;
             tracing::info!(job = %job_id, page = index, words = reading.text.split_whitespace().count(),
@@ -82,7 +82,7 @@ impl Pipeline {
     /// Reads one stored photo, reusing an earlier reading of the same
     /// pixels unless the job asked for fresh work.
     async fn read_image(&self, bytes: Bytes, fresh: bool) -> Result<PageReading, StageError> {
-        let limits = self.config.limits;
+        let limits = self.config.limits.image;
         let decoded = decode_blocking(bytes, limits).await?;
         if !fresh && let Some(known) = self.jobs.page_reading(&decoded.pixel_hash).await? {
             tracing::info!(pixels = %decoded.pixel_hash, "reusing an earlier reading of the same page");
@@ -103,7 +103,7 @@ impl Pipeline {
 pub(crate) async fn decode_blocking(bytes: Bytes, limits: ImageLimits) -> Result<DecodedImage, StageError> {
     tokio::task::spawn_blocking(move || decode(&bytes, &limits))
         .await
-        .map_err(|e| StageError::Retry(format!("decoding stopped: {e}")))?
+        .map_err(|e| StageError::retry("decoding", format!("it stopped: {e}")))?
         .map_err(|rejection| StageError::Permanent(rejection.to_failure()))
 }
 
@@ -218,7 +218,7 @@ fn script_language(script: Script) -> Language {
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, StageError> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StageError::Retry(format!("image work stopped: {e}")))
+    tokio::task::spawn_blocking(f).await.map_err(|e| StageError::retry("image work", format!("it stopped: {e}")))
 }
 
 #[cfg(test)]
@@ -233,19 +233,20 @@ mod tests {
     use image::{GrayImage, Luma};
 
     use super::*;
-    use crate::domain::text::{Rect, Word};
+    use crate::domain::page_text::{Rect, Word};
     use crate::domain::{ContentId, PortError};
     use crate::image::ReaderNeeds;
     use crate::ports::Reading;
 
-    struct Engine {
+    /// A reader that tells how the page it is shown lies from a dark mark.
+    struct OrientationReader {
         korean: bool,
         layout: Option<PageLayout>,
         reads: Mutex<Vec<Script>>,
         detections: Mutex<usize>,
     }
 
-    impl Engine {
+    impl OrientationReader {
         fn new(korean: bool, layout: Option<PageLayout>) -> Self {
             Self { korean, layout, reads: Mutex::default(), detections: Mutex::default() }
         }
@@ -287,7 +288,7 @@ mod tests {
     }
 
     #[async_trait]
-    impl TextReader for Engine {
+    impl TextReader for OrientationReader {
         fn engine(&self) -> &'static str {
             "stand-in"
         }
@@ -328,7 +329,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_upright_page_is_read_once_without_the_detector() {
-        let engine = Engine::new(false, None);
+        let engine = OrientationReader::new(false, None);
         let result = read_page(&engine, page(Rotation::None)).await.unwrap();
         assert_eq!(result.reading.text, "Once upon a time there was a little red hen");
         assert_eq!(result.reading.rotation, 0);
@@ -338,7 +339,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_upside_down_page_is_read_turned_round_without_the_detector() {
-        let engine = Engine::new(false, None);
+        let engine = OrientationReader::new(false, None);
         let result = read_page(&engine, page(Rotation::Cw180)).await.unwrap();
         assert_eq!(result.reading.text, "Once upon a time there was a little red hen");
         assert_eq!(result.reading.rotation, 180);
@@ -349,7 +350,7 @@ mod tests {
     #[tokio::test]
     async fn a_sideways_page_is_turned_as_the_detector_says() {
         let layout = PageLayout { rotation: Rotation::Cw270, script: Script::Latin, confidence: 6.0 };
-        let engine = Engine::new(false, Some(layout));
+        let engine = OrientationReader::new(false, Some(layout));
         let result = read_page(&engine, page(Rotation::Cw90)).await.unwrap();
         assert_eq!(result.reading.text, "Once upon a time there was a little red hen");
         assert_eq!(result.reading.rotation, 270);
@@ -359,7 +360,7 @@ mod tests {
     #[tokio::test]
     async fn a_page_in_another_script_is_read_with_its_language() {
         let layout = PageLayout { rotation: Rotation::None, script: Script::Hangul, confidence: 4.0 };
-        let engine = Engine::new(true, Some(layout));
+        let engine = OrientationReader::new(true, Some(layout));
         let result = read_page(&engine, page(Rotation::None)).await.unwrap();
         assert_eq!(result.reading.text, "옛날 옛적에 호랑이가 살았어요");
         assert_eq!(result.reading.language, Language::Korean);
@@ -369,7 +370,7 @@ mod tests {
     #[tokio::test]
     async fn an_unsure_detector_leaves_the_better_of_the_two_readings() {
         let layout = PageLayout { rotation: Rotation::Cw90, script: Script::Latin, confidence: 0.5 };
-        let engine = Engine::new(true, Some(layout));
+        let engine = OrientationReader::new(true, Some(layout));
         let result = read_page(&engine, page(Rotation::None)).await.unwrap();
         assert_eq!(result.reading.rotation, 0);
         assert_eq!(*engine.reads.lock().unwrap(), [Script::Latin, Script::Latin]);
@@ -379,7 +380,7 @@ mod tests {
     #[tokio::test]
     async fn another_script_is_read_with_its_model_even_when_the_turn_is_unsure() {
         let layout = PageLayout { rotation: Rotation::Cw90, script: Script::Hangul, confidence: 0.5 };
-        let engine = Engine::new(true, Some(layout));
+        let engine = OrientationReader::new(true, Some(layout));
         let result = read_page(&engine, page(Rotation::None)).await.unwrap();
         assert_eq!(result.reading.text, "옛날 옛적에 호랑이가 살았어요");
         assert_eq!(result.reading.rotation, 0);

@@ -30,9 +30,10 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, Put, ScalarAttributeType, TableStatus, TimeToLiveSpecification, TransactWriteItem,
 };
 
-use super::classify;
+use super::sdk_errors::classify;
 use crate::domain::{AudioRef, ContentId, Destination, Job, JobId, JobStatus, PageReading, PortError, now_ms};
 use crate::ports::{JobStore, MAX_RECIPIENTS, Preferences, Submitted, UserPrefs};
+use crate::setup::{Ensured, Finding, Setup};
 
 const WHAT: &str = "the DynamoDB table";
 const INDEX: &str = "attention";
@@ -282,7 +283,7 @@ impl JobStore for DynamoJobStore {
                             match self.save(&existing).await {
                                 Ok(version) => existing.version = version,
                                 // The job moved on meanwhile: look again.
-                                Err(PortError::Conflict(_)) => continue,
+                                Err(e) if e.kind() == crate::domain::ErrorKind::Conflict => continue,
                                 Err(e) => return Err(e),
                             }
                         }
@@ -315,11 +316,11 @@ impl JobStore for DynamoJobStore {
                     }
                     continue;
                 }
-                Err(Cancelled::Condition(_)) => return Err(PortError::Conflict(job.id.to_string())),
+                Err(Cancelled::Condition(_)) => return Err(PortError::conflict(job.id.to_string())),
                 Err(Cancelled::Other(e)) => return Err(e),
             }
         }
-        Err(PortError::Conflict(format!("content key of job {} kept changing", job.id)))
+        Err(PortError::conflict(format!("the content key of job {}", job.id)))
     }
 
     async fn get(&self, id: &JobId) -> Result<Option<Job>, PortError> {
@@ -341,7 +342,7 @@ impl JobStore for DynamoJobStore {
         match result {
             Ok(_) => Ok(next.version),
             Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(PortError::Conflict(job.id.to_string()))
+                Err(PortError::conflict(job.id.to_string()))
             }
             Err(e) => Err(classify(WHAT, e)),
         }
@@ -436,5 +437,18 @@ impl Preferences for DynamoJobStore {
             .await
             .map_err(|e| classify(WHAT, e))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Setup for DynamoJobStore {
+    async fn ensure(&self) -> Result<Vec<Ensured>, PortError> {
+        let created = self.ensure_table().await?;
+        Ok(vec![Ensured::new(created, "table", format!("{} (TTL on expires_at)", self.table))])
+    }
+
+    async fn check(&self) -> Vec<Finding> {
+        let resource = format!("table {}", self.table);
+        vec![Finding::of("dynamodb", resource, self.check().await, "dynamodb:DescribeTable on the table")]
     }
 }

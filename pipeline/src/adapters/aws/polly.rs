@@ -9,9 +9,10 @@ use async_trait::async_trait;
 use aws_sdk_polly::Client;
 use aws_sdk_polly::types::{Engine, OutputFormat, TextType, VoiceId};
 
-use super::classify;
+use super::sdk_errors::classify;
 use crate::domain::{Language, PortError};
 use crate::ports::{Narrator, Speech, Voice};
+use crate::setup::{Finding, Setup};
 
 const WHAT: &str = "Amazon Polly";
 /// Polly bills at most 3,000 characters of a request and takes 6,000 with
@@ -63,7 +64,11 @@ impl PollyNarrator {
         if out.voices().iter().any(|v| v.id().is_some_and(|id| id.as_str() == VOICES[0].0)) {
             Ok(())
         } else {
-            Err(PortError::rejected(WHAT, format!("no {} voice {} in this region", self.engine, VOICES[0].0)))
+            Err(PortError::new(
+                crate::domain::ErrorKind::Missing,
+                WHAT,
+                format!("no {} voice {} in this region", self.engine, VOICES[0].0),
+            ))
         }
     }
 
@@ -130,7 +135,15 @@ impl Narrator for PollyNarrator {
     }
 }
 
-#[cfg(test)]
+#[async_trait]
+impl Setup for PollyNarrator {
+    async fn check(&self) -> Vec<Finding> {
+        let resource = format!("{} voices", self.engine);
+        vec![Finding::of("polly", resource, self.check().await, "polly:DescribeVoices")]
+    }
+}
+
+#[cfg(all(test, feature = "aws-mocks"))]
 mod tests {
     use std::sync::{Arc, Mutex};
 
@@ -226,9 +239,8 @@ mod tests {
             )
         });
         let polly = PollyNarrator::from_client(mock_client!(aws_sdk_polly, RuleMode::MatchAny, [&too_long]), "neural");
-        match polly.synthesize("Hello.", &voice).await.unwrap_err() {
-            PortError::Rejected { detail, .. } => assert!(detail.contains("Maximum text length"), "{detail}"),
-            other => panic!("{other:?}"),
-        }
+        let e = polly.synthesize("Hello.", &voice).await.unwrap_err();
+        assert!(!e.is_retryable(), "{e:?}");
+        assert!(e.detail().contains("Maximum text length"), "{e}");
     }
 }

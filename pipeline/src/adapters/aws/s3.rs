@@ -11,9 +11,10 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
-use super::classify;
-use crate::domain::{BlobKey, PortError};
+use super::sdk_errors::classify;
+use crate::domain::{BlobKey, ErrorKind, PortError};
 use crate::ports::BlobStore;
+use crate::setup::{Ensured, Finding, Setup};
 
 const WHAT: &str = "the S3 bucket";
 
@@ -37,9 +38,11 @@ impl S3BlobStore {
     pub async fn check(&self) -> Result<(), PortError> {
         match self.client.head_bucket().bucket(&self.bucket).send().await {
             Ok(_) => Ok(()),
-            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => {
-                Err(PortError::rejected(WHAT, format!("bucket {} does not exist (run `storytime init`)", self.bucket)))
-            }
+            Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Err(PortError::new(
+                ErrorKind::Missing,
+                WHAT,
+                format!("bucket {} does not exist (run `storytime init`)", self.bucket),
+            )),
             Err(e) => Err(classify(WHAT, e)),
         }
     }
@@ -93,7 +96,7 @@ impl BlobStore for S3BlobStore {
         let object = match self.client.get_object().bucket(&self.bucket).key(key.as_str()).send().await {
             Ok(object) => object,
             Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
-                return Err(PortError::NotFound(key.to_string()));
+                return Err(PortError::not_found(key.to_string()));
             }
             Err(e) => return Err(classify(WHAT, e)),
         };
@@ -125,5 +128,17 @@ impl BlobStore for S3BlobStore {
             .await
             .map_err(|e| classify(WHAT, e))?;
         Ok(request.uri().to_owned())
+    }
+}
+
+#[async_trait]
+impl Setup for S3BlobStore {
+    async fn ensure(&self) -> Result<Vec<Ensured>, PortError> {
+        Ok(vec![Ensured::new(self.ensure_bucket().await?, "bucket", &self.bucket)])
+    }
+
+    async fn check(&self) -> Vec<Finding> {
+        let resource = format!("bucket {}", self.bucket);
+        vec![Finding::of("s3", resource, self.check().await, "s3:ListBucket on the bucket")]
     }
 }

@@ -16,9 +16,10 @@ use std::sync::Mutex;
 
 use tokio::sync::OnceCell;
 
-use super::classify;
+use super::sdk_errors::classify;
 use crate::domain::PortError;
 use crate::ports::{Email, Notifier};
+use crate::setup::{Ensured, Finding, Setup};
 
 const WHAT: &str = "the SNS topic";
 /// SNS's limits: a subject under 100 characters, a message of 256 KiB.
@@ -30,6 +31,8 @@ pub struct SnsNotifier {
     /// A topic name or ARN, as configured.
     topic: String,
     arn: OnceCell<String>,
+    /// An address `storytime init` subscribes for the default recipients.
+    subscribe: Option<String>,
     /// Addresses known to be subscribed (or just subscribed by us).
     subscribed: Mutex<HashSet<String>>,
 }
@@ -41,7 +44,14 @@ impl SnsNotifier {
         if topic.starts_with("arn:") {
             let _ = arn.set(topic.clone());
         }
-        Self { client: Client::new(config), topic, arn, subscribed: Mutex::default() }
+        Self { client: Client::new(config), topic, arn, subscribe: None, subscribed: Mutex::default() }
+    }
+
+    /// The address `storytime init` subscribes to the topic for mail to
+    /// the default recipients.
+    pub fn subscribing(mut self, address: Option<String>) -> Self {
+        self.subscribe = address;
+        self
     }
 
     /// The topic's ARN, found by name among the account's topics.
@@ -180,6 +190,24 @@ impl Notifier for SnsNotifier {
             .await
             .map_err(|e| classify(WHAT, e))?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Setup for SnsNotifier {
+    async fn ensure(&self) -> Result<Vec<Ensured>, PortError> {
+        let arn = self.ensure_topic(self.subscribe.as_deref()).await?;
+        let mut done = vec![Ensured::ready("topic", arn)];
+        if let Some(address) = &self.subscribe {
+            done.push(Ensured::ready("mail to", format!("{address} (it must confirm from the email AWS sends)")));
+        }
+        Ok(done)
+    }
+
+    async fn check(&self) -> Vec<Finding> {
+        let resource = format!("topic {}", self.topic);
+        let permission = "sns:ListTopics, or set STORYTIME_SNS_TOPIC to the topic's ARN";
+        vec![Finding::of("sns", resource, self.arn().await.map(drop), permission)]
     }
 }
 

@@ -17,9 +17,10 @@ use aws_sdk_sqs::types::{
 };
 use tokio::sync::{OnceCell, mpsc, oneshot};
 
-use super::classify;
-use crate::domain::{PortError, Stage, StageMessage};
+use super::sdk_errors::classify;
+use crate::domain::{ErrorKind, PortError, Stage, StageMessage};
 use crate::ports::{Queue, QueueDepth, Received};
+use crate::setup::{Ensured, Finding, Setup};
 
 const WHAT: &str = "the SQS queue";
 /// SQS's limits: messages per batch call and per receive, longest wait,
@@ -32,6 +33,9 @@ const MAX_VISIBILITY: Duration = Duration::from_secs(12 * 3600);
 pub struct SqsQueue {
     client: Client,
     prefix: String,
+    /// For `storytime init`: receives before SQS moves a message to the
+    /// dead-letter queue, and the queues' default visibility timeout.
+    redrive: (u32, Duration),
     urls: HashMap<(Stage, bool), OnceCell<String>>,
     deletes: mpsc::UnboundedSender<Delete>,
 }
@@ -50,7 +54,15 @@ impl SqsQueue {
         let (deletes, rx) = mpsc::unbounded_channel();
         tokio::spawn(delete_in_batches(client.clone(), rx));
         let urls = Stage::ALL.into_iter().flat_map(|s| [((s, false), OnceCell::new()), ((s, true), OnceCell::new())]);
-        Self { client, prefix: prefix.into(), urls: urls.collect(), deletes }
+        Self { client, prefix: prefix.into(), redrive: (6, Duration::from_secs(30)), urls: urls.collect(), deletes }
+    }
+
+    /// The redrive policy `storytime init` sets: a message received
+    /// `max_receives` times without being deleted moves to the dead-letter
+    /// queue; `visibility` is the queues' default visibility timeout.
+    pub fn with_redrive(mut self, max_receives: u32, visibility: Duration) -> Self {
+        self.redrive = (max_receives, visibility);
+        self
     }
 
     /// The queue's name; `dead` for its dead-letter queue.
@@ -65,9 +77,11 @@ impl SqsQueue {
                 let name = self.name(stage, dead);
                 match self.client.get_queue_url().queue_name(&name).send().await {
                     Ok(out) => out.queue_url.ok_or_else(|| PortError::rejected(WHAT, format!("{name}: no URL"))),
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) => {
-                        Err(PortError::rejected(WHAT, format!("queue {name} does not exist (run `storytime init`)")))
-                    }
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_queue_does_not_exist()) => Err(PortError::new(
+                        ErrorKind::Missing,
+                        WHAT,
+                        format!("queue {name} does not exist (run `storytime init`)"),
+                    )),
                     Err(e) => Err(classify(WHAT, e)),
                 }
             })
@@ -361,5 +375,30 @@ impl Queue for SqsQueue {
         let main = self.count(self.url(stage, false).await?, &[Waiting, Delayed, InFlight]).await?;
         let dead = self.count(self.url(stage, true).await?, &[Waiting]).await?;
         Ok(QueueDepth { waiting: main[0] + main[1], in_flight: main[2], dead: dead[0] })
+    }
+}
+
+#[async_trait]
+impl Setup for SqsQueue {
+    async fn ensure(&self) -> Result<Vec<Ensured>, PortError> {
+        let (max_receives, visibility) = self.redrive;
+        let created = self.ensure_queues(max_receives, visibility).await?;
+        let mut done = Vec::new();
+        for stage in Stage::ALL {
+            for dead in [false, true] {
+                let name = self.name(stage, dead);
+                done.push(Ensured::new(created.contains(&name), "queue", name));
+            }
+        }
+        Ok(done)
+    }
+
+    async fn check(&self) -> Vec<Finding> {
+        let what = format!("queues {}<stage> and their -dlq", self.prefix);
+        let result = match self.check().await.into_iter().next() {
+            None => Ok(()),
+            Some((_, e)) => Err(e),
+        };
+        vec![Finding::of("sqs", what, result, "sqs:GetQueueUrl on the queues")]
     }
 }

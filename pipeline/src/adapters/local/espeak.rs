@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::process::Engine;
+use super::process::Program;
 use crate::domain::{Language, PortError};
 use crate::ports::{Narrator, Speech, Voice};
+use crate::setup::{Finding, Setup};
 
 /// Storytime's voice names and the espeak-ng voices behind them. The first
 /// voice of each language is that language's default.
@@ -20,7 +21,7 @@ const VOICES: &[(&str, Language, &str)] = &[
 ];
 
 pub struct EspeakNarrator {
-    engine: Engine,
+    program: Program,
     /// Words per minute; unhurried, for children.
     speed: u32,
 }
@@ -28,13 +29,41 @@ pub struct EspeakNarrator {
 impl EspeakNarrator {
     pub fn new(program: impl Into<String>) -> Self {
         Self {
-            engine: Engine {
+            program: Program {
                 program: program.into(),
                 install_hint: "install it with `sudo apt-get install espeak-ng`",
                 timeout: Duration::from_secs(60),
             },
             speed: 150,
         }
+    }
+}
+
+/// Installed, with the Korean voice.
+#[async_trait]
+impl Setup for EspeakNarrator {
+    async fn check(&self) -> Vec<Finding> {
+        let program = &self.program.program;
+        let Ok(version) = self.program.output(&["--version"]).await else {
+            return vec![Finding::missing(
+                "espeak-ng",
+                format!("`{program}` not found"),
+                "sudo apt-get install espeak-ng",
+            )];
+        };
+        let voices = self.program.output(&["--voices"]).await.unwrap_or_default();
+        let has_korean = voices.lines().any(|l| l.split_whitespace().nth(1) == Some("ko"));
+        let version = version.lines().next().unwrap_or("").trim().to_owned();
+        let names: Vec<&str> = VOICES.iter().map(|(name, ..)| *name).collect();
+        vec![if has_korean {
+            Finding::ok("espeak-ng", format!("{version}; voices: {}", names.join(", ")))
+        } else {
+            Finding::note(
+                "espeak-ng",
+                format!("{version}, without a Korean voice"),
+                "sudo apt-get install espeak-ng-data",
+            )
+        }]
     }
 }
 
@@ -61,7 +90,7 @@ impl Narrator for EspeakNarrator {
             .ok_or_else(|| PortError::rejected("espeak-ng", format!("unknown voice `{}`", voice.name)))?;
         let speed = self.speed.to_string();
         let out = self
-            .engine
+            .program
             .run(&["-v", espeak_voice, "-s", &speed, "--stdin", "--stdout"], &[], text.as_bytes().to_vec())
             .await?;
         if !out.success {

@@ -1,28 +1,28 @@
 //! Blobs as files under `<data dir>/blobs`, written atomically (temporary
-//! file, then rename) so a crash never leaves half a file under a key.
+//! file, then rename) so a crash never leaves half a file under a key, and
+//! read as streams so serving a large file costs no memory.
 
+use std::io::SeekFrom;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use super::media::MediaSigner;
-use crate::domain::{BlobKey, PortError};
-use crate::ports::BlobStore;
+use crate::domain::{BlobKey, ErrorKind, PortError};
+use crate::links::MediaLinks;
+use crate::ports::{BlobRead, BlobStore, ByteRange};
 
 pub struct FsBlobStore {
     root: PathBuf,
-    signer: MediaSigner,
+    links: MediaLinks,
 }
 
 impl FsBlobStore {
-    pub fn new(root: PathBuf, signer: MediaSigner) -> Self {
-        Self { root, signer }
-    }
-
-    pub fn signer(&self) -> &MediaSigner {
-        &self.signer
+    /// Files under `root`; links to them are signed by `links`.
+    pub fn new(root: PathBuf, links: MediaLinks) -> Self {
+        Self { root, links }
     }
 
     fn path(&self, key: &BlobKey) -> PathBuf {
@@ -32,13 +32,15 @@ impl FsBlobStore {
 }
 
 fn io_error(what: &BlobKey, e: std::io::Error) -> PortError {
-    match e.kind() {
-        std::io::ErrorKind::NotFound => PortError::NotFound(what.to_string()),
+    let kind = match e.kind() {
+        std::io::ErrorKind::NotFound => return PortError::not_found(what.to_string()).with_source(e),
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => {
-            PortError::unavailable("the blob store", format!("{what}: {e}"))
+            ErrorKind::Unavailable
         }
-        _ => PortError::rejected("the blob store", format!("{what}: {e}")),
-    }
+        std::io::ErrorKind::PermissionDenied => ErrorKind::AccessDenied,
+        _ => ErrorKind::Failed,
+    };
+    PortError::new(kind, "the blob store", format!("{what}: {e}")).with_source(e)
 }
 
 #[async_trait]
@@ -60,12 +62,23 @@ impl BlobStore for FsBlobStore {
         tokio::fs::read(self.path(key)).await.map(Bytes::from).map_err(|e| io_error(key, e))
     }
 
+    async fn read(&self, key: &BlobKey, range: ByteRange) -> Result<BlobRead, PortError> {
+        let mut file = tokio::fs::File::open(self.path(key)).await.map_err(|e| io_error(key, e))?;
+        let total = file.metadata().await.map_err(|e| io_error(key, e))?.len();
+        let span = range.within(total);
+        let Some(bytes) = span.clone() else {
+            return Ok(BlobRead { total, span, body: Box::pin(tokio::io::empty()) });
+        };
+        file.seek(SeekFrom::Start(bytes.start)).await.map_err(|e| io_error(key, e))?;
+        Ok(BlobRead { total, span, body: Box::pin(file.take(bytes.end - bytes.start)) })
+    }
+
     async fn exists(&self, key: &BlobKey) -> Result<bool, PortError> {
         tokio::fs::try_exists(self.path(key)).await.map_err(|e| io_error(key, e))
     }
 
     async fn link(&self, key: &BlobKey, ttl: Duration, download_name: &str) -> Result<String, PortError> {
-        Ok(self.signer.link(key, ttl, download_name))
+        Ok(self.links.link(key, ttl, download_name))
     }
 }
 
@@ -77,14 +90,11 @@ mod tests {
     #[tokio::test]
     async fn blobs_round_trip_and_absent_ones_are_not_found() {
         let dir = tempfile::tempdir().unwrap();
-        let store = FsBlobStore::new(dir.path().to_owned(), MediaSigner::new(vec![1], "http://h"));
-        let key = BlobKey::audio(&ContentId::of(b"k"));
-        assert!(!store.exists(&key).await.unwrap());
-        assert!(matches!(store.get(&key).await, Err(PortError::NotFound(_))));
-        store.put(&key, Bytes::from_static(b"mp3")).await.unwrap();
-        assert_eq!(store.get(&key).await.unwrap(), Bytes::from_static(b"mp3"));
-        assert!(store.exists(&key).await.unwrap());
+        let store = FsBlobStore::new(dir.path().to_owned(), MediaLinks::new(vec![1], "http://h"));
+        crate::contract::blob_store(&store).await;
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("audio")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files remain");
+        let key = BlobKey::audio(&ContentId::of(b"absent"));
+        assert_eq!(store.read(&key, ByteRange::All).await.err().map(|e| e.kind()), Some(ErrorKind::NotFound));
     }
 }

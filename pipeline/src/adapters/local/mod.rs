@@ -2,22 +2,22 @@
 //! Files under the data directory, one SQLite database for jobs and queues,
 //! Tesseract and espeak-ng as engines, and an outbox folder for email.
 
-mod db;
+mod database;
 mod espeak;
 mod fs_blobs;
 mod journal;
-mod media;
 mod outbox;
 mod process;
 mod sqlite_jobs;
 mod sqlite_queue;
+mod storage;
 mod tesseract;
 
-pub use db::Db;
+pub use database::Database;
 pub use espeak::EspeakNarrator;
 pub use fs_blobs::FsBlobStore;
-pub use media::{LinkError, MediaSigner, percent_encode};
 pub use outbox::OutboxNotifier;
 pub use sqlite_jobs::{SqliteJobStore, SqlitePreferences};
 pub use sqlite_queue::SqliteQueue;
+pub use storage::{LocalStorage, media_key};
 pub use tesseract::TesseractReader;

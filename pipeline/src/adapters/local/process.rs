@@ -1,4 +1,4 @@
-//! Running an engine as a child process: input on stdin, output captured,
+//! Running an engine's program as a child process: input on stdin, output captured,
 //! bounded in time, killed if the caller gives up.
 
 use std::process::Stdio;
@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
-use crate::domain::PortError;
+use crate::domain::{ErrorKind, PortError};
 
 pub(crate) struct Output {
     pub stdout: Vec<u8>,
@@ -18,17 +18,17 @@ pub(crate) struct Output {
 /// A program Storytime runs, with what to tell the operator when it is
 /// missing.
 #[derive(Debug, Clone)]
-pub(crate) struct Engine {
+pub(crate) struct Program {
     pub program: String,
     /// e.g. "sudo apt-get install tesseract-ocr"
     pub install_hint: &'static str,
     pub timeout: Duration,
 }
 
-impl Engine {
+impl Program {
     pub async fn run(&self, args: &[&str], envs: &[(&str, &str)], input: Vec<u8>) -> Result<Output, PortError> {
         // The engine inherits the priority of the calling thread: the
-        // background one, in the workers (see `crate::priority`).
+        // background one, in the workers (see `crate::runtime::priority`).
         let mut child = Command::new(&self.program)
             .args(args)
             .envs(envs.iter().copied())
@@ -57,9 +57,20 @@ impl Engine {
         })
     }
 
+    /// What the program prints (stdout and stderr) for `args`, for checks
+    /// such as `--version`.
+    pub async fn output(&self, args: &[&str]) -> Result<String, PortError> {
+        let out = self.run(args, &[], Vec::new()).await?;
+        Ok(format!("{}{}", String::from_utf8_lossy(&out.stdout), out.stderr))
+    }
+
     fn spawn_error(&self, e: std::io::Error) -> PortError {
         if e.kind() == std::io::ErrorKind::NotFound {
-            PortError::rejected(&self.program, format!("`{}` is not installed; {}", self.program, self.install_hint))
+            PortError::new(
+                ErrorKind::Missing,
+                &self.program,
+                format!("`{}` is not installed; {}", self.program, self.install_hint),
+            )
         } else {
             PortError::unavailable(&self.program, e)
         }
@@ -71,10 +82,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_engine_started_by_a_worker_runs_at_idle_priority() {
-        let runtime = crate::priority::background_runtime().unwrap();
-        let engine = Engine { program: "cat".into(), install_hint: "coreutils", timeout: Duration::from_secs(30) };
-        let task = runtime.spawn(async move { engine.run(&["/proc/self/stat"], &[], Vec::new()).await });
+    fn a_program_started_by_a_worker_runs_at_idle_priority() {
+        let runtime = crate::runtime::priority::background_runtime().unwrap();
+        let program = Program { program: "cat".into(), install_hint: "coreutils", timeout: Duration::from_secs(30) };
+        let task = runtime.spawn(async move { program.run(&["/proc/self/stat"], &[], Vec::new()).await });
         let output = runtime.block_on(task).unwrap().unwrap();
         let stat = String::from_utf8(output.stdout).unwrap();
         // Fields after the command name, which ends with ')'; the policy is field 41.

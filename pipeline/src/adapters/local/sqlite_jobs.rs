@@ -5,17 +5,17 @@
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::db::{Db, db_error};
+use super::database::{Database, db_error};
 use crate::domain::now_ms;
 use crate::domain::{AudioRef, ContentId, Destination, Job, JobId, JobStatus, PageReading, PortError};
 use crate::ports::{JobStore, MAX_RECIPIENTS, Preferences, Submitted, UserPrefs};
 
 pub struct SqliteJobStore {
-    db: Db,
+    db: Database,
 }
 
 impl SqliteJobStore {
-    pub fn new(db: Db) -> Self {
+    pub fn new(db: Database) -> Self {
         Self { db }
     }
 }
@@ -112,7 +112,7 @@ impl JobStore for SqliteJobStore {
                                 destinations.into_iter().map(|d| existing.add_recipient(d)).collect();
                             if !recipients.is_empty() {
                                 if !update(&tx, &existing)? {
-                                    return Err(PortError::Conflict(existing.id.to_string()));
+                                    return Err(PortError::conflict(existing.id.to_string()));
                                 }
                                 existing.version += 1;
                             }
@@ -150,7 +150,7 @@ impl JobStore for SqliteJobStore {
         self.db
             .call(
                 move |conn| {
-                    if update(conn, &job)? { Ok(job.version + 1) } else { Err(PortError::Conflict(job.id.to_string())) }
+                    if update(conn, &job)? { Ok(job.version + 1) } else { Err(PortError::conflict(job.id.to_string())) }
                 },
             )
             .await
@@ -251,11 +251,11 @@ impl JobStore for SqliteJobStore {
 
 /// Per-user settings in the same database.
 pub struct SqlitePreferences {
-    db: Db,
+    db: Database,
 }
 
 impl SqlitePreferences {
-    pub fn new(db: Db) -> Self {
+    pub fn new(db: Database) -> Self {
         Self { db }
     }
 }
@@ -296,11 +296,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::ports::contract;
+    use crate::contract;
 
     fn store() -> (tempfile::TempDir, Arc<SqliteJobStore>) {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("j.sqlite")).unwrap();
+        let db = Database::open(&dir.path().join("j.sqlite")).unwrap();
         (dir, Arc::new(SqliteJobStore::new(db)))
     }
 
@@ -313,7 +313,7 @@ mod tests {
     #[tokio::test]
     async fn sqlite_preferences_keep_the_contract() {
         let dir = tempfile::tempdir().unwrap();
-        let prefs = SqlitePreferences::new(Db::open(&dir.path().join("p.sqlite")).unwrap());
+        let prefs = SqlitePreferences::new(Database::open(&dir.path().join("p.sqlite")).unwrap());
         contract::preferences(&prefs).await;
     }
 }

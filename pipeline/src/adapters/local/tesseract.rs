@@ -2,26 +2,29 @@
 //!
 //! Orientation and script come from Tesseract's OSD mode (`--psm 0`), the
 //! text from automatic page segmentation (`--psm 3`) as TSV, which gives
-//! every word with its box and confidence for [`crate::domain::text`].
+//! every word with its box and confidence for [`crate::domain::page_text`].
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::process::Engine;
+use super::process::Program;
 use crate::domain::PortError;
-use crate::domain::text::{Fragment, Rect, Word};
+use crate::domain::page_text::{Fragment, Rect, Word};
 use crate::image::{PreparedImage, ReaderNeeds, Rotation, encode_pgm};
 use crate::ports::{PageLayout, Reading, Script, TextReader};
+use crate::setup::{Finding, Setup};
+
+const INSTALL: &str = "sudo apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor tesseract-ocr-osd";
 
 pub struct TesseractReader {
-    engine: Engine,
+    program: Program,
 }
 
 impl TesseractReader {
     pub fn new(program: impl Into<String>) -> Self {
         Self {
-            engine: Engine {
+            program: Program {
                 program: program.into(),
                 install_hint: "install it with `sudo apt-get install tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor tesseract-ocr-osd`",
                 timeout: Duration::from_secs(120),
@@ -34,7 +37,40 @@ impl TesseractReader {
         full.extend_from_slice(args);
         // Storytime runs several readers at once; one thread each keeps them
         // from fighting over the cores.
-        self.engine.run(&full, &[("OMP_THREAD_LIMIT", "1")], encode_pgm(&page.gray)).await
+        self.program.run(&full, &[("OMP_THREAD_LIMIT", "1")], encode_pgm(&page.gray)).await
+    }
+}
+
+/// Version 5 or newer, with the English, Korean and orientation data.
+#[async_trait]
+impl Setup for TesseractReader {
+    async fn check(&self) -> Vec<Finding> {
+        let program = &self.program.program;
+        let Ok(version) = self.program.output(&["--version"]).await else {
+            return vec![Finding::missing("tesseract", format!("`{program}` not found"), INSTALL)];
+        };
+        let version = version.lines().next().unwrap_or("").trim().to_owned();
+        let major: u32 = version
+            .split_whitespace()
+            .nth(1)
+            .and_then(|v| v.split('.').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if major < 5 {
+            return vec![Finding::missing("tesseract", format!("{version}: version 5 or newer is needed"), INSTALL)];
+        }
+        let langs = self.program.output(&["--list-langs"]).await.unwrap_or_default();
+        let have: Vec<&str> = langs.lines().skip(1).map(str::trim).collect();
+        let lacking: Vec<&str> = ["eng", "kor", "osd"].into_iter().filter(|l| !have.contains(l)).collect();
+        if lacking.is_empty() {
+            return vec![Finding::ok("tesseract", format!("{version} with eng, kor, osd"))];
+        }
+        let packages: Vec<String> = lacking.iter().map(|l| format!("tesseract-ocr-{l}")).collect();
+        vec![Finding::missing(
+            "tesseract",
+            format!("{version}, but language data is missing: {}", lacking.join(", ")),
+            format!("sudo apt-get install {}", packages.join(" ")),
+        )]
     }
 }
 

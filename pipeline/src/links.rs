@@ -1,8 +1,11 @@
-//! Signed, expiring links to blobs served by Storytime itself at
-//! `/media/...` (the embedded default has no CDN).
+//! Media links: signed, expiring links to blobs that Storytime serves
+//! itself at `/media/...` (the embedded default has no CDN), and the
+//! encoding of names in them.
 //!
 //! A link carries its expiry, the download name and an HMAC-SHA256 over
-//! both and the key; anything edited in the link breaks the signature.
+//! both and the key; anything edited in the link breaks the signature. The
+//! blob store that keeps files locally hands these links out; the front
+//! end checks them before streaming the blob.
 
 use std::time::Duration;
 
@@ -22,23 +25,26 @@ pub enum LinkError {
     Invalid,
 }
 
+/// Makes and checks media links with one secret.
 #[derive(Clone)]
-pub struct MediaSigner {
+pub struct MediaLinks {
     secret: Vec<u8>,
     base_url: String,
 }
 
-impl std::fmt::Debug for MediaSigner {
+impl std::fmt::Debug for MediaLinks {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MediaSigner").field("base_url", &self.base_url).finish_non_exhaustive()
+        f.debug_struct("MediaLinks").field("base_url", &self.base_url).finish_non_exhaustive()
     }
 }
 
-impl MediaSigner {
+impl MediaLinks {
+    /// The secret signs links; `base_url` is where `/media/...` is served.
     pub fn new(secret: Vec<u8>, base_url: &str) -> Self {
         Self { secret, base_url: base_url.trim_end_matches('/').to_owned() }
     }
 
+    /// A link to `key` that works for `ttl`, saved as `name`.
     pub fn link(&self, key: &BlobKey, ttl: Duration, name: &str) -> String {
         let expires = now_ms() / 1000 + ttl.as_secs() as i64;
         let sig = self.signature(key.as_str(), expires, name);
@@ -62,6 +68,15 @@ impl MediaSigner {
         mac.update(format!("{key}\n{expires}\n{name}").as_bytes());
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
+}
+
+/// A `Content-Disposition` value with an ASCII fallback name and the UTF-8
+/// original (RFC 6266): `inline` to play or show in place, `attachment`
+/// to save.
+pub fn content_disposition(disposition: &str, name: &str) -> String {
+    let ascii: String =
+        name.chars().map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' }).collect();
+    format!("{disposition}; filename=\"{ascii}\"; filename*=UTF-8''{}", percent_encode(name))
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986).
@@ -91,7 +106,7 @@ mod tests {
 
     #[test]
     fn a_link_verifies_until_edited_or_expired() {
-        let signer = MediaSigner::new(b"secret".to_vec(), "http://127.0.0.1:8080/");
+        let signer = MediaLinks::new(b"secret".to_vec(), "http://127.0.0.1:8080/");
         let key = BlobKey::audio(&ContentId::of(b"a"));
         let link = signer.link(&key, Duration::from_secs(60), "page 1.mp3");
         assert!(link.starts_with("http://127.0.0.1:8080/media/audio/"));
@@ -99,7 +114,7 @@ mod tests {
         assert_eq!(signer.verify(&k, exp, &name, &sig).unwrap(), key);
         assert_eq!(signer.verify(&k, exp + 1, &name, &sig), Err(LinkError::Invalid));
         assert_eq!(signer.verify(&k, exp, "other.mp3", &sig), Err(LinkError::Invalid));
-        let other = MediaSigner::new(b"other".to_vec(), "http://x");
+        let other = MediaLinks::new(b"other".to_vec(), "http://x");
         assert_eq!(other.verify(&k, exp, &name, &sig), Err(LinkError::Invalid));
 
         let old = signer.link(&key, Duration::ZERO, "a.mp3");
@@ -107,5 +122,13 @@ mod tests {
         let expired = signer.signature(&k, exp - 10, &name);
         assert_eq!(signer.verify(&k, exp - 10, &name, &expired), Err(LinkError::Expired));
         assert!(signer.verify(&k, exp, &name, &sig).is_ok());
+    }
+
+    #[test]
+    fn download_names_are_encoded_for_any_browser() {
+        assert_eq!(
+            content_disposition("attachment", "토끼 \"1\".png"),
+            "attachment; filename=\"__ _1_.png\"; filename*=UTF-8''%ED%86%A0%EB%81%BC%20%221%22.png"
+        );
     }
 }

@@ -89,7 +89,7 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 /// the database, and the fsync that takes, happens on a checkpoint thread
 /// of its own, so no caller ever waits for it either.
 #[derive(Clone)]
-pub struct Db {
+pub struct Database {
     path: PathBuf,
     journal: Arc<Journal>,
     work: mpsc::Sender<Work>,
@@ -119,7 +119,7 @@ const ADOPT_PERIOD: Duration = Duration::from_secs(10);
 /// write-ahead log (besides the periodic one).
 const CHECKPOINT_EVERY: usize = 2000;
 
-impl Db {
+impl Database {
     /// Opens (creating if needed) the database and its tables, and moves
     /// into the queue whatever processes that stopped left in the journal.
     pub fn open(path: &Path) -> Result<Self, PortError> {
@@ -216,8 +216,8 @@ pub(crate) fn create_schema(conn: &Connection) -> rusqlite::Result<()> {
 /// failure, once per [`RETRY_PERIOD`]); adopts dead processes' segments
 /// now and then; moves what is left when every handle is gone.
 fn serve(conn: &mut Connection, queued: &mpsc::Receiver<Work>, mut reader: Reader, checkpoint: &mpsc::SyncSender<()>) {
-    // Acknowledgements never wait for this thread (see `crate::priority`).
-    crate::priority::lower_this_thread();
+    // Acknowledgements never wait for this thread (see `crate::runtime::priority`).
+    crate::runtime::priority::lower_this_thread();
     let mut since_checkpoint = 0;
     let mut move_journal = |conn: &mut Connection, reader: &mut Reader| -> Option<Instant> {
         let pause = match reader.drain(conn) {
@@ -278,7 +278,7 @@ fn serve(conn: &mut Connection, queued: &mpsc::Receiver<Work>, mut reader: Reade
 /// when asked and once a period, without blocking writers (passive mode),
 /// and flushes the journal to disk once a period.
 fn checkpoint_until_closed(conn: &Connection, journal: &Journal, asked: &mpsc::Receiver<()>) {
-    crate::priority::lower_this_thread();
+    crate::runtime::priority::lower_this_thread();
     loop {
         match asked.recv_timeout(CHECKPOINT_PERIOD) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) => {
@@ -325,7 +325,7 @@ mod tests {
     #[tokio::test]
     async fn an_append_is_durable_at_once_and_seen_by_the_next_call() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("d.sqlite")).unwrap();
+        let db = Database::open(&dir.path().join("d.sqlite")).unwrap();
         let (release, held) = mpsc::channel::<()>();
         let mut busy = Box::pin(db.call(move |_| {
             held.recv().ok();
@@ -351,19 +351,19 @@ mod tests {
             journal.append(&Record { stage: "read".into(), body, visible_ms: 0, sent_ms: 0 }).unwrap();
         }
         drop(journal);
-        let db = Db::open(&path).unwrap();
+        let db = Database::open(&path).unwrap();
         assert_eq!(db.call(queued).await.unwrap(), 3);
         drop(db);
-        let again = Db::open(&path).unwrap();
+        let again = Database::open(&path).unwrap();
         assert_eq!(again.call(queued).await.unwrap(), 3, "recovered once, not twice");
     }
 
     #[tokio::test]
     async fn a_call_that_panics_is_an_error_and_the_thread_goes_on() {
         let dir = tempfile::tempdir().unwrap();
-        let db = Db::open(&dir.path().join("d.sqlite")).unwrap();
+        let db = Database::open(&dir.path().join("d.sqlite")).unwrap();
         let err = db.call(|_| -> Result<(), PortError> { panic!("bad statement") }).await.unwrap_err();
-        assert!(matches!(err, PortError::Unavailable { .. }), "{err:?}");
+        assert_eq!(err.kind(), crate::domain::ErrorKind::Unavailable, "{err:?}");
         assert_eq!(db.call(queued).await.unwrap(), 0);
     }
 }

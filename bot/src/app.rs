@@ -1,0 +1,486 @@
+//! The composition root: settings in, everything a process runs out. The
+//! only place that decides which adapter backs which port, builds the Slack
+//! front end, the pipeline and the HTTP state, and the only place outside
+//! tests that constructs adapters.
+//!
+//! The order matters: the Slack client exists before the pipeline (it is
+//! the pipeline's messenger), and the Slack app after it (it submits jobs
+//! to the pipeline); the workers get both through [`Handlers`].
+
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use storytime_pipeline::adapters::local::{
+    Database, EspeakNarrator, FsBlobStore, LocalStorage, OutboxNotifier, SqliteJobStore, SqlitePreferences,
+    SqliteQueue, TesseractReader, media_key,
+};
+use storytime_pipeline::links::MediaLinks;
+use storytime_pipeline::ports::{
+    BlobStore, InboundHandler, JobStore, Messenger, Narrator, Notifier, Preferences, Queue, TextReader,
+};
+use storytime_pipeline::runtime::Handlers;
+use storytime_pipeline::settings::{
+    BlobsBackend, JobsBackend, NarratorBackend, NotifierBackend, PipelineSettings, QueueBackend, ReaderBackend,
+};
+use storytime_pipeline::setup::Setup;
+use storytime_pipeline::stages::{PipelineConfig, Ports};
+use storytime_pipeline::{Pipeline, Stage};
+
+use self::aws::Aws;
+use crate::settings::Settings;
+use crate::slack::{SlackApi, SlackApp, SlackCheck, SlackHosts, SlackMessenger};
+use crate::state::AppState;
+
+/// What a process runs, which decides what it needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Role {
+    /// `storytime serve`: the HTTP front end and every stage's workers.
+    Serve,
+    /// `storytime worker`: these stages' workers only.
+    Workers(Vec<Stage>),
+    /// `storytime lambda api`: the HTTP front end only.
+    Api,
+    /// `storytime lambda <stage>` and `sweep`: one stage (or none).
+    Function(Option<Stage>),
+}
+
+impl Role {
+    /// The stages whose workers run in this process.
+    fn stages(&self) -> Vec<Stage> {
+        match self {
+            Self::Serve => Stage::ALL.to_vec(),
+            Self::Workers(stages) => stages.clone(),
+            Self::Api => Vec::new(),
+            Self::Function(stage) => stage.iter().copied().collect(),
+        }
+    }
+}
+
+/// A process's parts, built from the settings.
+pub struct App {
+    pub settings: Settings,
+    pub pipeline: Arc<Pipeline>,
+    /// The Slack app, when configured.
+    pub slack: Option<Arc<SlackApp>>,
+    /// What the workers run.
+    pub handlers: Arc<Handlers>,
+    /// Signs links to blobs this process serves at `/media/...`.
+    media_links: Option<MediaLinks>,
+}
+
+impl App {
+    /// Builds everything `role` needs; AWS settings come from the SDK's
+    /// standard chain when a port runs on AWS.
+    pub async fn build(settings: Settings, role: &Role) -> anyhow::Result<Self> {
+        let aws = Aws::load(&settings.pipeline).await;
+        Self::assemble(settings, role, aws).await
+    }
+
+    /// [`App::build`] with the AWS SDK's settings given (tests point them
+    /// at moto).
+    #[cfg(feature = "aws")]
+    pub async fn build_with_aws(settings: Settings, role: &Role, sdk: aws_config::SdkConfig) -> anyhow::Result<Self> {
+        Self::assemble(settings, role, Aws::with(sdk)).await
+    }
+
+    async fn assemble(settings: Settings, role: &Role, aws: Aws) -> anyhow::Result<Self> {
+        require_slack_where_needed(&settings, role)?;
+        let adapters = Adapters::open(&settings, &aws).await?;
+        let slack_api = match &settings.slack {
+            Some(slack) => Some(slack_api(slack)?),
+            None => None,
+        };
+        let messenger = slack_api.clone().map(|api| Arc::new(SlackMessenger::new(api)) as Arc<dyn Messenger>);
+        let pipeline = Arc::new(Pipeline::new(adapters.ports(messenger), config(&settings.pipeline)));
+        let slack = match (&settings.slack, slack_api) {
+            (Some(slack), Some(api)) => {
+                let mode = if slack.app_token.is_some() { "Socket Mode" } else { "HTTP (/slack/events)" };
+                tracing::info!(api = %slack.api_url, mode, "Slack app enabled");
+                Some(SlackApp::new(slack, api, pipeline.clone()))
+            }
+            _ => None,
+        };
+        let inbound = slack.clone().map(|app| app as Arc<dyn InboundHandler>);
+        let handlers = Arc::new(Handlers { pipeline: pipeline.clone(), inbound });
+        Ok(Self { settings, pipeline, slack, handlers, media_links: adapters.media_links })
+    }
+
+    /// What every HTTP handler can reach.
+    pub fn http_state(&self) -> AppState {
+        AppState {
+            pipeline: self.pipeline.clone(),
+            blobs: self.pipeline.blobs.clone(),
+            media_links: self.media_links.clone().map(Arc::new),
+            api_keys: Arc::new(self.settings.http.api_keys.clone()),
+            slack: self.slack.clone(),
+        }
+    }
+
+    /// The whole HTTP surface.
+    pub fn router(&self) -> axum::Router {
+        crate::routes::router(self.http_state())
+    }
+}
+
+/// The reader and narrator alone, for `storytime narrate`.
+pub async fn engines(settings: &PipelineSettings) -> anyhow::Result<(Arc<dyn TextReader>, Arc<dyn Narrator>)> {
+    let aws = Aws::load(settings).await;
+    let engines = Engines::new(settings, &aws)?;
+    Ok((engines.reader, engines.narrator))
+}
+
+/// Every adapter the settings choose, for `storytime init` (which asks
+/// each to create what it needs) and `storytime doctor` (which asks each
+/// whether it can work here). When the storage cannot be opened, doctor
+/// still learns about the engines: the error comes as a finding.
+pub async fn setup(settings: &Settings) -> (Vec<Arc<dyn Setup>>, Option<anyhow::Error>) {
+    let aws = Aws::load(&settings.pipeline).await;
+    let mut items: Vec<Arc<dyn Setup>> = aws.setup().into_iter().collect();
+    let failure = match Adapters::open(settings, &aws).await {
+        Ok(adapters) => {
+            items.extend(adapters.setup);
+            None
+        }
+        Err(e) => {
+            if let Ok(engines) = Engines::new(&settings.pipeline, &aws) {
+                items.extend(engines.setup);
+            }
+            Some(e)
+        }
+    };
+    if let Some(slack) = &settings.slack
+        && let Ok(api) = slack_api(slack)
+    {
+        items.push(Arc::new(SlackCheck::new(slack, api, &settings.http.public_url())));
+    }
+    (items, failure)
+}
+
+/// A process whose workers deliver to Slack threads, or handle Slack's
+/// requests, cannot do so without the Slack settings; rather than send
+/// everything by email without a word, it refuses to start. `serve` is
+/// exempt: its own front end makes the chat jobs, and without Slack it
+/// makes none.
+fn require_slack_where_needed(settings: &Settings, role: &Role) -> anyhow::Result<()> {
+    if settings.slack.is_some() || settings.slack_off || *role == Role::Serve {
+        return Ok(());
+    }
+    let needs: Vec<&str> =
+        role.stages().into_iter().filter(|s| matches!(s, Stage::Inbound | Stage::Deliver)).map(|s| s.name()).collect();
+    if needs.is_empty() {
+        return Ok(());
+    }
+    bail!(
+        "the {} stage posts to Slack, but Slack is not configured here: set SLACK_SIGNING_SECRET and \
+         SLACK_BOT_TOKEN as for the front end, or set STORYTIME_SLACK=off if this deployment has no Slack app \
+         (results meant for a Slack thread then go by email)",
+        needs.join(" and ")
+    )
+}
+
+fn slack_api(slack: &crate::settings::SlackSettings) -> anyhow::Result<SlackApi> {
+    SlackApi::new(&slack.api_url, &slack.bot_token, SlackHosts::new(&slack.api_url))
+        .context("cannot set up the HTTPS client for Slack (are the CA certificates installed?)")
+}
+
+fn config(settings: &PipelineSettings) -> PipelineConfig {
+    PipelineConfig {
+        limits: settings.limits,
+        stall_after: settings.workers.stall_after,
+        default_voice: settings.default_voice.clone(),
+    }
+}
+
+/// The storage, queue, job store and notifier adapters, opened.
+struct Adapters {
+    blobs: Arc<dyn BlobStore>,
+    queue: Arc<dyn Queue>,
+    jobs: Arc<dyn JobStore>,
+    prefs: Arc<dyn Preferences>,
+    notifier: Arc<dyn Notifier>,
+    engines: Engines,
+    media_links: Option<MediaLinks>,
+    setup: Vec<Arc<dyn Setup>>,
+}
+
+impl Adapters {
+    /// Opens what the configured backends need. The local parts (data
+    /// directory, database) are created when missing; AWS resources must
+    /// exist already (`storytime init` creates them).
+    async fn open(settings: &Settings, aws: &Aws) -> anyhow::Result<Self> {
+        let p = &settings.pipeline;
+        let b = p.backends;
+        let mut setup: Vec<Arc<dyn Setup>> = Vec::new();
+        if b.uses_data_dir() {
+            let storage = LocalStorage::new(p);
+            storage.create().context("cannot create the data directory (STORYTIME_DATA_DIR)")?;
+            setup.push(Arc::new(storage));
+        }
+        let database = match b.uses_sqlite() {
+            true => Some(Database::open(&p.database_path()).context("cannot open the database")?),
+            false => None,
+        };
+        let database = || database.clone().expect("opened when a port uses SQLite");
+
+        let mut media_links = None;
+        let blobs: Arc<dyn BlobStore> = match b.blobs {
+            BlobsBackend::Fs => {
+                let key = media_key(&p.data_dir, p.media_secret.as_ref()).context("cannot read the media key")?;
+                let links = MediaLinks::new(key, &settings.http.public_url());
+                media_links = Some(links.clone());
+                Arc::new(FsBlobStore::new(p.data_dir.join("blobs"), links))
+            }
+            BlobsBackend::S3 => aws.blob_store(p, &mut setup)?,
+        };
+        let queue: Arc<dyn Queue> = match b.queue {
+            QueueBackend::Sqlite => Arc::new(SqliteQueue::new(database())),
+            QueueBackend::Sqs => aws.queue(p, &mut setup)?,
+        };
+        let (jobs, prefs): (Arc<dyn JobStore>, Arc<dyn Preferences>) = match b.jobs {
+            JobsBackend::Sqlite => {
+                (Arc::new(SqliteJobStore::new(database())), Arc::new(SqlitePreferences::new(database())))
+            }
+            JobsBackend::DynamoDb => aws.job_store(p, &mut setup)?,
+        };
+        let notifier: Arc<dyn Notifier> = match b.notifier {
+            NotifierBackend::Outbox => {
+                Arc::new(OutboxNotifier::new(p.data_dir.join("outbox"), p.email_from.clone(), p.email_to.clone()))
+            }
+            NotifierBackend::Sns => aws.notifier(p, &mut setup)?,
+        };
+        let engines = Engines::new(p, aws)?;
+        setup.extend(engines.setup.iter().cloned());
+        Ok(Self { blobs, queue, jobs, prefs, notifier, engines, media_links, setup })
+    }
+
+    fn ports(&self, messenger: Option<Arc<dyn Messenger>>) -> Ports {
+        Ports {
+            blobs: self.blobs.clone(),
+            queue: self.queue.clone(),
+            jobs: self.jobs.clone(),
+            prefs: self.prefs.clone(),
+            reader: self.engines.reader.clone(),
+            narrator: self.engines.narrator.clone(),
+            notifier: self.notifier.clone(),
+            messenger,
+        }
+    }
+}
+
+/// The text reader and the narrator. The AWS readers keep Tesseract for
+/// Korean pages and for telling how a page lies.
+struct Engines {
+    reader: Arc<dyn TextReader>,
+    narrator: Arc<dyn Narrator>,
+    setup: Vec<Arc<dyn Setup>>,
+}
+
+impl Engines {
+    fn new(settings: &PipelineSettings, aws: &Aws) -> anyhow::Result<Self> {
+        let tesseract = Arc::new(TesseractReader::new(&settings.engines.tesseract));
+        let mut setup: Vec<Arc<dyn Setup>> = vec![tesseract.clone()];
+        let reader: Arc<dyn TextReader> = match settings.backends.reader {
+            ReaderBackend::Tesseract => tesseract,
+            cloud => aws.reader(cloud, tesseract, &mut setup)?,
+        };
+        let narrator: Arc<dyn Narrator> = match settings.backends.narrator {
+            NarratorBackend::Espeak => {
+                let espeak = Arc::new(EspeakNarrator::new(&settings.engines.espeak));
+                setup.push(espeak.clone());
+                espeak
+            }
+            NarratorBackend::Polly => aws.narrator(settings, &mut setup)?,
+        };
+        Ok(Self { reader, narrator, setup })
+    }
+}
+
+#[cfg(feature = "aws")]
+mod aws {
+    //! The AWS adapters, built from the SDK's settings.
+
+    use std::sync::Arc;
+
+    use anyhow::Context;
+    use storytime_pipeline::adapters::aws::{
+        DynamoJobStore, PollyNarrator, RekognitionReader, S3BlobStore, SnsNotifier, SqsQueue, TextractReader,
+        sdk_config,
+    };
+    use storytime_pipeline::ports::{BlobStore, JobStore, Narrator, Notifier, Preferences, Queue, TextReader};
+    use storytime_pipeline::settings::{PipelineSettings, ReaderBackend};
+    use storytime_pipeline::setup::{Finding, Setup};
+
+    /// The SDK's settings, loaded when a port runs on AWS.
+    pub(super) struct Aws(Option<aws_config::SdkConfig>);
+
+    type SetupList = Vec<Arc<dyn Setup>>;
+
+    impl Aws {
+        pub(super) async fn load(settings: &PipelineSettings) -> Self {
+            Self(if settings.backends.uses_aws() { Some(sdk_config().await) } else { None })
+        }
+
+        pub(super) fn with(sdk: aws_config::SdkConfig) -> Self {
+            Self(Some(sdk))
+        }
+
+        fn sdk(&self) -> anyhow::Result<&aws_config::SdkConfig> {
+            self.0.as_ref().context("a port runs on AWS but no AWS settings were loaded")
+        }
+
+        /// The region check, when AWS is in use.
+        pub(super) fn setup(&self) -> Option<Arc<dyn Setup>> {
+            let sdk = self.0.as_ref()?;
+            let endpoint = sdk.endpoint_url().map(|e| format!(" at {e}")).unwrap_or_default();
+            Some(Arc::new(Region(sdk.region().map(|r| format!("region {r}{endpoint}")))))
+        }
+
+        pub(super) fn blob_store(
+            &self,
+            p: &PipelineSettings,
+            setup: &mut SetupList,
+        ) -> anyhow::Result<Arc<dyn BlobStore>> {
+            let s3 = Arc::new(S3BlobStore::new(self.sdk()?, &p.aws.bucket, p.aws.cdn_url.clone()));
+            setup.push(s3.clone());
+            Ok(s3)
+        }
+
+        pub(super) fn queue(&self, p: &PipelineSettings, setup: &mut SetupList) -> anyhow::Result<Arc<dyn Queue>> {
+            // One receive more than the workers' attempts: a message whose
+            // handler never settles it still reaches the dead-letter queue,
+            // and one that fails normally is dead-lettered by the worker
+            // with its reason.
+            let w = &p.workers;
+            let sqs = SqsQueue::new(self.sdk()?, &p.aws.queue_prefix).with_redrive(w.max_attempts + 1, w.visibility);
+            let sqs = Arc::new(sqs);
+            setup.push(sqs.clone());
+            Ok(sqs)
+        }
+
+        pub(super) fn job_store(
+            &self,
+            p: &PipelineSettings,
+            setup: &mut SetupList,
+        ) -> anyhow::Result<(Arc<dyn JobStore>, Arc<dyn Preferences>)> {
+            let table = Arc::new(DynamoJobStore::new(self.sdk()?, &p.aws.table, p.aws.record_ttl));
+            setup.push(table.clone());
+            Ok((table.clone(), table))
+        }
+
+        pub(super) fn notifier(
+            &self,
+            p: &PipelineSettings,
+            setup: &mut SetupList,
+        ) -> anyhow::Result<Arc<dyn Notifier>> {
+            let sns = Arc::new(SnsNotifier::new(self.sdk()?, &p.aws.topic).subscribing(p.aws.subscribe.clone()));
+            setup.push(sns.clone());
+            Ok(sns)
+        }
+
+        pub(super) fn narrator(
+            &self,
+            p: &PipelineSettings,
+            setup: &mut SetupList,
+        ) -> anyhow::Result<Arc<dyn Narrator>> {
+            let polly = Arc::new(PollyNarrator::new(self.sdk()?, &p.aws.polly_engine));
+            setup.push(polly.clone());
+            Ok(polly)
+        }
+
+        pub(super) fn reader(
+            &self,
+            which: ReaderBackend,
+            local: Arc<dyn TextReader>,
+            setup: &mut SetupList,
+        ) -> anyhow::Result<Arc<dyn TextReader>> {
+            let sdk = self.sdk()?;
+            Ok(match which {
+                ReaderBackend::Textract => {
+                    let reader = Arc::new(TextractReader::new(sdk, local));
+                    setup.push(reader.clone());
+                    reader
+                }
+                _ => {
+                    let reader = Arc::new(RekognitionReader::new(sdk, local));
+                    setup.push(reader.clone());
+                    reader
+                }
+            })
+        }
+    }
+
+    /// The AWS region in use, or its absence.
+    struct Region(Option<String>);
+
+    #[async_trait::async_trait]
+    impl Setup for Region {
+        async fn check(&self) -> Vec<Finding> {
+            vec![match &self.0 {
+                Some(region) => Finding::ok("aws", region.clone()),
+                None => Finding::missing("aws", "no region configured", "set AWS_REGION (e.g. us-east-1)"),
+            }]
+        }
+    }
+}
+
+#[cfg(not(feature = "aws"))]
+mod aws {
+    //! A build without the AWS adapters refuses AWS backends at start.
+
+    use std::sync::Arc;
+
+    use anyhow::bail;
+    use storytime_pipeline::ports::{BlobStore, JobStore, Narrator, Notifier, Preferences, Queue, TextReader};
+    use storytime_pipeline::settings::{PipelineSettings, ReaderBackend};
+    use storytime_pipeline::setup::Setup;
+
+    pub(super) struct Aws;
+
+    type SetupList = Vec<Arc<dyn Setup>>;
+
+    const NO_AWS: &str = "this storytime was built without AWS support (the `aws` feature): \
+        build it with default features, or choose local backends";
+
+    impl Aws {
+        pub(super) async fn load(_: &PipelineSettings) -> Self {
+            Self
+        }
+
+        pub(super) fn setup(&self) -> Option<Arc<dyn Setup>> {
+            None
+        }
+
+        pub(super) fn blob_store(&self, _: &PipelineSettings, _: &mut SetupList) -> anyhow::Result<Arc<dyn BlobStore>> {
+            bail!(NO_AWS)
+        }
+
+        pub(super) fn queue(&self, _: &PipelineSettings, _: &mut SetupList) -> anyhow::Result<Arc<dyn Queue>> {
+            bail!(NO_AWS)
+        }
+
+        pub(super) fn job_store(
+            &self,
+            _: &PipelineSettings,
+            _: &mut SetupList,
+        ) -> anyhow::Result<(Arc<dyn JobStore>, Arc<dyn Preferences>)> {
+            bail!(NO_AWS)
+        }
+
+        pub(super) fn notifier(&self, _: &PipelineSettings, _: &mut SetupList) -> anyhow::Result<Arc<dyn Notifier>> {
+            bail!(NO_AWS)
+        }
+
+        pub(super) fn narrator(&self, _: &PipelineSettings, _: &mut SetupList) -> anyhow::Result<Arc<dyn Narrator>> {
+            bail!(NO_AWS)
+        }
+
+        pub(super) fn reader(
+            &self,
+            _: ReaderBackend,
+            _: Arc<dyn TextReader>,
+            _: &mut SetupList,
+        ) -> anyhow::Result<Arc<dyn TextReader>> {
+            bail!(NO_AWS)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+//! What the REST handlers share: the API key check, bounded body reads and
+//! true/false headers.
+
+use axum::http::{HeaderMap, StatusCode, header};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Checks the bearer token when API keys are configured.
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if state.api_keys.is_empty() {
+        return Ok(());
+    }
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .ok_or_else(ApiError::unauthorized)?;
+    let ok = state
+        .api_keys
+        .iter()
+        .fold(false, |acc, key| acc | bool::from(key.expose().as_bytes().ct_eq(presented.as_bytes())));
+    if ok { Ok(()) } else { Err(ApiError::unauthorized()) }
+}
+
+/// How much of a body declared over the limit is still read, and thrown
+/// away, so that a client that is still sending gets the 413 answer rather
+/// than a broken connection. A larger one is refused unread.
+const DRAIN_AT_MOST: u64 = 64 * 1024 * 1024;
+
+/// Reads a request body up to `limit` bytes; more is a 413 with a JSON
+/// error, and the rest of the body is not kept.
+pub(crate) async fn read_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<bytes::Bytes, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("the body is larger than the limit of {limit} bytes"),
+        )
+    };
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if let Some(declared) = declared.filter(|n| *n > limit as u64) {
+        if declared <= DRAIN_AT_MOST {
+            let mut body = body;
+            while let Some(Ok(_)) = http_body_util::BodyExt::frame(&mut body).await {}
+        }
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let is_limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if is_limit {
+            too_large()
+        } else {
+            ApiError::bad_request("unreadable_body", format!("the body could not be read: {e}"))
+        }
+    })
+}
+
+/// Reads a true/false header; absent means `default`.
+pub(crate) fn flag(headers: &HeaderMap, name: &str, default: bool) -> Result<bool, ApiError> {
+    let Some(v) = headers.get(name) else {
+        return Ok(default);
+    };
+    match v.to_str().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        other => Err(ApiError::bad_request("bad_header", format!("{name} must be true or false, not `{other}`"))),
+    }
+}

@@ -1,0 +1,227 @@
+//! Configuration of a `storytime` process, read once from the environment:
+//! the HTTP front end, the Slack app, and the pipeline's own settings. The
+//! only place that reads `STORYTIME_*` and `SLACK_*` variables; everything
+//! else receives its part.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+
+use storytime_pipeline::settings::{Env, PipelineSettings, Secret, SettingsError, closest};
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub http: HttpSettings,
+    /// The Slack app, when `SLACK_SIGNING_SECRET` and `SLACK_BOT_TOKEN` are set.
+    pub slack: Option<SlackSettings>,
+    /// `STORYTIME_SLACK=off`: this deployment has no Slack app, so worker
+    /// processes may run the inbound and deliver stages without Slack
+    /// settings (a result bound for a Slack thread then goes by email).
+    pub slack_off: bool,
+    pub pipeline: PipelineSettings,
+    /// `STORYTIME_*` variables that are set but mean nothing to Storytime
+    /// (misspellings), each with the closest real name.
+    pub unknown: Vec<(String, String)>,
+}
+
+/// The HTTP front end.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// `STORYTIME_LISTEN` (default `127.0.0.1:8080`): the HTTP address of
+    /// `storytime serve`.
+    pub listen: SocketAddr,
+    /// `STORYTIME_PUBLIC_URL`: the base of links Storytime hands out.
+    /// Unset: `http://` and the listening address.
+    pub public_url: Option<String>,
+    /// `STORYTIME_API_KEYS`: bearer tokens the REST API accepts (comma
+    /// separated). Empty: the API is open, fine on loopback only.
+    pub api_keys: Vec<Secret>,
+}
+
+impl HttpSettings {
+    /// The base of links: the configured public URL, or this listener.
+    pub fn public_url(&self) -> String {
+        self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+/// The Slack app's credentials and endpoints.
+#[derive(Debug, Clone)]
+pub struct SlackSettings {
+    /// `SLACK_SIGNING_SECRET`, and `SLACK_SIGNING_SECRET_PREVIOUS` while a
+    /// rotation is under way: requests signed with either are accepted.
+    pub signing_secrets: Vec<Secret>,
+    /// `SLACK_BOT_TOKEN` (`xoxb-…`).
+    pub bot_token: Secret,
+    /// `SLACK_APP_TOKEN` (`xapp-…`): when set, Socket Mode is used.
+    pub app_token: Option<Secret>,
+    /// `SLACK_API_URL`: the Web API base, `https://slack.com/api` unless a
+    /// test or proxy points it elsewhere.
+    pub api_url: String,
+}
+
+impl SlackSettings {
+    pub const DEFAULT_API_URL: &'static str = "https://slack.com/api";
+
+    fn from_env(env: &Env) -> Result<Option<Self>, SettingsError> {
+        let (secret, token) = match (env.get("SLACK_SIGNING_SECRET"), env.get("SLACK_BOT_TOKEN")) {
+            (None, None) => return Ok(None),
+            (Some(s), Some(t)) => (s, t),
+            (None, Some(_)) => {
+                return Err(SettingsError::new("SLACK_SIGNING_SECRET", "is needed with SLACK_BOT_TOKEN"));
+            }
+            (Some(_), None) => {
+                return Err(SettingsError::new("SLACK_BOT_TOKEN", "is needed with SLACK_SIGNING_SECRET"));
+            }
+        };
+        let api_url = env.url("SLACK_API_URL")?.unwrap_or_else(|| Self::DEFAULT_API_URL.into());
+        let app_token = env.get("SLACK_APP_TOKEN");
+        if app_token.as_ref().is_some_and(|t| !t.starts_with("xapp-")) {
+            return Err(SettingsError::new("SLACK_APP_TOKEN", "must be an app-level token (xapp-…)"));
+        }
+        let mut signing_secrets = vec![Secret::new(secret)];
+        signing_secrets.extend(env.get("SLACK_SIGNING_SECRET_PREVIOUS").map(Secret::new));
+        Ok(Some(Self {
+            signing_secrets,
+            bot_token: Secret::new(token),
+            app_token: app_token.map(Secret::new),
+            api_url,
+        }))
+    }
+}
+
+/// Variables of the project's scripts and tests, not of the service.
+const TOOL_VARIABLES: &[&str] = &["STORYTIME_BIN", "STORYTIME_CI_MIN_FREE_GIB", "STORYTIME_ACCURACY_DIR"];
+const TOOL_PREFIXES: &[&str] = &["STORYTIME_BENCH_"];
+
+impl Settings {
+    /// From the process environment.
+    pub fn from_env() -> Result<Self, SettingsError> {
+        let present: Vec<String> = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect();
+        Self::load(&Env::process(), present)
+    }
+
+    /// From a list of variables (tests).
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self, SettingsError> {
+        let env = Env::new(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()));
+        Self::load(&env, pairs.iter().map(|(k, _)| k.to_string()).collect())
+    }
+
+    /// Reads every setting from `env`; `present` names the variables that
+    /// are set, to spot the misspelt ones.
+    fn load(env: &Env, present: Vec<String>) -> Result<Self, SettingsError> {
+        let listen = env.parse("STORYTIME_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let http = HttpSettings {
+            listen,
+            public_url: env.url("STORYTIME_PUBLIC_URL")?,
+            api_keys: env
+                .get("STORYTIME_API_KEYS")
+                .map(|v| v.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Secret::new).collect())
+                .unwrap_or_default(),
+        };
+        let slack_off = match env.get("STORYTIME_SLACK").as_deref() {
+            None | Some("on") => false,
+            Some("off") => true,
+            Some(other) => return Err(SettingsError::new("STORYTIME_SLACK", format!("`{other}` is not on or off"))),
+        };
+        let slack = SlackSettings::from_env(env)?;
+        let pipeline = PipelineSettings::from_env(env)?;
+        let unknown = unknown_variables(&env.names_read(), present);
+        Ok(Self { http, slack, slack_off, pipeline, unknown })
+    }
+}
+
+/// `STORYTIME_*` variables nobody read, each with the closest name read.
+fn unknown_variables(read: &BTreeSet<String>, present: Vec<String>) -> Vec<(String, String)> {
+    let known: Vec<&str> = read.iter().map(String::as_str).filter(|n| n.starts_with("STORYTIME_")).collect();
+    let mut unknown: Vec<(String, String)> = present
+        .into_iter()
+        .filter(|name| name.starts_with("STORYTIME_") && !read.contains(name))
+        .filter(|name| !TOOL_VARIABLES.contains(&name.as_str()) && !TOOL_PREFIXES.iter().any(|p| name.starts_with(p)))
+        .filter_map(|name| closest(&name, known.iter().copied()).map(|c| (name.clone(), c.to_owned())))
+        .collect();
+    unknown.sort();
+    unknown
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Settings, SettingsError> {
+        Settings::from_pairs(pairs)
+    }
+
+    #[test]
+    fn defaults_describe_the_embedded_service_on_loopback() {
+        let s = from(&[]).unwrap();
+        assert_eq!(s.http.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.http.public_url(), "http://127.0.0.1:8080");
+        assert_eq!(s.pipeline.data_dir, std::path::PathBuf::from(".storytime"));
+        assert!(s.http.api_keys.is_empty());
+        assert_eq!(s.pipeline.workers.stall_after, Duration::from_secs(60));
+        assert!(s.slack.is_none() && !s.slack_off);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let e = from(&[("STORYTIME_LISTEN", "nowhere")]).unwrap_err();
+        assert_eq!(e.name, "STORYTIME_LISTEN");
+        let e = from(&[("STORYTIME_MAX_ATTEMPTS", "0")]).unwrap_err();
+        assert_eq!(e.name, "STORYTIME_MAX_ATTEMPTS");
+        let e = from(&[("STORYTIME_PUBLIC_URL", "ftp://x")]).unwrap_err();
+        assert_eq!(e.name, "STORYTIME_PUBLIC_URL");
+        let e = from(&[("STORYTIME_SLACK", "maybe")]).unwrap_err();
+        assert_eq!(e.name, "STORYTIME_SLACK");
+    }
+
+    #[test]
+    fn api_keys_are_split_and_trimmed() {
+        let s = from(&[("STORYTIME_API_KEYS", " a , b,,")]).unwrap();
+        assert_eq!(s.http.api_keys, [Secret::new("a"), Secret::new("b")]);
+        assert_eq!(format!("{:?}", s.http.api_keys), "[[redacted], [redacted]]");
+    }
+
+    #[test]
+    fn slack_needs_both_secret_and_token_and_hides_them() {
+        assert!(from(&[]).unwrap().slack.is_none());
+        assert_eq!(from(&[("SLACK_BOT_TOKEN", "xoxb-1")]).unwrap_err().name, "SLACK_SIGNING_SECRET");
+        let s = from(&[
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_SIGNING_SECRET", "new"),
+            ("SLACK_SIGNING_SECRET_PREVIOUS", "old"),
+            ("SLACK_API_URL", "http://127.0.0.1:9/api/"),
+        ])
+        .unwrap();
+        let slack = s.slack.as_ref().unwrap();
+        assert_eq!(slack.signing_secrets.len(), 2);
+        assert_eq!(slack.api_url, "http://127.0.0.1:9/api");
+        assert!(!format!("{s:?}").contains("xoxb-1"));
+        assert_eq!(
+            from(&[("SLACK_BOT_TOKEN", "x"), ("SLACK_SIGNING_SECRET", "y"), ("SLACK_APP_TOKEN", "xoxb")])
+                .unwrap_err()
+                .name,
+            "SLACK_APP_TOKEN"
+        );
+    }
+
+    #[test]
+    fn a_misspelt_variable_is_named_with_the_closest_real_one() {
+        let s = from(&[
+            ("STORYTIME_REDA_WORKERS", "2"),
+            ("STORYTIME_RETRY_BASE", "100"),
+            ("STORYTIME_BENCH_PAGES", "3"),
+            ("STORYTIME_DATA_DIR", "/tmp/x"),
+            ("HOME", "/root"),
+        ])
+        .unwrap();
+        assert_eq!(
+            s.unknown,
+            [
+                ("STORYTIME_REDA_WORKERS".to_owned(), "STORYTIME_READ_WORKERS".to_owned()),
+                ("STORYTIME_RETRY_BASE".to_owned(), "STORYTIME_RETRY_BASE_MS".to_owned()),
+            ]
+        );
+    }
+}

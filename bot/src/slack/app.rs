@@ -1,0 +1,65 @@
+//! The Slack app: its routes, its inbound handler and what they share.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::post;
+use storytime_pipeline::{Pipeline, PortError, StageMessage};
+
+use super::api::SlackApi;
+use super::files::{FileFetcher, SlackHosts};
+use super::verify::{self, Verifier};
+use super::{commands, events, interactions, manifest, socket};
+use crate::settings::SlackSettings;
+
+/// The source name of Slack's inbound messages.
+pub const SOURCE: &str = "slack";
+
+pub struct SlackApp {
+    pub(super) pipeline: Arc<Pipeline>,
+    pub(super) api: SlackApi,
+    verifier: Verifier,
+    pub(super) files: FileFetcher,
+}
+
+impl SlackApp {
+    /// The app on `api` (the client the pipeline's messenger also uses),
+    /// submitting jobs to `pipeline`.
+    pub fn new(settings: &SlackSettings, api: SlackApi, pipeline: Arc<Pipeline>) -> Arc<Self> {
+        let hosts = SlackHosts::new(&settings.api_url);
+        let files = FileFetcher::new(settings.bot_token.clone(), hosts, pipeline.config.limits.image.max_bytes);
+        Arc::new(Self { verifier: Verifier::new(settings.signing_secrets.clone()), pipeline, api, files })
+    }
+
+    /// `/slack/events`, `/slack/commands` and `/slack/interactions`, each
+    /// behind signature verification.
+    pub fn routes(self: &Arc<Self>) -> Router {
+        let verify = axum::middleware::from_fn_with_state(self.verifier.clone(), verify::require_signature);
+        Router::new()
+            .route(manifest::EVENTS_PATH, post(events::events))
+            .route(manifest::COMMANDS_PATH, post(commands::commands))
+            .route(manifest::INTERACTIONS_PATH, post(interactions::interactions))
+            .layer(verify)
+            .with_state(self.clone())
+    }
+
+    /// Connects over Socket Mode with the app-level token and serves the
+    /// same handlers there, until the process stops.
+    pub async fn run_socket_mode(
+        self: Arc<Self>,
+        app_token: &storytime_pipeline::settings::Secret,
+    ) -> anyhow::Result<()> {
+        socket::run(self, app_token).await
+    }
+
+    /// Records an inbound request durably (the acknowledgement waits for it).
+    pub(super) async fn record(&self, key: String, payload: serde_json::Value) -> Result<(), PortError> {
+        self.record_raw(key, payload.to_string()).await
+    }
+
+    /// Records an inbound request already in its JSON form.
+    pub(super) async fn record_raw(&self, key: String, payload: String) -> Result<(), PortError> {
+        let message = StageMessage::Inbound { source: SOURCE.into(), key, payload };
+        self.pipeline.queue.send(&message, Default::default()).await
+    }
+}

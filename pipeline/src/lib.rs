@@ -19,6 +19,8 @@ pub mod runtime;
 pub mod settings;
 pub mod setup;
 pub mod stages;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
 pub use domain::*;
 pub use stages::Pipeline;

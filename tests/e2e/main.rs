@@ -6,7 +6,6 @@ mod aws_readers;
 mod aws_s3;
 mod aws_sns;
 mod aws_sqs;
-mod bad_inputs;
 mod cli;
 mod durability;
 mod manifest;

@@ -166,34 +166,6 @@ async fn a_page_without_text_finishes_with_a_clear_message() {
 }
 
 #[tokio::test]
-async fn bulk_summarises_finished_jobs_and_emails_the_summary() {
-    let server = Server::start(&[]);
-    let up = upload_ok(&server, render_page(&fox_page()), "fox.png", &[("X-Notification-Required", "false")]).await;
-    let (id, ts) = (up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap());
-
-    let list = serde_json::json!([{ "Id": id, "Timestamp": ts }, { "Id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "Timestamp": "1" }]);
-    let early = server.http.post(server.url("/bulk")).json(&list).send().await.unwrap();
-    if early.status() == 404 {
-        let body: Value = early.json().await.unwrap();
-        assert_eq!(body["error"]["code"], "nothing_ready");
-    }
-    server.wait_for(id, ts, LIMIT).await;
-
-    // GET with a JSON body, as the original API allowed.
-    let r = server.http.get(server.url("/bulk")).body(list.to_string()).send().await.unwrap();
-    assert_eq!(r.status(), 200);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["Items"][0]["Status"], "done");
-    assert_eq!(body["Items"][1]["Status"], "not_found");
-    assert!(body["Message"].as_str().unwrap().contains("MP3 url: http"));
-    let emails = wait_for_emails(&server, 1).await;
-    assert!(emails.iter().any(|e| e.contains("Subject: Get your voice stories")));
-
-    let bad = server.http.post(server.url("/bulk")).body("{not json").send().await.unwrap();
-    assert_eq!(bad.status(), 400);
-}
-
-#[tokio::test]
 async fn media_links_are_signed_expire_and_serve_ranges() {
     let server = Server::start(&[]);
     let up = upload_ok(&server, render_page(&fox_page()), "fox.png", &[("X-Notification-Required", "false")]).await;
@@ -226,16 +198,6 @@ async fn media_links_are_signed_expire_and_serve_ranges() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     short.kill();
-}
-
-#[tokio::test]
-async fn api_keys_are_required_when_configured() {
-    let server = Server::start(&[("STORYTIME_API_KEYS", "k1,k2")]);
-    let png = render_page(&Page::new(&["Keys keep the door shut."]));
-    assert_eq!(server.upload(png.clone(), "k.png", &[]).await.status(), 401);
-    assert_eq!(server.upload(png.clone(), "k.png", &[("Authorization", "Bearer nope")]).await.status(), 401);
-    assert_eq!(server.upload(png, "k.png", &[("Authorization", "Bearer k2")]).await.status(), 200);
-    assert_eq!(server.health().await["status"], "ok");
 }
 
 #[tokio::test]

@@ -10,4 +10,7 @@ mod router;
 mod upload;
 mod view;
 
+#[cfg(test)]
+mod tests;
+
 pub use router::router;

@@ -6,6 +6,8 @@ mod handlers;
 pub mod lambda;
 mod policy;
 pub mod priority;
+#[cfg(test)]
+mod tests;
 mod workers;
 
 pub use handlers::Handlers;

@@ -10,6 +10,8 @@ mod intake;
 mod narrate;
 mod pipeline;
 mod read;
+#[cfg(test)]
+mod tests;
 
 pub use intake::{Accepted, IntakeError, SubmitRequest, Upload};
 pub use narrate::synthesize_book;

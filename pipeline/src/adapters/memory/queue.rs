@@ -50,6 +50,11 @@ impl InMemoryQueue {
         dead.iter().filter_map(|(body, reason)| Some((StageMessage::from_json(body).ok()?, reason.clone()))).collect()
     }
 
+    /// When the next message of any stage becomes visible, if one waits.
+    pub fn next_visible(&self) -> Option<Instant> {
+        self.state().messages.values().flatten().map(|e| e.visible_at).min()
+    }
+
     /// Takes what is visible now, or says when the next message will be.
     fn take(&self, stage: Stage, max: usize, visibility: Duration) -> Result<Vec<Received>, Option<Instant>> {
         let now = Instant::now();

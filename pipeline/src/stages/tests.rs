@@ -1,0 +1,185 @@
+//! The stages end to end on the in-memory adapters: intake, reading,
+//! narration and delivery, in milliseconds.
+
+use bytes::Bytes;
+
+use super::{IntakeError, SubmitRequest, Upload};
+use crate::domain::{DeliveryState, Destination, ErrorKind, JobStatus, Reuse};
+use crate::image::ImageRejection;
+use crate::ports::ChatResult;
+use crate::testing::{Options, TestPipeline};
+
+fn upload(bytes: Bytes, name: &str) -> Upload {
+    Upload { bytes, name: Some(name.to_owned()) }
+}
+
+fn request(pages: Vec<Upload>, reuse: Reuse, destinations: Vec<Destination>) -> SubmitRequest {
+    SubmitRequest { pages, voice: None, reuse, destinations, request_key: None }
+}
+
+fn email() -> Vec<Destination> {
+    vec![Destination::Email { to: None }]
+}
+
+fn chat(fallback: Option<&str>) -> Destination {
+    Destination::Chat {
+        workspace: "T1".into(),
+        channel: "C1".into(),
+        thread: "1.1".into(),
+        message: "1.1".into(),
+        user: Some("U1".into()),
+        fallback_email: fallback.map(str::to_owned),
+    }
+}
+
+#[tokio::test]
+async fn an_uploaded_page_is_read_narrated_and_emailed() {
+    let t = TestPipeline::new();
+    let page = t.reader.page("The little fox found a red kite.");
+    let accepted = t.pipeline.submit(request(vec![upload(page, "fox.png")], Reuse::SameJob, email())).await.unwrap();
+    assert!(accepted.created);
+
+    t.drive_until_idle().await;
+    let job = t.pipeline.jobs.get(&accepted.job.id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::Done);
+    assert_eq!(job.text.as_deref(), Some("The little fox found a red kite."));
+    let audio = job.audio.as_ref().expect("a narration");
+    assert!(t.pipeline.blobs.exists(&audio.key).await.unwrap());
+    assert!((1.0..3.0).contains(&audio.seconds), "{} s for 7 words", audio.seconds);
+    let sent = t.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].subject, "Your story is ready: fox.png");
+    assert!(sent[0].body.contains("red kite"));
+    assert!(matches!(job.recipients[0].state, DeliveryState::Delivered { .. }));
+}
+
+#[tokio::test]
+async fn the_same_page_sent_again_joins_the_first_job_and_is_read_once() {
+    let t = TestPipeline::new();
+    let page = t.reader.page("A hen laid an egg.");
+    let first = t.pipeline.submit(request(vec![upload(page.clone(), "a.png")], Reuse::SameJob, email())).await.unwrap();
+    let again = t.pipeline.submit(request(vec![upload(page.clone(), "b.png")], Reuse::SameJob, email())).await.unwrap();
+    assert_eq!(again.job.id, first.job.id);
+    assert!(!again.created);
+    t.drive_until_idle().await;
+    assert_eq!(t.reader.reads(), 1, "one reading for both");
+    assert_eq!(t.notifier.sent().len(), 2, "each submission asked for its email");
+
+    // Once done, a duplicate gets the result at once; without the check,
+    // a new job reuses nothing.
+    let late = t.pipeline.submit(request(vec![upload(page.clone(), "c.png")], Reuse::SameJob, vec![])).await.unwrap();
+    assert_eq!((late.job.id.clone(), late.job.status), (first.job.id.clone(), JobStatus::Done));
+    let fresh = t.pipeline.submit(request(vec![upload(page, "d.png")], Reuse::Nothing, vec![])).await.unwrap();
+    assert_ne!(fresh.job.id, first.job.id);
+    t.drive_until_idle().await;
+    assert_eq!(t.reader.reads(), 2);
+}
+
+#[tokio::test]
+async fn the_same_text_in_the_same_voice_is_narrated_once() {
+    let t = TestPipeline::new();
+    let text = "The owl and the cat went to sea.";
+    let a = t.pipeline.submit(request(vec![upload(t.reader.page(text), "a.png")], Reuse::Results, vec![])).await;
+    t.drive_until_idle().await;
+    let calls = t.narrator.calls();
+    // Another job for the same text: its reading is reused, and so is the narration.
+    let b = t.pipeline.submit(request(vec![upload(t.reader.page(text), "b.png")], Reuse::Results, vec![])).await;
+    t.drive_until_idle().await;
+    let (a, b) = (a.unwrap().job.id, b.unwrap().job.id);
+    assert_ne!(a, b);
+    assert_eq!(t.narrator.calls(), calls, "no second narration");
+    let a = t.pipeline.jobs.get(&a).await.unwrap().unwrap().audio.unwrap();
+    let b = t.pipeline.jobs.get(&b).await.unwrap().unwrap().audio.unwrap();
+    assert_eq!(a.key, b.key, "both jobs share one narration");
+}
+
+#[tokio::test]
+async fn a_book_is_read_page_by_page_and_narrated_in_order() {
+    let t = TestPipeline::new();
+    let pages = vec![upload(t.reader.page("Once upon a time."), "1.png"), upload(t.reader.page("The end."), "2.png")];
+    let job = t.pipeline.submit(request(pages, Reuse::SameJob, vec![])).await.unwrap().job.id;
+    t.drive_until_idle().await;
+    let job = t.pipeline.jobs.get(&job).await.unwrap().unwrap();
+    assert_eq!(job.text.as_deref(), Some("Once upon a time.\nThe end."));
+    assert_eq!(job.name, "1.png");
+}
+
+#[tokio::test]
+async fn a_page_without_text_finishes_with_no_text_and_says_so() {
+    let t = TestPipeline::new();
+    // A photo the reader finds nothing on.
+    let blank = t.reader.page("");
+    let job = t.pipeline.submit(request(vec![upload(blank, "blank.png")], Reuse::SameJob, email())).await.unwrap();
+    t.drive_until_idle().await;
+    let job = t.pipeline.jobs.get(&job.job.id).await.unwrap().unwrap();
+    assert_eq!(job.status, JobStatus::NoText);
+    assert!(job.audio.is_none());
+    assert_eq!(t.notifier.sent()[0].subject, "No text found on blank.png");
+    assert_eq!(t.narrator.calls(), 0);
+}
+
+#[tokio::test]
+async fn a_chat_thread_gets_the_narration() {
+    let t = TestPipeline::new();
+    let page = t.reader.page("Hello chat.");
+    let job = t.pipeline.submit(request(vec![upload(page, "hi.png")], Reuse::Results, vec![chat(None)])).await;
+    t.drive_until_idle().await;
+    let delivered = t.messenger.delivered();
+    assert_eq!(delivered.len(), 1);
+    assert_eq!(delivered[0].0, chat(None));
+    match &delivered[0].1 {
+        ChatResult::Narrated { text, file_name, audio, .. } => {
+            assert_eq!(text, "Hello chat.");
+            assert_eq!(file_name, "hi.mp3");
+            assert!(!audio.is_empty());
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(t.notifier.sent().is_empty());
+    let job = t.pipeline.jobs.get(&job.unwrap().job.id).await.unwrap().unwrap();
+    assert!(matches!(job.recipients[0].state, DeliveryState::Delivered { .. }));
+}
+
+#[tokio::test]
+async fn a_chat_thread_that_is_gone_gets_the_result_by_email_instead() {
+    let t = TestPipeline::new();
+    t.messenger.fail(ErrorKind::Missing, 1);
+    let page = t.reader.page("Hello again.");
+    let dest = vec![chat(Some("parent@example.com"))];
+    let job = t.pipeline.submit(request(vec![upload(page, "hi.png")], Reuse::Results, dest)).await.unwrap().job.id;
+    t.drive_until_idle().await;
+    let sent = t.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].to.as_deref(), Some("parent@example.com"));
+    let job = t.pipeline.jobs.get(&job).await.unwrap().unwrap();
+    assert!(matches!(job.recipients[0].state, DeliveryState::FellBack { .. }), "{:?}", job.recipients);
+}
+
+#[tokio::test]
+async fn without_a_chat_front_end_chat_results_go_by_email() {
+    let t = TestPipeline::with(Options { chat: false, ..Options::default() });
+    let page = t.reader.page("No chat here.");
+    t.pipeline.submit(request(vec![upload(page, "x.png")], Reuse::Results, vec![chat(None)])).await.unwrap();
+    t.drive_until_idle().await;
+    assert_eq!(t.notifier.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn uploads_that_cannot_be_read_are_refused_before_any_work() {
+    let t = TestPipeline::with(Options { settings: vec![("STORYTIME_MAX_PAGES", "2".into())], ..Options::default() });
+    let not_image = upload(Bytes::from_static(b"just some words"), "page.jpeg");
+    match t.pipeline.submit(request(vec![not_image], Reuse::SameJob, email())).await {
+        Err(IntakeError::Rejected { page: 0, reason: ImageRejection::NotAnImage(_) }) => {}
+        other => panic!("{other:?}"),
+    }
+    let page = t.reader.page("A page.");
+    let three = (0..3).map(|i| upload(page.clone(), &format!("{i}.png"))).collect();
+    assert!(matches!(
+        t.pipeline.submit(request(three, Reuse::SameJob, vec![])).await,
+        Err(IntakeError::TooManyPages { count: 3, max: 2 })
+    ));
+    assert!(matches!(t.pipeline.submit(request(vec![], Reuse::SameJob, vec![])).await, Err(IntakeError::NoPages)));
+    assert!(t.pipeline.jobs.counts().await.unwrap().is_empty(), "no job was made");
+    t.drive_until_idle().await;
+    assert!(t.notifier.sent().is_empty());
+}

@@ -3,17 +3,10 @@
 //! with the local reader and narrator mixed in (moto's Rekognition and Polly
 //! answer canned results; their adapters have their own tests).
 
-use std::process::Command;
-use std::time::{Duration, Instant};
-
 use aws_sdk_dynamodb::types::AttributeValue;
-use serde_json::Value;
-use storytime_tests::fake_slack::{FakeSlack, Plan, SIGNING_SECRET, photo_event};
+use storytime_tests::fake_slack::{FakeSlack, Plan, photo_event};
 use storytime_tests::moto::Moto;
-use storytime_tests::slack_sign::{now, slack_signature};
-use storytime_tests::{Page, Server, mp3_seconds, render_page, storytime_bin};
-
-const LIMIT: Duration = Duration::from_secs(120);
+use storytime_tests::{LIMIT, Page, Server, mp3_seconds, render_page, run_storytime};
 
 /// The variables that put every port but the engines on moto.
 fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
@@ -31,53 +24,11 @@ fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
 
 /// Runs `storytime init` and returns what it printed.
 fn init(env: &[(&str, String)]) -> String {
-    let mut cmd = Command::new(storytime_bin());
-    cmd.arg("init").env_remove("AWS_PROFILE");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().expect("run storytime init");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let out = run_storytime(&["init"], &env);
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(out.status.success(), "init failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
     stdout
-}
-
-fn start(env: &[(&str, String)], extra: &[(&str, &str)]) -> Server {
-    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    all.extend_from_slice(extra);
-    Server::start(&all)
-}
-
-async fn upload(server: &Server, png: Vec<u8>, headers: &[(&str, &str)]) -> Value {
-    let r = server.upload(png, "fox.png", headers).await;
-    assert_eq!(r.status(), 200);
-    r.json().await.unwrap()
-}
-
-/// Waits until moto has recorded `n` publishes, and returns them.
-async fn wait_for_published(moto: &Moto, n: usize) -> Vec<(String, String, String)> {
-    let start = Instant::now();
-    loop {
-        let mails = published(moto).await;
-        if mails.len() >= n || start.elapsed() > LIMIT {
-            return mails;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-/// What moto recorded as published to SNS topics: (subject, message, `to`).
-async fn published(moto: &Moto) -> Vec<(String, String, String)> {
-    let data: Value = reqwest::get(format!("{}/moto-api/data.json", moto.url)).await.unwrap().json().await.unwrap();
-    let mut out = Vec::new();
-    for topic in data["sns"]["Topic"].as_array().into_iter().flatten() {
-        for n in topic["sent_notifications"].as_array().into_iter().flatten() {
-            // [message id, message, subject, attributes, group id]
-            let to = n[3]["to"]["Value"].as_str().or(n[3]["to"]["StringValue"].as_str()).unwrap_or("").to_owned();
-            out.push((n[2].as_str().unwrap_or("").to_owned(), n[1].as_str().unwrap_or("").to_owned(), to));
-        }
-    }
-    out
 }
 
 #[tokio::test]
@@ -91,12 +42,12 @@ async fn a_page_goes_through_s3_sqs_dynamodb_and_sns() {
     let again = init(&env);
     assert!(!again.contains("created"), "a second init changes nothing: {again}");
 
-    let server = start(&env, &[]);
+    let server = Server::start_with(&env, &[]);
     let page = Page::new(&["The little fox found a red kite in the tall grass."]);
     let png = render_page(&page);
 
     // Five concurrent uploads of the same page: one job, made once.
-    let answers = futures::future::join_all((0..5).map(|_| upload(&server, png.clone(), &[]))).await;
+    let answers = futures::future::join_all((0..5).map(|_| server.upload_ok(png.clone(), "fox.png", &[]))).await;
     let id = answers[0]["ID"].as_str().unwrap().to_owned();
     assert!(answers.iter().all(|a| a["ID"] == id.as_str()), "{answers:?}");
     assert_eq!(answers.iter().filter(|a| a["Duplicate"] == false).count(), 1, "{answers:?}");
@@ -125,7 +76,7 @@ async fn a_page_goes_through_s3_sqs_dynamodb_and_sns() {
 
     // X-Notification-Required defaults to true: each upload asked for the
     // result by email, which went to SNS for the default recipients.
-    let mails = wait_for_published(&moto, answers.len()).await;
+    let mails = moto.wait_for_published(answers.len()).await;
     assert_eq!(mails.len(), answers.len(), "{mails:?}");
     for (subject, message, to) in &mails {
         assert_eq!(subject, "Your story is ready: fox.png");
@@ -157,7 +108,7 @@ async fn work_that_keeps_failing_lands_in_its_dead_letter_queue_and_the_job_says
     init(&env);
     // A directory is not a program: each attempt fails with a retryable error.
     let not_a_program = tempfile::tempdir().unwrap();
-    let server = start(
+    let server = Server::start_with(
         &env,
         &[
             ("STORYTIME_TESSERACT", not_a_program.path().to_str().unwrap()),
@@ -165,8 +116,8 @@ async fn work_that_keeps_failing_lands_in_its_dead_letter_queue_and_the_job_says
             ("STORYTIME_RETRY_BASE_MS", "50"),
         ],
     );
-    let up = upload(&server, render_page(&Page::new(&["A hen laid an egg."])), &[]).await;
-    let (status, body) = server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT).await;
+    let up = server.upload_ok(render_page(&Page::new(&["A hen laid an egg."])), "fox.png", &[]).await;
+    let (status, body) = server.wait_for_job(&up).await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["Reason"], "kept_failing");
 
@@ -194,17 +145,15 @@ async fn without_init_the_service_says_what_is_missing() {
     let moto = Moto::start();
     let env = aws_env(&moto);
     let data = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(storytime_bin());
-    cmd.arg("doctor").env("STORYTIME_DATA_DIR", data.path());
-    for (k, v) in &env {
-        cmd.env(k, v);
-    }
-    let out = cmd.output().unwrap();
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    vars.push(("STORYTIME_DATA_DIR", data.path().to_str().unwrap()));
+    let doctor = || run_storytime(&["doctor"], &vars);
+    let out = doctor();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success());
     assert!(text.contains("bucket storytime-media") && text.contains("run `storytime init`"), "{text}");
     init(&env);
-    let out = cmd.output().unwrap();
+    let out = doctor();
     let text = String::from_utf8_lossy(&out.stdout);
     for resource in ["s3", "sqs", "dynamodb", "sns"] {
         assert!(text.lines().any(|l| l.starts_with("ok") && l.contains(resource)), "{resource}: {text}");
@@ -217,27 +166,16 @@ async fn when_slack_delivery_fails_on_aws_the_result_is_published_to_sns() {
     let env = aws_env(&moto);
     init(&env);
     let fake = FakeSlack::start().await;
-    let slack = fake.env();
-    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    all.extend(slack.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-    let server = Server::start(&all);
+    let mut all: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+    all.extend(fake.env());
+    let server = Server::start_with(&all, &[]);
     fake.plan("files.getUploadURLExternal", Plan::Error("not_in_channel"));
     let page = Page::new(&["The sleepy dragon counted sheep until the sun came up."]);
     let file = fake.add_file("F0PAGE", "dragon.png", "image/png", render_page(&page));
     let body = photo_event("EvAws1", "C0GONE", "1700000100.000100", vec![file]);
-    let ts = now();
-    let answer = server
-        .http
-        .post(server.url("/slack/events"))
-        .header("Content-Type", "application/json")
-        .header("X-Slack-Request-Timestamp", ts.to_string())
-        .header("X-Slack-Signature", slack_signature(SIGNING_SECRET, ts, &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let answer = server.post_signed("/slack/events", &body, "application/json", &[]).await;
     assert_eq!(answer.status(), 200);
-    let mails = wait_for_published(&moto, 1).await;
+    let mails = moto.wait_for_published(1).await;
     assert_eq!(mails.len(), 1, "{mails:?}");
     assert_eq!(mails[0].0, "Your story is ready: dragon.png");
     assert!(mails[0].1.contains("sleepy dragon"), "{}", mails[0].1);

@@ -1,17 +1,6 @@
 //! The `storytime` commands other than `serve`.
 
-use std::process::Command;
-
-use storytime_tests::{Page, blank_page, cer, mp3_seconds, render_page, storytime_bin};
-
-fn storytime(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    let mut cmd = Command::new(storytime_bin());
-    cmd.args(args).env("RUST_LOG", "warn");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().expect("run storytime")
-}
+use storytime_tests::{Page, blank_page, cer, mp3_seconds, render_page, run_storytime};
 
 #[test]
 fn narrate_reads_a_book_in_order_into_one_mp3() {
@@ -22,7 +11,8 @@ fn narrate_reads_a_book_in_order_into_one_mp3() {
     std::fs::write(&p1, render_page(&first)).unwrap();
     std::fs::write(&p2, render_page(&second)).unwrap();
 
-    let run = storytime(&["narrate", p1.to_str().unwrap(), p2.to_str().unwrap(), "--out", out.to_str().unwrap()], &[]);
+    let run =
+        run_storytime(&["narrate", p1.to_str().unwrap(), p2.to_str().unwrap(), "--out", out.to_str().unwrap()], &[]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let text = String::from_utf8(run.stdout).unwrap();
     let want = format!("{} {}", first.text(), second.text());
@@ -39,18 +29,18 @@ fn narrate_explains_pages_it_cannot_use() {
     let blank = dir.path().join("blank.png");
     std::fs::write(&blank, blank_page()).unwrap();
     let out = dir.path().join("out.mp3");
-    let run = storytime(&["narrate", blank.to_str().unwrap(), "--out", out.to_str().unwrap()], &[]);
+    let run = run_storytime(&["narrate", blank.to_str().unwrap(), "--out", out.to_str().unwrap()], &[]);
     assert_eq!(run.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&run.stderr).contains("No text found"));
     assert!(!out.exists());
 
     let text = dir.path().join("notes.jpeg");
     std::fs::write(&text, "not a photo").unwrap();
-    let run = storytime(&["narrate", text.to_str().unwrap(), "--out", out.to_str().unwrap()], &[]);
+    let run = run_storytime(&["narrate", text.to_str().unwrap(), "--out", out.to_str().unwrap()], &[]);
     assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr).contains("not an image"));
 
-    let run = storytime(&["narrate", "/nonexistent.png", "--out", out.to_str().unwrap()], &[]);
+    let run = run_storytime(&["narrate", "/nonexistent.png", "--out", out.to_str().unwrap()], &[]);
     assert_eq!(run.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&run.stderr).contains("/nonexistent.png"));
 }
@@ -61,20 +51,20 @@ fn init_is_idempotent_and_doctor_reports_what_is_missing() {
     let data = dir.path().join("data");
     let env = [("STORYTIME_DATA_DIR", data.to_str().unwrap())];
     for _ in 0..2 {
-        let run = storytime(&["init"], &env);
+        let run = run_storytime(&["init"], &env);
         assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     }
     assert!(data.join("storytime.sqlite").exists());
 
-    let ok = storytime(&["doctor"], &env);
+    let ok = run_storytime(&["doctor"], &env);
     assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stdout));
 
-    let broken = storytime(&["doctor"], &[env[0], ("STORYTIME_TESSERACT", "/nonexistent/tesseract")]);
+    let broken = run_storytime(&["doctor"], &[env[0], ("STORYTIME_TESSERACT", "/nonexistent/tesseract")]);
     assert_eq!(broken.status.code(), Some(1));
     let report = String::from_utf8_lossy(&broken.stdout);
     assert!(report.contains("MISSING") && report.contains("apt-get install tesseract-ocr"), "{report}");
 
-    let bad = storytime(&["doctor"], &[("STORYTIME_LISTEN", "nowhere")]);
+    let bad = run_storytime(&["doctor"], &[("STORYTIME_LISTEN", "nowhere")]);
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("STORYTIME_LISTEN"));
 }

@@ -1,21 +1,14 @@
 //! Work survives crashes; work that keeps failing ends in the dead-letter
 //! queue with its job marked failed; stalled jobs are re-queued.
 
-use std::time::Duration;
-
-use serde_json::Value;
-use storytime_tests::{Page, Server, render_page};
-
-const LIMIT: Duration = Duration::from_secs(120);
+use storytime_tests::{LIMIT, Page, Server, render_page};
 
 fn page() -> Vec<u8> {
     render_page(&Page::new(&["The bear slept all winter in a warm cave.", "In spring he woke up very hungry."]))
 }
 
 async fn upload(server: &Server) -> (String, String) {
-    let r = server.upload(page(), "bear.png", &[("X-Notification-Required", "false")]).await;
-    assert_eq!(r.status(), 200);
-    let v: Value = r.json().await.unwrap();
+    let v = server.upload_ok(page(), "bear.png", &[("X-Notification-Required", "false")]).await;
     (v["ID"].as_str().unwrap().to_owned(), v["Timestamp"].as_str().unwrap().to_owned())
 }
 

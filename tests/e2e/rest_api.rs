@@ -3,9 +3,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use storytime_tests::{Page, Server, blank_page, cer, mp3_seconds, render_page, with_comment};
-
-const LIMIT: Duration = Duration::from_secs(120);
+use storytime_tests::{LIMIT, Page, Server, blank_page, cer, mp3_seconds, render_page, with_comment};
 
 fn fox_page() -> Page {
     Page::new(&[
@@ -15,24 +13,13 @@ fn fox_page() -> Page {
     ])
 }
 
-async fn upload_ok(server: &Server, png: Vec<u8>, name: &str, headers: &[(&str, &str)]) -> Value {
-    let r = server.upload(png, name, headers).await;
-    assert_eq!(r.status(), 200);
-    let etag = r.headers()["etag"].to_str().unwrap().to_owned();
-    let ts = r.headers()["timestamp"].to_str().unwrap().to_owned();
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["ID"], etag.as_str());
-    assert_eq!(body["Timestamp"], ts.as_str());
-    body
-}
-
 #[tokio::test]
 async fn an_uploaded_page_is_read_narrated_and_emailed() {
     let server = Server::start(&[]);
     let page = fox_page();
     let png = render_page(&page);
 
-    let up = upload_ok(&server, png.clone(), "fox.png", &[]).await;
+    let up = server.upload_ok(png.clone(), "fox.png", &[]).await;
     for field in ["ID", "Timestamp", "ContentID", "Name", "OrigURL", "DownURL"] {
         assert!(up.get(field).is_some(), "upload answer lacks {field}: {up}");
     }
@@ -59,22 +46,10 @@ async fn an_uploaded_page_is_read_narrated_and_emailed() {
     assert_eq!(orig.bytes().await.unwrap().as_ref(), png.as_slice());
 
     // X-Notification-Required defaults to true: one email with the links.
-    let emails = wait_for_emails(&server, 1).await;
+    let emails = server.wait_for_emails(1).await;
     assert!(emails[0].contains("Subject: Your story is ready: fox.png"));
     assert!(emails[0].contains(done["DownURL"].as_str().unwrap().split('?').next().unwrap()));
     assert!(emails[0].contains("red kite"));
-}
-
-async fn wait_for_emails(server: &Server, n: usize) -> Vec<String> {
-    let start = std::time::Instant::now();
-    loop {
-        let emails = server.outbox();
-        if emails.len() >= n {
-            return emails;
-        }
-        assert!(start.elapsed() < LIMIT, "expected {n} emails, found {}", emails.len());
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]
@@ -85,12 +60,12 @@ async fn the_same_page_is_read_once_however_and_whenever_it_is_sent() {
     assert_ne!(png, same_pixels);
 
     // Sent five times at once, plus once with other bytes but equal pixels.
-    let uploads = (0..5).map(|_| upload_ok(&server, png.clone(), "hen.png", &[("X-Notification-Required", "false")]));
+    let uploads = (0..5).map(|_| server.upload_ok(png.clone(), "hen.png", &[("X-Notification-Required", "false")]));
     let answers: Vec<Value> = futures::future::join_all(uploads).await;
     let id = answers[0]["ID"].clone();
     assert!(answers.iter().all(|a| a["ID"] == id), "{answers:?}");
     assert_eq!(answers.iter().filter(|a| a["Duplicate"] == false).count(), 1);
-    let again = upload_ok(&server, same_pixels, "hen-copy.png", &[("X-Notification-Required", "false")]).await;
+    let again = server.upload_ok(same_pixels, "hen-copy.png", &[("X-Notification-Required", "false")]).await;
     assert_eq!(again["ID"], id);
     assert_eq!(again["ContentID"], answers[0]["ContentID"]);
 
@@ -100,7 +75,7 @@ async fn the_same_page_is_read_once_however_and_whenever_it_is_sent() {
     assert_eq!(health["jobs"]["done"], 1, "{health}");
 
     // Once done, a duplicate gets the finished result at once.
-    let late = upload_ok(&server, png.clone(), "hen.png", &[("X-Notification-Required", "false")]).await;
+    let late = server.upload_ok(png.clone(), "hen.png", &[("X-Notification-Required", "false")]).await;
     assert_eq!(late["ID"], id);
     assert_eq!(late["Status"], "done");
     assert_eq!(
@@ -109,7 +84,7 @@ async fn the_same_page_is_read_once_however_and_whenever_it_is_sent() {
     );
 
     // Turning the duplication check off forces fresh work: a new job.
-    let fresh = upload_ok(&server, png, "hen.png", &[("X-Duplication-Check-Required", "false")]).await;
+    let fresh = server.upload_ok(png, "hen.png", &[("X-Duplication-Check-Required", "false")]).await;
     assert_ne!(fresh["ID"], id);
     assert_eq!(fresh["NeedDupChk"], false);
 }
@@ -124,7 +99,7 @@ async fn pages_turned_any_way_are_read_upright() {
     let mut jobs = Vec::new();
     for degrees in [90, 180, 270] {
         let up =
-            upload_ok(&server, render_page(&page.clone().rotated(degrees)), &format!("troll-{degrees}.png"), &[]).await;
+            server.upload_ok(render_page(&page.clone().rotated(degrees)), &format!("troll-{degrees}.png"), &[]).await;
         jobs.push((degrees, up));
     }
     for (degrees, up) in jobs {
@@ -142,7 +117,7 @@ async fn a_korean_page_is_read_and_narrated_in_korean() {
     let page =
         Page::new(&["옛날 옛적에 깊은 산속에 호랑이 한 마리가", "살았어요. 호랑이는 배가 고파서 마을로 내려갔어요."])
             .korean();
-    let up = upload_ok(&server, render_page(&page), "tiger.png", &[]).await;
+    let up = server.upload_ok(render_page(&page), "tiger.png", &[]).await;
     let (status, done) = server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["Language"], "ko");
@@ -154,13 +129,13 @@ async fn a_korean_page_is_read_and_narrated_in_korean() {
 #[tokio::test]
 async fn a_page_without_text_finishes_with_a_clear_message() {
     let server = Server::start(&[]);
-    let up = upload_ok(&server, blank_page(), "blank.png", &[]).await;
+    let up = server.upload_ok(blank_page(), "blank.png", &[]).await;
     let (status, done) = server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["Status"], "no_text");
     assert_eq!(done["DownURL"], "");
     assert!(done["Message"].as_str().unwrap().contains("No text"));
-    let emails = wait_for_emails(&server, 1).await;
+    let emails = server.wait_for_emails(1).await;
     assert!(emails[0].contains("Subject: No text found on blank.png"));
     assert_eq!(server.health().await["queues"]["read"]["dead"], 0);
 }
@@ -168,7 +143,7 @@ async fn a_page_without_text_finishes_with_a_clear_message() {
 #[tokio::test]
 async fn media_links_are_signed_expire_and_serve_ranges() {
     let server = Server::start(&[]);
-    let up = upload_ok(&server, render_page(&fox_page()), "fox.png", &[("X-Notification-Required", "false")]).await;
+    let up = server.upload_ok(render_page(&fox_page()), "fox.png", &[("X-Notification-Required", "false")]).await;
     let (_, done) = server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT).await;
     let link = done["DownURL"].as_str().unwrap().to_owned();
 
@@ -185,7 +160,7 @@ async fn media_links_are_signed_expire_and_serve_ranges() {
 
     // A server whose links live one second: they stop working.
     let mut short = Server::start(&[("STORYTIME_LINK_TTL", "0")]);
-    let up = upload_ok(&short, render_page(&fox_page()), "fox.png", &[("X-Notification-Required", "false")]).await;
+    let up = short.upload_ok(render_page(&fox_page()), "fox.png", &[("X-Notification-Required", "false")]).await;
     let orig = up["OrigURL"].as_str().unwrap().to_owned();
     let start = std::time::Instant::now();
     loop {
@@ -205,10 +180,10 @@ async fn the_same_text_in_the_same_voice_is_narrated_once() {
     let server = Server::start(&[]);
     let page = Page::new(&["The owl and the cat went to sea in a green boat."]);
     // Two different photos (one turned round) of the same page.
-    let a = upload_ok(&server, render_page(&page), "a.png", &[("X-Notification-Required", "false")]).await;
-    let b =
-        upload_ok(&server, render_page(&page.clone().rotated(180)), "b.png", &[("X-Notification-Required", "false")])
-            .await;
+    let a = server.upload_ok(render_page(&page), "a.png", &[("X-Notification-Required", "false")]).await;
+    let b = server
+        .upload_ok(render_page(&page.clone().rotated(180)), "b.png", &[("X-Notification-Required", "false")])
+        .await;
     assert_ne!(a["ID"], b["ID"]);
     let (_, a) = server.wait_for(a["ID"].as_str().unwrap(), a["Timestamp"].as_str().unwrap(), LIMIT).await;
     let (_, b) = server.wait_for(b["ID"].as_str().unwrap(), b["Timestamp"].as_str().unwrap(), LIMIT).await;

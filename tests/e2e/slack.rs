@@ -2,50 +2,22 @@
 //! back in the thread; signatures; retries; commands; the shortcut; rate
 //! limits; email fallback; Socket Mode.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use storytime_bot::slack::manifest::METHODS;
 use storytime_tests::fake_slack::{BOT_TOKEN, BOT_USER, FakeSlack, Plan, SIGNING_SECRET, TEAM, photo_event};
 use storytime_tests::slack_sign::{now, slack_signature};
-use storytime_tests::{Page, Server, cer, mp3_seconds, render_page};
-
-const LIMIT: Duration = Duration::from_secs(120);
+use storytime_tests::{LIMIT, Page, Server, cer, mp3_seconds, render_page};
 
 fn page() -> Page {
     Page::new(&["The sleepy dragon counted sheep until the sun came up.", "Then he ate pancakes with his friends."])
 }
 
 fn start(fake: &FakeSlack, extra: &[(&str, &str)]) -> Server {
-    let env = fake.env();
-    let mut all: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    all.extend_from_slice(extra);
-    Server::start(&all)
-}
-
-async fn post_signed(
-    server: &Server,
-    path: &str,
-    body: &str,
-    content_type: &str,
-    headers: &[(&str, &str)],
-) -> reqwest::Response {
-    let ts = now();
-    let mut req = server
-        .http
-        .post(server.url(path))
-        .header("Content-Type", content_type)
-        .header("X-Slack-Request-Timestamp", ts.to_string())
-        .header("X-Slack-Signature", slack_signature(SIGNING_SECRET, ts, body))
-        .body(body.to_owned());
-    for (k, v) in headers {
-        req = req.header(*k, *v);
-    }
-    req.send().await.expect("request")
+    Server::start_with(&fake.env(), extra)
 }
 
 async fn event(server: &Server, body: &str) -> reqwest::Response {
-    post_signed(server, "/slack/events", body, "application/json", &[]).await
+    server.post_signed("/slack/events", body, "application/json", &[]).await
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
@@ -64,7 +36,7 @@ async fn command(server: &Server, fake: &FakeSlack, text: &str) -> Value {
         ("response_url", &response_url),
         ("trigger_id", &format!("trig-{text}")),
     ]);
-    let r = post_signed(server, "/slack/commands", &body, "application/x-www-form-urlencoded", &[]).await;
+    let r = server.post_signed("/slack/commands", &body, "application/x-www-form-urlencoded", &[]).await;
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
@@ -177,14 +149,14 @@ async fn a_retried_or_repeated_event_makes_one_job_and_one_upload() {
     let file = fake.add_file("F0PAGE", "dragon.png", "image/png", render_page(&page()));
     let body = photo_event("Ev3", "C0KIDS", "1700000003.000100", vec![file.clone()]);
     assert_eq!(event(&server, &body).await.status(), 200);
-    let retry = post_signed(
-        &server,
-        "/slack/events",
-        &body,
-        "application/json",
-        &[("X-Slack-Retry-Num", "1"), ("X-Slack-Retry-Reason", "http_timeout")],
-    )
-    .await;
+    let retry = server
+        .post_signed(
+            "/slack/events",
+            &body,
+            "application/json",
+            &[("X-Slack-Retry-Num", "1"), ("X-Slack-Retry-Reason", "http_timeout")],
+        )
+        .await;
     assert_eq!(retry.status(), 200);
     // The same post as an @mention: another event id, the same message.
     let mut mention: Value = serde_json::from_str(&body).unwrap();
@@ -375,7 +347,7 @@ async fn the_read_aloud_shortcut_narrates_into_the_messages_thread() {
         "message": { "type": "message", "user": "U0PARENT", "ts": "1700000013.000100", "thread_ts": "1700000000.000001", "text": "", "files": [file] }
     });
     let body = form(&[("payload", &payload.to_string())]);
-    let r = post_signed(&server, "/slack/interactions", &body, "application/x-www-form-urlencoded", &[]).await;
+    let r = server.post_signed("/slack/interactions", &body, "application/x-www-form-urlencoded", &[]).await;
     assert_eq!(r.status(), 200);
     let done = fake.wait_for("files.completeUploadExternal", 1, LIMIT).await;
     assert_eq!(done[0].params["thread_ts"], "1700000000.000001", "into the thread the message is in");

@@ -11,5 +11,5 @@ pub mod slack_sign;
 pub mod text;
 
 pub use pages::{Page, blank_page, render_page, with_comment};
-pub use server::{Server, storytime_bin};
+pub use server::{LIMIT, Server, run_storytime, storytime_bin};
 pub use text::{cer, mp3_seconds};

@@ -63,6 +63,36 @@ impl Moto {
     }
 }
 
+impl Moto {
+    /// What moto recorded as published to SNS topics: (subject, message,
+    /// the `to` attribute).
+    pub async fn published(&self) -> Vec<(String, String, String)> {
+        let url = format!("{}/moto-api/data.json", self.url);
+        let data: serde_json::Value = reqwest::get(url).await.expect("moto answers").json().await.expect("JSON");
+        let mut out = Vec::new();
+        for topic in data["sns"]["Topic"].as_array().into_iter().flatten() {
+            for n in topic["sent_notifications"].as_array().into_iter().flatten() {
+                // [message id, message, subject, attributes, group id]
+                let to = n[3]["to"]["Value"].as_str().or(n[3]["to"]["StringValue"].as_str()).unwrap_or("").to_owned();
+                out.push((n[2].as_str().unwrap_or("").to_owned(), n[1].as_str().unwrap_or("").to_owned(), to));
+            }
+        }
+        out
+    }
+
+    /// Waits until moto has recorded `n` publishes, and returns them.
+    pub async fn wait_for_published(&self, n: usize) -> Vec<(String, String, String)> {
+        let start = std::time::Instant::now();
+        loop {
+            let mails = self.published().await;
+            if mails.len() >= n || start.elapsed() > crate::LIMIT {
+                return mails;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}
+
 impl Drop for Moto {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -2,10 +2,15 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+
+use crate::slack_sign::{now, slack_signature};
+
+/// How long any end-to-end wait may take before the test fails.
+pub const LIMIT: Duration = Duration::from_secs(120);
 
 /// The `storytime` binary built beside the test executable (or named by
 /// `STORYTIME_BIN`).
@@ -22,6 +27,16 @@ pub fn storytime_bin() -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// Runs a `storytime` command other than `serve` to its end.
+pub fn run_storytime(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = Command::new(storytime_bin());
+    cmd.args(args).env("RUST_LOG", "warn").env_remove("AWS_PROFILE");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("run storytime")
 }
 
 /// A running `storytime serve` with its own data directory.
@@ -45,6 +60,14 @@ impl Server {
             Self { base: String::new(), data_dir, env, child: None, _dir: Some(dir), http: reqwest::Client::new() };
         s.spawn();
         s
+    }
+
+    /// Starts a server with `base` (e.g. a fake Slack's or moto's
+    /// variables) and `extra` on top of the defaults.
+    pub fn start_with(base: &[(impl AsRef<str>, impl AsRef<str>)], extra: &[(&str, &str)]) -> Self {
+        let mut all: Vec<(&str, &str)> = base.iter().map(|(k, v)| (k.as_ref(), v.as_ref())).collect();
+        all.extend_from_slice(extra);
+        Self::start(&all)
     }
 
     fn spawn(&mut self) {
@@ -115,6 +138,48 @@ impl Server {
         req.send().await.expect("upload request")
     }
 
+    /// `POST /upload` that must succeed: checks the answer names the job
+    /// in its headers and body alike, and returns the body.
+    pub async fn upload_ok(&self, bytes: Vec<u8>, filename: &str, headers: &[(&str, &str)]) -> Value {
+        let r = self.upload(bytes, filename, headers).await;
+        assert_eq!(r.status(), 200);
+        let etag = r.headers()["etag"].to_str().expect("ETag").to_owned();
+        let ts = r.headers()["timestamp"].to_str().expect("Timestamp").to_owned();
+        let body: Value = r.json().await.expect("JSON body");
+        assert_eq!(body["ID"], etag.as_str());
+        assert_eq!(body["Timestamp"], ts.as_str());
+        body
+    }
+
+    /// Polls `/retrieve` for the job an upload answered with, until it is
+    /// no longer in progress.
+    pub async fn wait_for_job(&self, upload: &Value) -> (u16, Value) {
+        let (id, ts) = (upload["ID"].as_str().expect("ID"), upload["Timestamp"].as_str().expect("Timestamp"));
+        self.wait_for(id, ts, LIMIT).await
+    }
+
+    /// A request signed as Slack signs them, to one of `/slack/*`.
+    pub async fn post_signed(
+        &self,
+        path: &str,
+        body: &str,
+        content_type: &str,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let ts = now();
+        let mut req = self
+            .http
+            .post(self.url(path))
+            .header("Content-Type", content_type)
+            .header("X-Slack-Request-Timestamp", ts.to_string())
+            .header("X-Slack-Signature", slack_signature(crate::fake_slack::SIGNING_SECRET, ts, body))
+            .body(body.to_owned());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.expect("request")
+    }
+
     /// `GET /retrieve` for a job.
     pub async fn retrieve(&self, id: &str, timestamp: &str) -> reqwest::Response {
         self.http
@@ -168,6 +233,19 @@ impl Server {
                 .all(|q| h["queues"][q]["waiting"] == 0 && h["queues"][q]["in_flight"] == 0)
         })
         .await
+    }
+
+    /// Waits until at least `n` emails are in the outbox, and returns them.
+    pub async fn wait_for_emails(&self, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let emails = self.outbox();
+            if emails.len() >= n {
+                return emails;
+            }
+            assert!(start.elapsed() < LIMIT, "expected {n} emails, found {}", emails.len());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// The emails written to the outbox so far.

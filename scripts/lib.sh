@@ -6,13 +6,20 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO="sudo"
 fi
 
+# Prints a step's name with the time since the script started, so a slow
+# step shows in the log.
+SCRIPT_START=$(date +%s)
+step() {
+  echo "==> [$(( $(date +%s) - SCRIPT_START ))s] $*"
+}
+
 # The engines Storytime runs on the embedded default.
 ENGINE_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor tesseract-ocr-osd espeak-ng)
 
 # Refreshes the package lists and installs the given packages (a no-op
 # for those already installed).
 install_packages() {
-  echo "==> installing system packages: $*"
+  step "installing system packages: $*"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
@@ -34,7 +41,7 @@ install_moto() {
     "$venv/bin/python" -c "import sys, moto; sys.exit(moto.__version__ != '$MOTO_VERSION')" 2>/dev/null; then
     return
   fi
-  echo "==> installing moto $MOTO_VERSION from PyPI into $venv"
+  step "installing moto $MOTO_VERSION from PyPI into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"
 }
@@ -48,7 +55,7 @@ install_deploy_tools() {
   if [ -x "$venv/bin/cfn-lint" ] && "$venv/bin/cfn-lint" --version 2>/dev/null | grep -q "$CFN_LINT_VERSION"; then
     return
   fi
-  echo "==> installing cfn-lint $CFN_LINT_VERSION and aws-sam-translator $SAM_TRANSLATOR_VERSION into $venv"
+  step "installing cfn-lint $CFN_LINT_VERSION and aws-sam-translator $SAM_TRANSLATOR_VERSION into $venv"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "cfn-lint==$CFN_LINT_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION"

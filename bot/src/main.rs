@@ -69,9 +69,9 @@ fn return_large_buffers_to_the_system() {}
 
 fn main() -> ExitCode {
     return_large_buffers_to_the_system();
-    // Two TLS crypto providers are built in (ring for the Slack client,
-    // aws-lc-rs for the AWS SDK), so rustls must be told which one serves
-    // clients that do not name theirs.
+    // Every TLS client here (Slack, the AWS SDK, downloads) uses rustls on
+    // ring; naming it as the default keeps it so should a dependency ever
+    // bring a second provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime").block_on(run())
 }

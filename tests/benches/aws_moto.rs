@@ -122,12 +122,7 @@ async fn run() {
     println!("Storytime AWS adapters benchmark against moto (through a counting proxy)");
 
     // 1. The queue alone.
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new("us-east-1"))
-        .endpoint_url(&proxy)
-        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "moto"))
-        .load()
-        .await;
+    let sdk = storytime_tests::moto::sdk_config(&proxy).await;
     let queue = Arc::new(SqsQueue::new(&sdk, "bench-"));
     queue.ensure_queues(5, Duration::from_secs(60)).await.unwrap();
     take(&counts);

@@ -11,3 +11,4 @@ mod durability;
 mod manifest;
 mod rest_api;
 mod slack;
+mod support_checks;

@@ -54,13 +54,20 @@ impl Moto {
 
     /// SDK settings pointing at this server, with dummy credentials.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new("us-east-1"))
-            .endpoint_url(&self.url)
-            .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "moto"))
-            .load()
-            .await
+        sdk_config(&self.url).await
     }
+}
+
+/// SDK settings pointing at `endpoint` (moto, or a proxy in front of it),
+/// with dummy credentials and Storytime's HTTPS client.
+pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(storytime_pipeline::adapters::aws::http_client())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_s3::config::Credentials::new("testing", "testing", None, None, "moto"))
+        .load()
+        .await
 }
 
 impl Moto {

@@ -58,15 +58,3 @@ pub fn mp3_seconds(bytes: &[u8]) -> f64 {
     }
     frames as f64 / rate
 }
-
-#[cfg(test)]
-mod tests {
-    use super::cer;
-
-    #[test]
-    fn cer_counts_edits_per_reference_character() {
-        assert_eq!(cer("abc", "abc"), 0.0);
-        assert_eq!(cer("abd", "abc"), 1.0 / 3.0);
-        assert_eq!(cer("\u{201c}a  b\u{201d}", "\"a b\""), 0.0);
-    }
-}

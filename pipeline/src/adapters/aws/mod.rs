@@ -14,7 +14,7 @@ mod sqs;
 mod textract;
 
 pub use cloud_reader::CloudReader;
-pub use config::sdk_config;
+pub use config::{http_client, sdk_config};
 pub use dynamodb::DynamoJobStore;
 pub use polly::PollyNarrator;
 pub use rekognition::RekognitionReader;

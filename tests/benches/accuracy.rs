@@ -3,19 +3,17 @@
 //! true text (quotes and dashes normalised, whitespace collapsed), plus
 //! the narration's length.
 //!
-//! Folder: `STORYTIME_ACCURACY_DIR` (default `../shared/samples/seed`),
-//! holding the photos and a `truth.json` of `{"file", "text"}` entries.
+//! `cargo bench -p storytime-tests --bench accuracy -- [FOLDER]`: the folder
+//! holds the photos and a `truth.json` of `{"file", "text"}` entries;
+//! without one, the pages the project renders itself are read.
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use storytime_tests::{cer, mp3_seconds, storytime_bin};
+use storytime_tests::{cer, mp3_seconds, photo_folder, storytime_bin};
 
 fn main() {
-    let dir = std::env::var("STORYTIME_ACCURACY_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples/seed"));
+    let (dir, _generated) = photo_folder();
     let truth: Vec<Value> = serde_json::from_str(
         &std::fs::read_to_string(dir.join("truth.json"))
             .unwrap_or_else(|e| panic!("{}/truth.json: {e}", dir.display())),

@@ -3,13 +3,13 @@
 //!
 //! Prints pages per minute both ways, upload latency while the workers are
 //! busy, the median time from upload to audio for one page on an idle
-//! server, and peak memory. Run it with `scripts/bench` (README).
+//! server, and peak memory. Run it with `scripts/bench` (docs/benchmarks.md).
 //!
-//! Photos: `STORYTIME_BENCH_PHOTOS` (a directory of JPEG/PNG photos of
-//! pages; default `../shared/samples/seed`). Pages: `STORYTIME_BENCH_PAGES`
-//! (default 24).
+//! Photos: the folder given as the argument (`scripts/bench FOLDER`; JPEG
+//! and PNG photos of pages), or else pages the project renders itself.
+//! Pages sent: `STORYTIME_BENCH_PAGES` (default 24).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -19,7 +19,7 @@ use serde_json::Value;
 use storytime_tests::Server;
 
 fn main() {
-    let photos = photos();
+    let (photos, _generated) = photos();
     let pages: usize = std::env::var("STORYTIME_BENCH_PAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     println!("Storytime pipeline benchmark: {pages} pages from {} photos, {cores} cores", photos.len());
@@ -67,12 +67,10 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "NOT MET" }
 }
 
-fn photos() -> Vec<PathBuf> {
-    let dir = std::env::var("STORYTIME_BENCH_PHOTOS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/samples/seed"));
+fn photos() -> (Vec<PathBuf>, Option<tempfile::TempDir>) {
+    let (dir, generated) = storytime_tests::photo_folder();
     let mut photos: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}; set STORYTIME_BENCH_PHOTOS to a folder of page photos", dir.display()))
+        .unwrap_or_else(|e| panic!("{}: {e}; give a folder of page photos: scripts/bench FOLDER", dir.display()))
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.extension()
@@ -82,7 +80,7 @@ fn photos() -> Vec<PathBuf> {
         .collect();
     photos.sort();
     assert!(!photos.is_empty(), "no JPEG or PNG photos in {}", dir.display());
-    photos
+    (photos, generated)
 }
 
 /// The engines as a person would chain them by hand, one page at a time.

@@ -10,6 +10,6 @@ pub mod server;
 pub mod slack_sign;
 pub mod text;
 
-pub use pages::{Page, blank_page, render_page, with_comment};
+pub use pages::{Page, blank_page, photo_folder, render_page, sample_book, with_comment, write_sample_book};
 pub use server::{LIMIT, Server, run_storytime, storytime_bin};
 pub use text::{cer, mp3_seconds};

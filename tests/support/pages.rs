@@ -140,3 +140,61 @@ fn crc32(bytes: &[u8]) -> u32 {
     }
     !crc
 }
+
+/// Pages of a picture book the project renders itself, with their true
+/// text: the photos the benchmarks use when given no folder of real ones.
+/// Some are stored turned, as phones often store them.
+pub fn sample_book() -> Vec<Page> {
+    vec![
+        Page::new(&[
+            "Once upon a time a little fox lived at the edge",
+            "of a deep green wood. Every morning she ran",
+            "down to the river to say hello to the ducks.",
+        ]),
+        Page::new(&[
+            "One windy day she found a red kite caught in",
+            "the tall grass. She pulled it free and ran to",
+            "the top of the hill to let it fly.",
+        ])
+        .rotated(180),
+        Page::new(&[
+            "The kite climbed higher and higher, over the",
+            "river and over the trees, until it was only a",
+            "tiny red dot in the wide blue sky.",
+        ]),
+        Page::new(&[
+            "That night the fox looked up at the stars and",
+            "smiled. Somewhere up there, she thought, my kite",
+            "is dancing with the moon.",
+        ])
+        .rotated(90),
+        Page::new(&["옛날 옛적에 깊은 산속에 호랑이 한 마리가", "살았어요. 호랑이는 배가 고파서 마을로 내려갔어요."])
+            .korean(),
+    ]
+}
+
+/// Writes [`sample_book`] into `dir` as PNG files with a `truth.json` of
+/// `{"file", "text"}` entries, the layout the benchmarks read.
+pub fn write_sample_book(dir: &std::path::Path) -> std::io::Result<()> {
+    let mut truth = Vec::new();
+    for (i, page) in sample_book().iter().enumerate() {
+        let file = format!("page-{}.png", i + 1);
+        std::fs::write(dir.join(&file), render_page(page))?;
+        truth.push(serde_json::json!({ "file": file, "text": page.text() }));
+    }
+    std::fs::write(dir.join("truth.json"), serde_json::Value::Array(truth).to_string())
+}
+
+/// The folder of page photos a benchmark was given as its first argument,
+/// or else a temporary folder holding [`sample_book`]. The second value
+/// keeps the temporary folder alive.
+pub fn photo_folder() -> (std::path::PathBuf, Option<tempfile::TempDir>) {
+    // `cargo bench` adds `--bench`; the folder is the first other argument.
+    if let Some(dir) = std::env::args().skip(1).find(|a| !a.starts_with("--")) {
+        return (std::path::PathBuf::from(dir), None);
+    }
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    write_sample_book(dir.path()).expect("write the sample pages");
+    println!("(no photo folder given: using {} pages the project renders itself)", sample_book().len());
+    (dir.path().to_owned(), Some(dir))
+}

@@ -2,7 +2,7 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 
-use super::Faults;
+use super::faults::Faults;
 use crate::domain::{Destination, ErrorKind, PortError};
 use crate::ports::{ChatResult, Email, Messenger, Notifier};
 

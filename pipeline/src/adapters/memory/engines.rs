@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use bytes::Bytes;
 
-use super::Faults;
+use super::faults::Faults;
 use crate::domain::page_text::{Fragment, Rect, Word};
 use crate::domain::{ErrorKind, Language, PortError};
 use crate::image::{PreparedImage, ReaderNeeds};

@@ -3,7 +3,7 @@
 //! `doctor` act on. The SDK has already retried the transient ones with
 //! backoff (five attempts, see `config.rs`) before an error reaches here.
 
-use aws_sdk_s3::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 
 use crate::domain::{ErrorKind, PortError};
 
@@ -98,9 +98,21 @@ where
     };
     let detail = match &code {
         Some(code) => format!("{code}: {}", e.message().unwrap_or("no message")),
-        None => DisplayErrorContext(&e).to_string(),
+        None => cause(&e),
     };
     PortError::new(kind, what, detail).with_source(e)
+}
+
+/// What went wrong before AWS answered (a connection, credentials, a
+/// timeout): the error and the innermost cause in its chain, which is the
+/// one that says why, without the SDK's nested debug dump.
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut innermost = e;
+    while let Some(next) = innermost.source() {
+        innermost = next;
+    }
+    let (top, root) = (e.to_string(), innermost.to_string());
+    if std::ptr::eq(innermost, e) || top == root { top } else { format!("{top}: {root}") }
 }
 
 #[cfg(test)]
@@ -124,7 +136,9 @@ mod tests {
         assert_eq!(answered("ThrottlingException", 400).kind(), ErrorKind::Throttled);
         assert_eq!(answered("InternalError", 500).kind(), ErrorKind::Unavailable);
         let timeout: SdkError<GetObjectError> = SdkError::timeout_error("no answer");
-        assert_eq!(classify("the bucket", timeout).kind(), ErrorKind::Unavailable);
+        let timeout = classify("the bucket", timeout);
+        assert_eq!(timeout.kind(), ErrorKind::Unavailable);
+        assert_eq!(timeout.detail(), "request has timed out: no answer");
         assert!(answered("SlowDown", 503).is_retryable());
     }
 

@@ -1,7 +1,9 @@
 //! A moto server on loopback, standing in for AWS: started from the
-//! virtualenv the test command installs (`MOTO_SERVER`, else
-//! `.venv-moto/bin/moto_server` in the workspace, else `moto_server` on the
-//! PATH), on a free port, and stopped when dropped.
+//! virtualenv the test command installs (`.venv-moto/bin/moto_server` in
+//! the workspace, or the program `MOTO_SERVER` names), on a free port, and
+//! stopped when dropped. Another moto found on the PATH is not used: its
+//! version may answer differently (one seen here drops the headers a
+//! presigned link asks for), which would fail tests for the wrong reason.
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
@@ -18,7 +20,12 @@ fn program() -> PathBuf {
         return PathBuf::from(p);
     }
     let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-moto/bin/moto_server");
-    if venv.exists() { venv } else { PathBuf::from("moto_server") }
+    assert!(
+        venv.exists(),
+        "{} is missing: run scripts/test, which installs the moto these tests expect (or set MOTO_SERVER)",
+        venv.display()
+    );
+    venv
 }
 
 impl Moto {

@@ -27,6 +27,7 @@ use storytime_pipeline::stages::{PipelineConfig, Ports};
 use storytime_pipeline::{Pipeline, Stage};
 
 use self::aws::Aws;
+use crate::health::{EngineHealth, WorkerHealth};
 use crate::settings::Settings;
 use crate::slack::{SlackApi, SlackApp, SlackCheck, SlackHosts, SlackMessenger};
 use crate::state::AppState;
@@ -66,6 +67,8 @@ pub struct App {
     pub handlers: Arc<Handlers>,
     /// Signs links to blobs this process serves at `/media/...`.
     media_links: Option<MediaLinks>,
+    engines: Arc<EngineHealth>,
+    workers: Option<Arc<WorkerHealth>>,
 }
 
 impl App {
@@ -101,8 +104,23 @@ impl App {
             _ => None,
         };
         let inbound = slack.clone().map(|app| app as Arc<dyn InboundHandler>);
-        let handlers = Arc::new(Handlers { pipeline: pipeline.clone(), inbound });
-        Ok(Self { settings, pipeline, slack, handlers, media_links: adapters.media_links })
+        let handlers = Arc::new(Handlers::new(pipeline.clone(), inbound));
+        let w = &settings.pipeline.workers;
+        let stages: Vec<Stage> = role
+            .stages()
+            .into_iter()
+            .filter(|s| match s {
+                Stage::Inbound => w.inbound,
+                Stage::Read => w.read,
+                Stage::Narrate => w.narrate,
+                Stage::Deliver => w.deliver,
+            } > 0)
+            .collect();
+        // A Lambda function runs no pollers: its stage is run per batch.
+        let workers = matches!(role, Role::Serve | Role::Workers(_))
+            .then(|| Arc::new(WorkerHealth { handlers: handlers.clone(), stages }));
+        let engines = Arc::new(EngineHealth::new(adapters.engines.setup.clone()));
+        Ok(Self { settings, pipeline, slack, handlers, media_links: adapters.media_links, engines, workers })
     }
 
     /// What every HTTP handler can reach.
@@ -113,6 +131,10 @@ impl App {
             media_links: self.media_links.clone().map(Arc::new),
             api_keys: Arc::new(self.settings.http.api_keys.clone()),
             slack: self.slack.clone(),
+            metrics: crate::telemetry::installed_prometheus(),
+            metrics_token: self.settings.telemetry.metrics_token.clone().map(Arc::new),
+            engines: Some(self.engines.clone()),
+            workers: self.workers.clone(),
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod app;
 pub mod cli;
 pub mod error;
+pub mod health;
 pub mod routes;
 pub mod settings;
 pub mod slack;

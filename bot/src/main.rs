@@ -94,7 +94,6 @@ fn lambda_bootstrap() -> Option<Args> {
 
 async fn run() -> ExitCode {
     let args = lambda_bootstrap().unwrap_or_else(Args::parse);
-    telemetry::init();
     let settings = match Settings::from_env() {
         Ok(s) => s,
         Err(e) => {
@@ -102,6 +101,7 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    telemetry::init_logs(&settings.telemetry);
     for (name, closest) in &settings.unknown {
         tracing::warn!("{name} is not a Storytime setting and is ignored; did you mean {closest}?");
     }

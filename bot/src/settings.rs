@@ -18,6 +18,7 @@ pub struct Settings {
     /// settings (a result bound for a Slack thread then goes by email).
     pub slack_off: bool,
     pub pipeline: PipelineSettings,
+    pub telemetry: TelemetrySettings,
     /// `STORYTIME_*` variables that are set but mean nothing to Storytime
     /// (misspellings), each with the closest real name.
     pub unknown: Vec<(String, String)>,
@@ -41,6 +42,45 @@ impl HttpSettings {
     /// The base of links: the configured public URL, or this listener.
     pub fn public_url(&self) -> String {
         self.public_url.clone().unwrap_or_else(|| format!("http://{}", self.listen))
+    }
+}
+
+/// Logs and metrics.
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    /// `STORYTIME_LOG_FORMAT=text|json`: one JSON object per line, or plain
+    /// text. Default: JSON on Lambda (for CloudWatch Logs Insights), text
+    /// elsewhere. The level filter is `RUST_LOG`.
+    pub log_format: LogFormat,
+    /// `STORYTIME_METRICS=on|off` (default `on`): record metrics (served at
+    /// `/metrics`, or written as CloudWatch embedded metrics on Lambda).
+    pub metrics: bool,
+    /// `STORYTIME_METRICS_TOKEN`: a bearer token `/metrics` requires.
+    pub metrics_token: Option<Secret>,
+    /// Running as a Lambda function (`AWS_LAMBDA_RUNTIME_API` is set).
+    pub lambda: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl TelemetrySettings {
+    fn from_env(env: &Env) -> Result<Self, SettingsError> {
+        let lambda = env.get("AWS_LAMBDA_RUNTIME_API").is_some();
+        let default = if lambda { LogFormat::Json } else { LogFormat::Text };
+        Ok(Self {
+            log_format: env.choose(
+                "STORYTIME_LOG_FORMAT",
+                default,
+                &[("text", LogFormat::Text), ("json", LogFormat::Json)],
+            )?,
+            metrics: env.choose("STORYTIME_METRICS", true, &[("on", true), ("off", false)])?,
+            metrics_token: env.get("STORYTIME_METRICS_TOKEN").map(Secret::new),
+            lambda,
+        })
     }
 }
 
@@ -125,8 +165,9 @@ impl Settings {
         };
         let slack = SlackSettings::from_env(env)?;
         let pipeline = PipelineSettings::from_env(env)?;
+        let telemetry = TelemetrySettings::from_env(env)?;
         let unknown = unknown_variables(&env.names_read(), present);
-        Ok(Self { http, slack, slack_off, pipeline, unknown })
+        Ok(Self { http, slack, slack_off, pipeline, telemetry, unknown })
     }
 }
 
@@ -162,6 +203,9 @@ mod tests {
         assert!(s.http.api_keys.is_empty());
         assert_eq!(s.pipeline.workers.stall_after, Duration::from_secs(60));
         assert!(s.slack.is_none() && !s.slack_off);
+        assert_eq!((s.telemetry.log_format, s.telemetry.metrics), (LogFormat::Text, true));
+        let lambda = from(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]).unwrap();
+        assert_eq!(lambda.telemetry.log_format, LogFormat::Json, "JSON by default on Lambda");
     }
 
     #[test]
@@ -174,6 +218,8 @@ mod tests {
         assert_eq!(e.name, "STORYTIME_PUBLIC_URL");
         let e = from(&[("STORYTIME_SLACK", "maybe")]).unwrap_err();
         assert_eq!(e.name, "STORYTIME_SLACK");
+        let e = from(&[("STORYTIME_LOG_FORMAT", "xml")]).unwrap_err();
+        assert_eq!(e.name, "STORYTIME_LOG_FORMAT");
     }
 
     #[test]

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use metrics_exporter_prometheus::PrometheusHandle;
 use storytime_pipeline::Pipeline;
 use storytime_pipeline::links::MediaLinks;
 use storytime_pipeline::ports::BlobStore;
 use storytime_pipeline::settings::Secret;
 
+use crate::health::{EngineHealth, WorkerHealth};
 use crate::slack::SlackApp;
 
 #[derive(Clone)]
@@ -22,4 +24,12 @@ pub struct AppState {
     pub api_keys: Arc<Vec<Secret>>,
     /// The Slack app, when configured.
     pub slack: Option<Arc<SlackApp>>,
+    /// The metrics `/metrics` serves, when this process records them.
+    pub metrics: Option<PrometheusHandle>,
+    /// A bearer token `/metrics` requires (`STORYTIME_METRICS_TOKEN`).
+    pub metrics_token: Option<Arc<Secret>>,
+    /// The engines `/healthz` checks.
+    pub engines: Option<Arc<EngineHealth>>,
+    /// The workers `/healthz` expects to run in this process.
+    pub workers: Option<Arc<WorkerHealth>>,
 }

@@ -78,7 +78,7 @@ impl TestPipeline {
             default_voice: settings.default_voice.clone(),
         };
         let pipeline = Arc::new(Pipeline::new(ports, config));
-        let handlers = Arc::new(Handlers { pipeline: pipeline.clone(), inbound: options.inbound });
+        let handlers = Arc::new(Handlers::new(pipeline.clone(), options.inbound));
         Self { pipeline, handlers, workers: settings.workers, queue, jobs, reader, narrator, notifier, messenger }
     }
 

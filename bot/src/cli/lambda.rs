@@ -19,12 +19,20 @@ use storytime_pipeline::runtime::lambda::handle_batch;
 
 use crate::app::{App, Role};
 use crate::settings::Settings;
+use crate::telemetry;
 
 pub async fn run(settings: Settings, function: &str) -> anyhow::Result<ExitCode> {
+    telemetry::lambda_metrics(&settings.telemetry, function);
     let stage = match function {
         "api" => {
             let app = App::build(settings, &Role::Api).await?;
-            lambda_http::run(app.router()).await.map_err(|e| anyhow!("{e}"))?;
+            // Each answer's metrics go out with the invocation that made it.
+            let router = app.router().layer(axum::middleware::from_fn(|request, next: axum::middleware::Next| async {
+                let response = next.run(request).await;
+                telemetry::flush_lambda_metrics();
+                response
+            }));
+            lambda_http::run(router).await.map_err(|e| anyhow!("{e}"))?;
             return Ok(ExitCode::SUCCESS);
         }
         "sweep" => None,
@@ -40,7 +48,9 @@ pub async fn run(settings: Settings, function: &str) -> anyhow::Result<ExitCode>
             let handler = service_fn(move |_: LambdaEvent<serde_json::Value>| {
                 let pipeline = pipeline.clone();
                 async move {
-                    let requeued = pipeline.sweep_stalled().await.map_err(|e| anyhow!("{e}"))?;
+                    let requeued = pipeline.sweep_stalled().await.map_err(|e| anyhow!("{e}"));
+                    telemetry::flush_lambda_metrics();
+                    let requeued = requeued?;
                     if requeued > 0 {
                         tracing::warn!(jobs = requeued, "re-queued stalled jobs");
                     }
@@ -53,7 +63,11 @@ pub async fn run(settings: Settings, function: &str) -> anyhow::Result<ExitCode>
             let (handlers, workers) = (app.handlers.clone(), app.settings.pipeline.workers.clone());
             let handler = service_fn(move |event: LambdaEvent<SqsEvent>| {
                 let (handlers, workers) = (handlers.clone(), workers.clone());
-                async move { Ok::<_, lambda_runtime::Error>(handle_batch(handlers, workers, stage, event.payload).await) }
+                async move {
+                    let response = handle_batch(handlers, workers, stage, event.payload).await;
+                    telemetry::flush_lambda_metrics();
+                    Ok::<_, lambda_runtime::Error>(response)
+                }
             });
             lambda_runtime::run(handler).await.map_err(|e| anyhow!("{e}"))?;
         }

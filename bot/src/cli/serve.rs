@@ -11,8 +11,9 @@ use super::signal::stop_on_signal;
 use crate::app::{App, Role};
 use crate::settings::Settings;
 
-/// How long in-flight work may take to finish after a stop signal.
-const DRAIN: Duration = Duration::from_secs(20);
+/// How long the workers may take to drain and hand back their work after a
+/// stop signal (see `runtime::DRAIN`) before the process leaves anyway.
+const STOP_WITHIN: Duration = Duration::from_secs(30);
 
 pub async fn run(mut settings: Settings) -> anyhow::Result<ExitCode> {
     let listen = settings.http.listen;
@@ -22,6 +23,7 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<ExitCode> {
     let addr = listener.local_addr()?;
     // Port 0 picks a free port: links must name the one picked.
     settings.http.listen = addr;
+    crate::telemetry::prometheus(&settings.telemetry);
     let app = App::build(settings, &Role::Serve).await?;
     let settings = &app.settings;
     if settings.http.api_keys.is_empty() && !addr.ip().is_loopback() {
@@ -56,8 +58,12 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<ExitCode> {
         let _ = http_stop.wait_for(|stop| *stop).await;
     });
     server.await.context("the HTTP server failed")?;
-    if tokio::time::timeout(DRAIN, workers).await.is_err() {
-        tracing::warn!("work still running after {DRAIN:?}; its messages will be retried after a restart");
+    // The HTTP server has stopped accepting; the workers finish what they
+    // hold, or hand it back to the queue (runtime::DRAIN).
+    if tokio::time::timeout(STOP_WITHIN, workers).await.is_err() {
+        tracing::warn!(
+            "the workers did not stop within {STOP_WITHIN:?}; their messages return after the visibility timeout"
+        );
     }
     background.shutdown_background();
     Ok(ExitCode::SUCCESS)

@@ -2,18 +2,26 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use storytime_pipeline::Stage;
 
+use super::request::bearer;
+use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Healthy when the job store and every queue answer; the body shows queue
-/// depths and job counts.
+/// Each part the process needs, and whether it works: the storage (every
+/// queue and the job store answer), the engines, the workers this process
+/// runs, and the Slack connection in Socket Mode. 503 when one is down.
+/// The body shows queue depths and job counts too; it names what is down,
+/// never an internal error (those go to the log).
 pub async fn healthz(State(state): State<AppState>) -> Response {
     let p = &state.pipeline;
+    let mut healthy = true;
+    let mut parts = serde_json::Map::new();
     let mut queues = serde_json::Map::new();
+    let mut storage_ok = true;
     for stage in Stage::ALL {
         match p.queue.depth(stage).await {
             Ok(d) => {
@@ -22,25 +30,56 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
                     json!({ "waiting": d.waiting, "in_flight": d.in_flight, "dead": d.dead }),
                 );
             }
-            Err(e) => return unhealthy(format!("queue {stage}: {e}")),
+            Err(e) => {
+                tracing::warn!(error = %e, %stage, "health check: the queue does not answer");
+                storage_ok = false;
+            }
         }
     }
-    match p.jobs.counts().await {
-        Ok(counts) => {
-            let jobs: serde_json::Map<_, _> = counts.into_iter().map(|(s, n)| (s, json!(n))).collect();
-            Json(json!({ "status": "ok", "queues": queues, "jobs": jobs })).into_response()
+    let jobs: serde_json::Map<_, _> = match p.jobs.counts().await {
+        Ok(counts) => counts.into_iter().map(|(s, n)| (s, json!(n))).collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "health check: the job store does not answer");
+            storage_ok = false;
+            serde_json::Map::new()
         }
-        Err(e) => unhealthy(format!("job store: {e}")),
+    };
+    healthy &= storage_ok;
+    parts.insert("storage".into(), json!(if storage_ok { "ok" } else { "unavailable" }));
+    if let Some(engines) = &state.engines {
+        let mut status = serde_json::Map::new();
+        for (name, ok) in engines.status().await {
+            healthy &= ok;
+            status.insert(name, json!(if ok { "ok" } else { "missing" }));
+        }
+        parts.insert("engines".into(), status.into());
     }
+    if let Some(workers) = &state.workers {
+        let mut status = serde_json::Map::new();
+        for (stage, running) in workers.status() {
+            healthy &= running;
+            status.insert(stage.name().into(), json!(if running { "running" } else { "stopped" }));
+        }
+        parts.insert("workers".into(), status.into());
+    }
+    if let Some(connection) = state.slack.as_ref().and_then(|s| s.socket_mode_status()) {
+        healthy &= connection == "connected";
+        parts.insert("slack".into(), json!(connection));
+    }
+    let status = if healthy { "ok" } else { "unavailable" };
+    let body = json!({ "status": status, "parts": parts, "queues": queues, "jobs": jobs });
+    let code = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (code, Json(body)).into_response()
 }
 
-fn unhealthy(detail: String) -> Response {
-    tracing::error!(%detail, "health check failed");
-    (StatusCode::SERVICE_UNAVAILABLE, Json(json!({ "status": "unavailable", "detail": detail }))).into_response()
-}
-
-/// Prometheus text format: jobs by status, messages by stage and state.
-pub async fn metrics(State(state): State<AppState>) -> Response {
+/// Prometheus text format: the recorded metrics (see
+/// `storytime_pipeline::metrics`), with the queue gauges refreshed now, and
+/// the older gauges of jobs by status and messages by stage. Behind a
+/// bearer token when `STORYTIME_METRICS_TOKEN` is set.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    if let Some(token) = &state.metrics_token {
+        bearer(&headers, [token.as_ref()])?;
+    }
     let p = &state.pipeline;
     let mut out = String::from("# HELP storytime_jobs Jobs by status.\n# TYPE storytime_jobs gauge\n");
     if let Ok(counts) = p.jobs.counts().await {
@@ -53,10 +92,14 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
     );
     for stage in Stage::ALL {
         if let Ok(d) = p.queue.depth(stage).await {
+            storytime_pipeline::metrics::queue_depth(stage, &d);
             for (kind, n) in [("waiting", d.waiting), ("in_flight", d.in_flight), ("dead", d.dead)] {
                 out.push_str(&format!("storytime_queue_messages{{stage=\"{stage}\",state=\"{kind}\"}} {n}\n"));
             }
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response()
+    if let Some(recorder) = &state.metrics {
+        out.push_str(&recorder.render());
+    }
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }

@@ -1,6 +1,7 @@
 //! The HTTP routes: the original REST API (`/upload`, `/retrieve`,
 //! `/bulk`), signed media links, health and metrics.
 
+mod access;
 mod bulk;
 mod health;
 mod media;

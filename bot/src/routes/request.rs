@@ -4,6 +4,8 @@
 use axum::http::{HeaderMap, StatusCode, header};
 use subtle::ConstantTimeEq;
 
+use storytime_pipeline::settings::Secret;
+
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -12,16 +14,19 @@ pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Api
     if state.api_keys.is_empty() {
         return Ok(());
     }
+    bearer(headers, state.api_keys.iter())
+}
+
+/// Requires `Authorization: Bearer <one of keys>`, compared in constant time.
+pub(crate) fn bearer<'k>(headers: &HeaderMap, keys: impl IntoIterator<Item = &'k Secret>) -> Result<(), ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
         .map(str::trim)
         .ok_or_else(ApiError::unauthorized)?;
-    let ok = state
-        .api_keys
-        .iter()
-        .fold(false, |acc, key| acc | bool::from(key.expose().as_bytes().ct_eq(presented.as_bytes())));
+    let ok =
+        keys.into_iter().fold(false, |acc, key| acc | bool::from(key.expose().as_bytes().ct_eq(presented.as_bytes())));
     if ok { Ok(()) } else { Err(ApiError::unauthorized()) }
 }
 

@@ -5,7 +5,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
-use super::{bulk, health, media, retrieve, upload};
+use super::{access, bulk, health, media, retrieve, upload};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -30,10 +30,11 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .merge(slack)
+        .route_layer(axum::middleware::from_fn(access::remember_route))
         // Handlers read bodies themselves, each with its own limit, so that
         // an oversized body gets a JSON answer.
         .layer(DefaultBodyLimit::disable())
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(axum::middleware::from_fn(access::log_and_measure))
 }
 
 async fn not_found() -> ApiError {

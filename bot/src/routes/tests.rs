@@ -35,6 +35,10 @@ fn api(settings: &[(&'static str, &str)], api_keys: &[&str]) -> Api {
         media_links: Some(Arc::new(links)),
         api_keys: Arc::new(api_keys.iter().map(|k| Secret::new(*k)).collect()),
         slack: None,
+        metrics: crate::telemetry::prometheus(&crate::settings::Settings::from_pairs(&[]).unwrap().telemetry),
+        metrics_token: None,
+        engines: None,
+        workers: None,
     };
     Api { router: super::router(state), t, blobs }
 }
@@ -248,4 +252,35 @@ async fn health_and_metrics_report_queues_and_jobs() {
         String::from_utf8(axum::body::to_bytes(metrics.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
     assert!(text.contains("storytime_queue_messages{stage=\"read\",state=\"waiting\"} 1"), "{text}");
     assert!(text.contains("storytime_jobs{status=\"queued\"} 1"), "{text}");
+    // The recorded metrics (the recorder is shared by every test here).
+    for name in [
+        "storytime_queue_depth{stage=\"read\",state=\"waiting\"} 1",
+        "storytime_http_requests_total{route=\"/upload\",status=\"200\"}",
+        "storytime_http_request_duration_seconds_bucket{route=\"/upload\",le=\"0.001\"}",
+        "storytime_jobs_total{outcome=\"done\"}",
+        "storytime_build_info{version=",
+    ] {
+        assert!(text.contains(name), "{name} in:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let mut api = api(&[], &[]);
+    let handle = crate::telemetry::prometheus(&crate::settings::Settings::from_pairs(&[]).unwrap().telemetry);
+    let state = AppState {
+        pipeline: api.t.pipeline.clone(),
+        blobs: api.t.pipeline.blobs.clone(),
+        media_links: None,
+        api_keys: Arc::new(Vec::new()),
+        slack: None,
+        metrics: handle,
+        metrics_token: Some(Arc::new(Secret::new("scrape-me"))),
+        engines: None,
+        workers: None,
+    };
+    api.router = super::router(state);
+    assert_eq!(api.get("/metrics").await.status, 401);
+    let ok = Request::get("/metrics").header("Authorization", "Bearer scrape-me").body(Body::empty()).unwrap();
+    assert_eq!(api.send(ok).await.status, 200);
 }

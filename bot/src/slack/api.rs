@@ -69,6 +69,12 @@ impl SlackError {
     }
 }
 
+/// Counts one Web API call by method and outcome (`ok`, `rate_limited`,
+/// or Slack's error code).
+fn counted(method: &'static str, outcome: String) {
+    metrics::counter!(storytime_pipeline::metrics::SLACK_CALLS, "method" => method, "outcome" => outcome).increment(1);
+}
+
 impl From<SlackError> for PortError {
     fn from(e: SlackError) -> Self {
         let kind = match &e {
@@ -130,16 +136,25 @@ impl SlackApi {
         let deadline = Instant::now() + RATE_LIMIT_BUDGET;
         loop {
             match attempt().await {
-                Ok(v) => return Ok(v),
+                Ok(v) => {
+                    counted(method, "ok".into());
+                    return Ok(v);
+                }
                 Err(SlackClientError::RateLimitError(e)) => {
+                    counted(method, "rate_limited".into());
                     let wait = e.retry_after.unwrap_or(Duration::from_secs(1)).min(MAX_RETRY_AFTER);
                     if Instant::now() + wait > deadline {
                         return Err(SlackError::Unavailable { method, detail: "still rate limited".into() });
                     }
                     tracing::warn!(method, wait = ?wait, "Slack rate limit: waiting");
+                    metrics::counter!(storytime_pipeline::metrics::SLACK_RATE_LIMITED).increment(wait.as_secs());
                     tokio::time::sleep(wait).await;
                 }
-                Err(e) => return Err(classify(method, e)),
+                Err(e) => {
+                    let e = classify(method, e);
+                    counted(method, e.code().unwrap_or("error").to_owned());
+                    return Err(e);
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 //! The Slack app: its routes, its inbound handler and what they share.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 
 use axum::Router;
 use axum::routing::post;
@@ -20,7 +21,13 @@ pub struct SlackApp {
     pub(super) api: SlackApi,
     verifier: Verifier,
     pub(super) files: FileFetcher,
+    /// The Socket Mode connection: not used, connecting, or connected.
+    pub(super) socket: AtomicU8,
 }
+
+pub(super) const SOCKET_OFF: u8 = 0;
+pub(super) const SOCKET_CONNECTING: u8 = 1;
+pub(super) const SOCKET_CONNECTED: u8 = 2;
 
 impl SlackApp {
     /// The app on `api` (the client the pipeline's messenger also uses),
@@ -28,7 +35,17 @@ impl SlackApp {
     pub fn new(settings: &SlackSettings, api: SlackApi, pipeline: Arc<Pipeline>) -> Arc<Self> {
         let hosts = SlackHosts::new(&settings.api_url);
         let files = FileFetcher::new(settings.bot_token.clone(), hosts, pipeline.config.limits.image.max_bytes);
-        Arc::new(Self { verifier: Verifier::new(settings.signing_secrets.clone()), pipeline, api, files })
+        let socket = AtomicU8::new(if settings.app_token.is_some() { SOCKET_CONNECTING } else { SOCKET_OFF });
+        Arc::new(Self { verifier: Verifier::new(settings.signing_secrets.clone()), pipeline, api, files, socket })
+    }
+
+    /// The Socket Mode connection's state, when Socket Mode is used.
+    pub fn socket_mode_status(&self) -> Option<&'static str> {
+        match self.socket.load(Ordering::SeqCst) {
+            SOCKET_CONNECTING => Some("connecting"),
+            SOCKET_CONNECTED => Some("connected"),
+            _ => None,
+        }
     }
 
     /// `/slack/events`, `/slack/commands` and `/slack/interactions`, each
@@ -43,8 +60,9 @@ impl SlackApp {
             .with_state(self.clone())
     }
 
-    /// Connects over Socket Mode with the app-level token and serves the
-    /// same handlers there, until the process stops.
+    /// Connects over Socket Mode with the app-level token, retrying with
+    /// backoff until Slack answers, and serves the same handlers there
+    /// until the process stops (the client reconnects a dropped socket).
     pub async fn run_socket_mode(
         self: Arc<Self>,
         app_token: &storytime_pipeline::settings::Secret,

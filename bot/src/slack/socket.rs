@@ -4,11 +4,14 @@
 //! handler returns, that is after the request is recorded.
 
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use slack_morphism::prelude::*;
 use storytime_pipeline::settings::Secret;
 
 use super::SlackApp;
+use super::app::{SOCKET_CONNECTED, SOCKET_CONNECTING};
 use super::commands::Command;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -57,7 +60,11 @@ async fn on_interaction(
     app.accept_interaction(&payload).await.map_err(|e| Box::new(e) as Error)
 }
 
-/// Connects and serves until the process stops.
+/// The longest wait between two attempts to connect.
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+/// Connects, retrying with exponential backoff while Slack cannot be
+/// reached or refuses, then serves until the process stops.
 pub async fn run(app: Arc<SlackApp>, app_token: &Secret) -> anyhow::Result<()> {
     let environment =
         Arc::new(SlackClientEventsListenerEnvironment::new(app.api.client()).with_user_state(app.clone()));
@@ -67,8 +74,15 @@ pub async fn run(app: Arc<SlackApp>, app_token: &Secret) -> anyhow::Result<()> {
         .with_interaction_events(on_interaction);
     let listener = SlackClientSocketModeListener::new(&SlackClientSocketModeConfig::new(), environment, callbacks);
     let token = SlackApiToken::new(SlackApiTokenValue(app_token.expose().to_owned()));
-    listener.listen_for(&token).await.map_err(|e| anyhow::anyhow!("Socket Mode: {e}"))?;
+    let mut wait = Duration::from_secs(1);
+    while let Err(e) = listener.listen_for(&token).await {
+        app.socket.store(SOCKET_CONNECTING, Ordering::SeqCst);
+        tracing::warn!(error = %e, retry_in = ?wait, "could not connect to Slack over Socket Mode; retrying");
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(MAX_BACKOFF);
+    }
     tracing::info!("connected to Slack over Socket Mode");
+    app.socket.store(SOCKET_CONNECTED, Ordering::SeqCst);
     listener.start().await;
     std::future::pending::<()>().await;
     Ok(())

@@ -252,6 +252,11 @@ impl Job {
         !self.status.is_finished() || !self.pending_recipients().is_empty()
     }
 
+    /// How long ago the job was created.
+    pub fn age(&self, now_ms: i64) -> std::time::Duration {
+        std::time::Duration::from_millis((now_ms - self.created_ms).max(0) as u64)
+    }
+
     pub fn fail(&mut self, failure: Failure, now_ms: i64) {
         self.status = JobStatus::Failed;
         self.failure = Some(failure);

@@ -15,6 +15,8 @@ pub struct Received {
     pub receipt: String,
     /// How many times the message has been received, this time included.
     pub receive_count: u32,
+    /// When the message was sent (ms since the epoch), if the queue says.
+    pub sent_ms: Option<i64>,
 }
 
 impl Received {
@@ -31,6 +33,18 @@ pub struct QueueDepth {
     pub in_flight: u64,
     /// In the dead-letter queue.
     pub dead: u64,
+    /// Age of the oldest message ready to be received, when the queue can
+    /// tell (SQS publishes it to CloudWatch instead).
+    pub oldest_waiting: Option<Duration>,
+    /// How long the oldest dead letter has waited for an operator.
+    pub oldest_dead: Option<Duration>,
+}
+
+impl QueueDepth {
+    /// The message counts alone: waiting, in flight, dead.
+    pub fn counts(&self) -> (u64, u64, u64) {
+        (self.waiting, self.in_flight, self.dead)
+    }
 }
 
 /// One durable queue per stage, with SQS semantics: at-least-once delivery,

@@ -2,8 +2,9 @@
 //! the front end that recorded inbound requests (the Slack app).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use crate::domain::{StageError, StageMessage};
+use crate::domain::{Stage, StageError, StageMessage};
 use crate::ports::InboundHandler;
 use crate::stages::Pipeline;
 
@@ -12,6 +13,47 @@ pub struct Handlers {
     /// Handles `StageMessage::Inbound`; `None` in a process without a
     /// chat front end.
     pub inbound: Option<Arc<dyn InboundHandler>>,
+    /// Which stages' workers are running, for health checks.
+    pub liveness: Liveness,
+}
+
+impl Handlers {
+    pub fn new(pipeline: Arc<Pipeline>, inbound: Option<Arc<dyn InboundHandler>>) -> Self {
+        Self { pipeline, inbound, liveness: Liveness::default() }
+    }
+}
+
+/// Which stages have a worker poller running in this process. A poller
+/// that stops (or panics) is no longer counted.
+#[derive(Default)]
+pub struct Liveness {
+    running: [AtomicUsize; 4],
+}
+
+impl Liveness {
+    /// Counts a poller of `stage` as running until the guard is dropped.
+    pub fn running(&self, stage: Stage) -> impl Drop + '_ {
+        let counter = &self.running[index(stage)];
+        counter.fetch_add(1, Ordering::SeqCst);
+        Running(counter)
+    }
+
+    /// Whether a poller of `stage` runs.
+    pub fn is_running(&self, stage: Stage) -> bool {
+        self.running[index(stage)].load(Ordering::SeqCst) > 0
+    }
+}
+
+struct Running<'a>(&'a AtomicUsize);
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn index(stage: Stage) -> usize {
+    Stage::ALL.iter().position(|s| *s == stage).expect("every stage is in ALL")
 }
 
 impl Handlers {

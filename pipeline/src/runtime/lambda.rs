@@ -29,8 +29,10 @@ pub async fn handle_batch(
             tracing::error!(message = id, "an SQS record without body or receipt handle");
             continue;
         };
-        let receive_count = record.attributes.get("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
-        let received = Received { stage, body, receipt, receive_count };
+        let attribute = |name: &str| record.attributes.get(name).map(String::as_str);
+        let receive_count = attribute("ApproximateReceiveCount").and_then(|c| c.parse().ok()).unwrap_or(1);
+        let sent_ms = attribute("SentTimestamp").and_then(|t| t.parse().ok());
+        let received = Received { stage, body, receipt, receive_count, sent_ms };
         let (handlers, workers) = (handlers.clone(), workers.clone());
         tasks.spawn(async move {
             match handle(&handlers, &workers, &received).await {

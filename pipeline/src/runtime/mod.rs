@@ -10,6 +10,6 @@ pub mod priority;
 mod tests;
 mod workers;
 
-pub use handlers::Handlers;
+pub use handlers::{Handlers, Liveness};
 pub use policy::{Outcome, handle};
-pub use workers::run;
+pub use workers::{DRAIN, run};

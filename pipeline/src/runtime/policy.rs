@@ -6,12 +6,13 @@
 //! reason. A permanent failure ends the job at once. A message whose body
 //! does not parse is dead-lettered. Nothing is dropped without a trace.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tracing::Instrument;
 
 use super::handlers::Handlers;
-use crate::domain::{Failure, PortError, StageError, StageMessage};
+use crate::domain::{Failure, PortError, StageError, StageMessage, now_ms};
+use crate::metrics;
 use crate::ports::Received;
 use crate::settings::WorkerSettings;
 use crate::stages::Pipeline;
@@ -43,7 +44,20 @@ pub async fn handle(handlers: &Handlers, settings: &WorkerSettings, received: &R
             return Outcome::Settled;
         }
     };
-    let span = tracing::info_span!("stage", stage = %received.stage, subject = %message.subject(), attempt = received.receive_count);
+    if let Some(sent_ms) = received.sent_ms {
+        metrics::stage_waited(received.stage, Duration::from_millis((now_ms() - sent_ms).max(0) as u64));
+    }
+    let request = match &message {
+        StageMessage::Inbound { key, .. } => Some(key.as_str()),
+        _ => None,
+    };
+    let span = tracing::info_span!(
+        "stage",
+        stage = %received.stage,
+        job = message.job().map(|j| j.as_str()),
+        request,
+        attempt = received.receive_count,
+    );
     async {
         let max = settings.max_attempts;
         if received.receive_count > max {
@@ -53,7 +67,19 @@ pub async fn handle(handlers: &Handlers, settings: &WorkerSettings, received: &R
             give_up(pipeline, received, &message, reason).await;
             return Outcome::Settled;
         }
-        match with_heartbeat(pipeline, settings.visibility, received, handlers.handle(&message)).await {
+        let start = Instant::now();
+        let result = with_heartbeat(pipeline, settings.visibility, received, handlers.handle(&message)).await;
+        // The original service's per-stage timing: one line per handling,
+        // with the elapsed time, and the histogram.
+        let elapsed = start.elapsed();
+        metrics::stage_handled(received.stage, elapsed);
+        let outcome = match &result {
+            Ok(()) => "done",
+            Err(StageError::Retry(_)) => "retry",
+            Err(StageError::Permanent(_)) => "failed",
+        };
+        tracing::info!(elapsed_ms = elapsed.as_millis() as u64, outcome, "stage finished");
+        match result {
             Ok(()) => Outcome::Done,
             Err(StageError::Retry(e)) if received.receive_count >= max => {
                 give_up(pipeline, received, &message, e.to_string()).await;

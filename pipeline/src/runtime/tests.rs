@@ -86,7 +86,8 @@ async fn a_permanent_failure_ends_the_job_at_once_without_a_dead_letter() {
 #[tokio::test(start_paused = true)]
 async fn a_message_that_does_not_parse_is_dead_lettered() {
     let t = TestPipeline::new();
-    let received = Received { stage: Stage::Read, body: "not json".into(), receipt: "r".into(), receive_count: 1 };
+    let received =
+        Received { stage: Stage::Read, body: "not json".into(), receipt: "r".into(), receive_count: 1, sent_ms: None };
     // Put something real in the queue to dead-letter through its receipt.
     t.send(&StageMessage::Read { job: crate::domain::JobId::new(), page: 0 }).await;
     let real = t.queue.receive(Stage::Read, 1, Duration::ZERO, t.workers.visibility).await.unwrap().remove(0);
@@ -164,7 +165,7 @@ async fn inbound_requests_go_to_the_front_end_that_recorded_them() {
 #[tokio::test(start_paused = true)]
 async fn the_handlers_run_a_pipeline_message_through_its_stage() {
     let t = TestPipeline::new();
-    let handlers = Handlers { pipeline: t.pipeline.clone(), inbound: None };
+    let handlers = Handlers::new(t.pipeline.clone(), None);
     let missing = StageMessage::Narrate { job: crate::domain::JobId::new() };
     assert!(handlers.handle(&missing).await.is_ok(), "a message for a job that is gone is done");
 }

@@ -20,8 +20,14 @@ const LONG_POLL: Duration = Duration::from_secs(20);
 /// Most messages one receive call asks for (SQS's limit).
 const RECEIVE_BATCH: usize = 10;
 
+/// How long handlers in progress may take to finish after a stop signal;
+/// what is still running then is handed back to the queue.
+pub const DRAIN: Duration = Duration::from_secs(20);
+
 /// Runs the given stages' workers, plus the stall sweep, until `shutdown`
-/// turns true; then lets handlers in progress finish.
+/// turns true; then lets handlers in progress finish for up to [`DRAIN`],
+/// and hands back to the queue (visible again at once, for another worker
+/// or the next start) the messages whose handlers have not.
 pub async fn run(handlers: Arc<Handlers>, stages: &[Stage], settings: WorkerSettings, shutdown: watch::Receiver<bool>) {
     let mut tasks = JoinSet::new();
     for &stage in stages {
@@ -69,7 +75,9 @@ struct Poller {
 
 impl Poller {
     async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let _alive = self.handlers.liveness.running(self.stage);
         let idle = Arc::new(Semaphore::new(self.workers));
+        let in_flight: InFlight = Arc::default();
         let mut running = JoinSet::new();
         let mut failures = 0u32;
         loop {
@@ -97,9 +105,13 @@ impl Poller {
                 Ok(batch) => {
                     failures = 0;
                     for (message, permit) in batch.into_iter().zip(permits) {
-                        let (handlers, settings) = (self.handlers.clone(), self.settings.clone());
+                        let (handlers, settings, in_flight) =
+                            (self.handlers.clone(), self.settings.clone(), in_flight.clone());
+                        in_flight.lock().expect("in-flight lock").insert(message.receipt.clone(), message.clone());
                         running.spawn(async move {
+                            let receipt = message.receipt.clone();
                             process(&handlers, &settings, message).await;
+                            in_flight.lock().expect("in-flight lock").remove(&receipt);
                             drop(permit);
                         });
                     }
@@ -111,9 +123,19 @@ impl Poller {
                 }
             }
         }
-        while running.join_next().await.is_some() {}
+        if tokio::time::timeout(DRAIN, async { while running.join_next().await.is_some() {} }).await.is_err() {
+            running.abort_all();
+            let left: Vec<Received> = in_flight.lock().expect("in-flight lock").drain().map(|(_, r)| r).collect();
+            tracing::warn!(stage = %self.stage, messages = left.len(), "work still running after {DRAIN:?}: handing it back");
+            for received in &left {
+                settle(self.handlers.pipeline.queue.set_visibility(received, Duration::ZERO).await);
+            }
+        }
     }
 }
+
+/// Messages being handled, by receipt, to hand back if the process stops.
+type InFlight = Arc<std::sync::Mutex<std::collections::HashMap<String, Received>>>;
 
 /// Handles a message and settles it with the queue.
 async fn process(handlers: &Handlers, settings: &WorkerSettings, received: Received) {

@@ -4,6 +4,7 @@
 
 use super::Pipeline;
 use crate::domain::{DeliveryState, Destination, Job, JobId, JobStatus, PortError, StageError, now_ms};
+use crate::metrics;
 use crate::ports::{ChatResult, Email};
 
 impl Pipeline {
@@ -79,20 +80,26 @@ impl Pipeline {
         self.set_delivery_state(job_id, index, state).await
     }
 
-    /// Records how delivery to one recipient ended.
+    /// Records how delivery to one recipient ended. The job's last
+    /// delivery ends its time in the pipeline.
     pub async fn set_delivery_state(
         &self,
         job_id: &JobId,
         index: usize,
         state: DeliveryState,
     ) -> Result<(), StageError> {
-        self.update_job(job_id, |job| {
-            let r = job.recipients.get_mut(index)?;
-            r.state = state.clone();
-            Some(())
-        })
-        .await
-        .map(|_| ())
+        let updated = self
+            .update_job(job_id, |job| {
+                let had_pending = !job.pending_recipients().is_empty();
+                let r = job.recipients.get_mut(index)?;
+                r.state = state.clone();
+                Some(had_pending && job.pending_recipients().is_empty())
+            })
+            .await?;
+        if let Some((job, true)) = updated {
+            metrics::job_delivered(job.status.as_str(), job.age(now_ms()));
+        }
+        Ok(())
     }
 
     async fn email(&self, job: &Job, to: Option<String>) -> Result<(), PortError> {

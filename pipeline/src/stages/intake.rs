@@ -104,6 +104,7 @@ impl Pipeline {
             }
             Submitted::Existing { job, recipients } => {
                 tracing::info!(job = %job.id, status = job.status.as_str(), "same pages or request as an earlier job");
+                crate::metrics::job_ended("duplicate");
                 if job.status.is_finished() {
                     for recipient in recipients {
                         let message = StageMessage::Deliver { job: job.id.clone(), recipient };

@@ -40,6 +40,7 @@ impl Pipeline {
                 self.update_job(job_id, |j| (!j.status.is_finished()).then(|| j.status = JobStatus::NoText)).await?;
             if let Some((job, ())) = finished {
                 tracing::info!(job = %job.id, "no text on the pages");
+                self.job_finished(&job);
                 self.enqueue_deliveries(&job).await?;
             }
             return Ok(());
@@ -87,6 +88,7 @@ impl Pipeline {
             .await?;
         if let Some((job, ())) = finished {
             tracing::info!(job = %job.id, seconds = audio.seconds, voice = %audio.voice, "narration ready");
+            self.job_finished(&job);
             self.enqueue_deliveries(&job).await?;
         }
         Ok(())

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{ErrorKind, Failure, Job, JobId, JobStatus, PortError, StageError, StageMessage, now_ms};
+use crate::metrics;
 use crate::ports::{BlobStore, JobStore, Messenger, Narrator, Notifier, Preferences, Queue, TextReader};
 use crate::settings::Limits;
 
@@ -80,9 +81,19 @@ impl Pipeline {
             self.update_job(id, |job| (!job.status.is_finished()).then(|| job.fail(failure.clone(), now))).await?;
         if let Some((job, ())) = failed {
             tracing::error!(job = %id, reason = %failure.message, "job failed");
+            self.job_finished(&job);
             self.enqueue_deliveries(&job).await?;
         }
         Ok(())
+    }
+
+    /// Counts a job that just ended; one with nobody to deliver to is also
+    /// delivered, as far as its duration goes.
+    pub(super) fn job_finished(&self, job: &Job) {
+        metrics::job_ended(job.status.as_str());
+        if job.recipients.is_empty() {
+            metrics::job_delivered(job.status.as_str(), job.age(now_ms()));
+        }
     }
 
     /// Records a transient error on the job, so a user polling it sees why

@@ -138,7 +138,8 @@ impl<D: LineDetector> TextReader for CloudReader<D> {
         if script == Script::Hangul {
             return self.local.read(page, script).await;
         }
-        let (lines, raw) = self.detector.detect_lines(jpeg(page)?).await?;
+        let (lines, raw) =
+            crate::metrics::engine_call(self.detector.engine(), self.detector.detect_lines(jpeg(page)?)).await?;
         Ok(Reading { fragments: fragments(lines, page.gray.width(), page.gray.height()), raw })
     }
 }

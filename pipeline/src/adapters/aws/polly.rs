@@ -11,6 +11,7 @@ use aws_sdk_polly::types::{Engine, OutputFormat, TextType, VoiceId};
 
 use super::sdk_errors::classify;
 use crate::domain::{Language, PortError};
+use crate::metrics;
 use crate::ports::{Narrator, Speech, Voice};
 use crate::setup::{Finding, Setup};
 
@@ -116,6 +117,12 @@ impl Narrator for PollyNarrator {
     }
 
     async fn synthesize(&self, text: &str, voice: &Voice) -> Result<Speech, PortError> {
+        metrics::engine_call("polly", self.speak(text, voice)).await
+    }
+}
+
+impl PollyNarrator {
+    async fn speak(&self, text: &str, voice: &Voice) -> Result<Speech, PortError> {
         let out = self
             .client
             .synthesize_speech()

@@ -302,6 +302,7 @@ impl Queue for SqsQueue {
             .wait_time_seconds(seconds(wait, MAX_WAIT))
             .visibility_timeout(seconds(visibility, MAX_VISIBILITY).max(1))
             .message_system_attribute_names(MessageSystemAttributeName::ApproximateReceiveCount)
+            .message_system_attribute_names(MessageSystemAttributeName::SentTimestamp)
             .send()
             .await
             .map_err(|e| classify(WHAT, e))?;
@@ -310,13 +311,12 @@ impl Queue for SqsQueue {
             .unwrap_or_default()
             .into_iter()
             .filter_map(|m| {
-                let receive_count = m
-                    .attributes
-                    .as_ref()
-                    .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
-                    .and_then(|c| c.parse().ok())
-                    .unwrap_or(1);
-                Some(Received { stage, body: m.body?, receipt: m.receipt_handle?, receive_count })
+                let attribute = |name| m.attributes.as_ref().and_then(|a| a.get(&name)).map(String::as_str);
+                let receive_count =
+                    attribute(MessageSystemAttributeName::ApproximateReceiveCount).and_then(|c| c.parse().ok());
+                let sent_ms = attribute(MessageSystemAttributeName::SentTimestamp).and_then(|t| t.parse().ok());
+                let receive_count = receive_count.unwrap_or(1);
+                Some(Received { stage, body: m.body?, receipt: m.receipt_handle?, receive_count, sent_ms })
             })
             .collect())
     }
@@ -374,7 +374,15 @@ impl Queue for SqsQueue {
         };
         let main = self.count(self.url(stage, false).await?, &[Waiting, Delayed, InFlight]).await?;
         let dead = self.count(self.url(stage, true).await?, &[Waiting]).await?;
-        Ok(QueueDepth { waiting: main[0] + main[1], in_flight: main[2], dead: dead[0] })
+        // The age of the oldest message is a CloudWatch metric of SQS's own
+        // (ApproximateAgeOfOldestMessage), not a queue attribute.
+        Ok(QueueDepth {
+            waiting: main[0] + main[1],
+            in_flight: main[2],
+            dead: dead[0],
+            oldest_waiting: None,
+            oldest_dead: None,
+        })
     }
 }
 

@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use super::process::Program;
 use crate::domain::{Language, PortError};
+use crate::metrics;
 use crate::ports::{Narrator, Speech, Voice};
 use crate::setup::{Finding, Setup};
 
@@ -83,6 +84,12 @@ impl Narrator for EspeakNarrator {
     }
 
     async fn synthesize(&self, text: &str, voice: &Voice) -> Result<Speech, PortError> {
+        metrics::engine_call("espeak", self.speak(text, voice)).await
+    }
+}
+
+impl EspeakNarrator {
+    async fn speak(&self, text: &str, voice: &Voice) -> Result<Speech, PortError> {
         let espeak_voice = VOICES
             .iter()
             .find(|(name, ..)| *name == voice.name)

@@ -42,7 +42,7 @@ impl SqliteQueue {
                                 receipt = id || ':' || ?2
                          WHERE id IN (SELECT id FROM queue WHERE stage = ?3 AND visible_ms <= ?4
                                       ORDER BY visible_ms, id LIMIT ?5)
-                         RETURNING body, receipt, receive_count",
+                         RETURNING body, receipt, receive_count, sent_ms",
                     )
                     .map_err(db_error)?;
                 let rows = stmt
@@ -54,6 +54,7 @@ impl SqliteQueue {
                                 body: r.get(0)?,
                                 receipt: r.get(1)?,
                                 receive_count: r.get::<_, i64>(2)? as u32,
+                                sent_ms: Some(r.get(3)?),
                             })
                         },
                     )
@@ -185,19 +186,31 @@ impl Queue for SqliteQueue {
         self.db
             .call(move |conn| {
                 let now = now_ms();
-                let (waiting, in_flight): (i64, i64) = conn
+                let (waiting, in_flight, oldest): (i64, i64, Option<i64>) = conn
                     .query_row(
                         "SELECT COALESCE(SUM(receipt IS NULL OR visible_ms <= ?2), 0),
-                                COALESCE(SUM(receipt IS NOT NULL AND visible_ms > ?2), 0)
+                                COALESCE(SUM(receipt IS NOT NULL AND visible_ms > ?2), 0),
+                                MIN(CASE WHEN visible_ms <= ?2 THEN sent_ms END)
                          FROM queue WHERE stage = ?1",
                         params![stage.name(), now],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    )
+                    .map_err(db_error)?;
+                let (dead, oldest_dead): (i64, Option<i64>) = conn
+                    .query_row(
+                        "SELECT COUNT(*), MIN(failed_ms) FROM dead_letters WHERE stage = ?1",
+                        [stage.name()],
                         |r| Ok((r.get(0)?, r.get(1)?)),
                     )
                     .map_err(db_error)?;
-                let dead: i64 = conn
-                    .query_row("SELECT COUNT(*) FROM dead_letters WHERE stage = ?1", [stage.name()], |r| r.get(0))
-                    .map_err(db_error)?;
-                Ok(QueueDepth { waiting: waiting as u64, in_flight: in_flight as u64, dead: dead as u64 })
+                let age = |since: Option<i64>| since.map(|ms| Duration::from_millis((now - ms).max(0) as u64));
+                Ok(QueueDepth {
+                    waiting: waiting as u64,
+                    in_flight: in_flight as u64,
+                    dead: dead as u64,
+                    oldest_waiting: age(oldest),
+                    oldest_dead: age(oldest_dead),
+                })
             })
             .await
     }
@@ -230,7 +243,7 @@ mod tests {
         q.ack(&got[0]).await.unwrap();
         assert_eq!(q.depth(Stage::Narrate).await.unwrap().in_flight, 1);
         q.ack(&again[0]).await.unwrap();
-        assert_eq!(q.depth(Stage::Narrate).await.unwrap(), QueueDepth::default());
+        assert_eq!(q.depth(Stage::Narrate).await.unwrap().counts(), (0, 0, 0));
     }
 
     #[tokio::test]

@@ -12,6 +12,7 @@ use super::process::Program;
 use crate::domain::PortError;
 use crate::domain::page_text::{Fragment, Rect, Word};
 use crate::image::{PreparedImage, ReaderNeeds, Rotation, encode_pgm};
+use crate::metrics;
 use crate::ports::{PageLayout, Reading, Script, TextReader};
 use crate::setup::{Finding, Setup};
 
@@ -85,6 +86,16 @@ impl TextReader for TesseractReader {
     }
 
     async fn detect_layout(&self, page: &PreparedImage) -> Result<Option<PageLayout>, PortError> {
+        metrics::engine_call("tesseract", self.detect(page)).await
+    }
+
+    async fn read(&self, page: &PreparedImage, script: Script) -> Result<Reading, PortError> {
+        metrics::engine_call("tesseract", self.read_text(page, script)).await
+    }
+}
+
+impl TesseractReader {
+    async fn detect(&self, page: &PreparedImage) -> Result<Option<PageLayout>, PortError> {
         let out = self.run(page, &["--psm", "0"]).await?;
         let text = String::from_utf8_lossy(&out.stdout);
         if !out.success {
@@ -103,7 +114,7 @@ impl TextReader for TesseractReader {
         Ok(parse_osd(&text))
     }
 
-    async fn read(&self, page: &PreparedImage, script: Script) -> Result<Reading, PortError> {
+    async fn read_text(&self, page: &PreparedImage, script: Script) -> Result<Reading, PortError> {
         // Automatic segmentation copes best with Latin pages that mix text
         // and pictures; on Hangul it mistakes parts of syllables for
         // diacritics and breaks lines apart, so those pages are read as one

@@ -22,12 +22,20 @@ pub struct InMemoryQueue {
 struct State {
     next_id: u64,
     messages: HashMap<Stage, Vec<Entry>>,
-    dead: HashMap<Stage, Vec<(String, String)>>,
+    dead: HashMap<Stage, Vec<Dead>>,
+}
+
+struct Dead {
+    body: String,
+    reason: String,
+    at: Instant,
 }
 
 struct Entry {
     id: u64,
     body: String,
+    sent_ms: i64,
+    sent_at: Instant,
     visible_at: Instant,
     /// The receipt of the current delivery; `None` before the first one.
     receipt: Option<String>,
@@ -47,7 +55,7 @@ impl InMemoryQueue {
     pub fn dead_letters(&self, stage: Stage) -> Vec<(StageMessage, String)> {
         let state = self.state();
         let dead = state.dead.get(&stage).map(Vec::as_slice).unwrap_or_default();
-        dead.iter().filter_map(|(body, reason)| Some((StageMessage::from_json(body).ok()?, reason.clone()))).collect()
+        dead.iter().filter_map(|d| Some((StageMessage::from_json(&d.body).ok()?, d.reason.clone()))).collect()
     }
 
     /// When the next message of any stage becomes visible, if one waits.
@@ -66,7 +74,13 @@ impl InMemoryQueue {
             entry.receive_count += 1;
             entry.receipt = Some(receipt.clone());
             entry.visible_at = now + visibility;
-            taken.push(Received { stage, body: entry.body.clone(), receipt, receive_count: entry.receive_count });
+            taken.push(Received {
+                stage,
+                body: entry.body.clone(),
+                receipt,
+                receive_count: entry.receive_count,
+                sent_ms: Some(entry.sent_ms),
+            });
         }
         if taken.is_empty() { Err(entries.iter().map(|e| e.visible_at).min()) } else { Ok(taken) }
     }
@@ -91,6 +105,8 @@ impl Queue for InMemoryQueue {
             let entry = Entry {
                 id: state.next_id,
                 body: message.to_json(),
+                sent_ms: crate::domain::now_ms(),
+                sent_at: Instant::now(),
                 visible_at: Instant::now() + delay,
                 receipt: None,
                 receive_count: 0,
@@ -144,7 +160,8 @@ impl Queue for InMemoryQueue {
     async fn dead_letter(&self, received: &Received, reason: &str) -> Result<(), PortError> {
         self.with_entry(received, |entries, i, state| {
             let entry = entries.remove(i);
-            state.dead.entry(received.stage).or_default().push((entry.body, reason.to_owned()));
+            let dead = Dead { body: entry.body, reason: reason.to_owned(), at: Instant::now() };
+            state.dead.entry(received.stage).or_default().push(dead);
         });
         Ok(())
     }
@@ -153,11 +170,15 @@ impl Queue for InMemoryQueue {
         let now = Instant::now();
         let state = self.state();
         let entries = state.messages.get(&stage).map(Vec::as_slice).unwrap_or_default();
+        let dead = state.dead.get(&stage).map(Vec::as_slice).unwrap_or_default();
         let in_flight = entries.iter().filter(|e| e.receipt.is_some() && e.visible_at > now).count() as u64;
+        let visible = entries.iter().filter(|e| e.visible_at <= now);
         Ok(QueueDepth {
             waiting: entries.len() as u64 - in_flight,
             in_flight,
-            dead: state.dead.get(&stage).map_or(0, |d| d.len() as u64),
+            dead: dead.len() as u64,
+            oldest_waiting: visible.map(|e| now - e.sent_at).max(),
+            oldest_dead: dead.iter().map(|d| now - d.at).max(),
         })
     }
 }

@@ -9,6 +9,7 @@ mod aws_sqs;
 mod cli;
 mod durability;
 mod manifest;
+mod observability;
 mod rest_api;
 mod slack;
 mod support_checks;

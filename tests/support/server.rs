@@ -78,7 +78,16 @@ impl Server {
             .env_remove("STORYTIME_PUBLIC_URL")
             .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
-            .stderr(if std::env::var("TEST_LOG").is_ok() { Stdio::inherit() } else { Stdio::null() });
+            .stderr(match std::env::var("TEST_LOG") {
+                Ok(_) => Stdio::inherit(),
+                // Kept for tests that read the log (and for a look after a failure).
+                Err(_) => std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.log_path())
+                    .map(Stdio::from)
+                    .unwrap_or_else(|_| Stdio::null()),
+            });
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -94,6 +103,16 @@ impl Server {
         std::thread::spawn(move || for _ in lines {});
         self.base = base;
         self.child = Some(child);
+    }
+
+    /// Where the server's log (stderr) goes, unless `TEST_LOG` is set.
+    pub fn log_path(&self) -> PathBuf {
+        self.data_dir.join("server.log")
+    }
+
+    /// The lines the server has logged so far.
+    pub fn log_lines(&self) -> Vec<String> {
+        std::fs::read_to_string(self.log_path()).unwrap_or_default().lines().map(str::to_owned).collect()
     }
 
     /// Kills the process the hard way (SIGKILL), as a crash would.

@@ -176,3 +176,25 @@ async fn metrics_logs_and_the_dashboard_show_the_work_done() {
     }
     assert!(evaluated >= 20, "{evaluated} queries");
 }
+
+#[tokio::test]
+async fn health_names_the_part_that_is_down_and_answers_503() {
+    let server = Server::start(&[("STORYTIME_TESSERACT", "/nonexistent/tesseract")]);
+    let r = server.http.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["parts"]["engines"]["tesseract"], "missing", "{body}");
+    assert_eq!(body["parts"]["engines"]["espeak-ng"], "ok", "{body}");
+    assert_eq!(body["parts"]["workers"]["read"], "running", "{body}");
+    assert!(!body.to_string().contains("/nonexistent"), "no internal detail: {body}");
+}
+
+#[tokio::test]
+async fn a_stop_signal_ends_the_server_cleanly() {
+    let mut server = Server::start(&[]);
+    let up = server.upload_ok(render_page(&Page::new(&["Good night, moon."])), "moon.png", &[]).await;
+    assert_eq!(server.wait_for_job(&up).await.0, 200);
+    let status = server.terminate(Duration::from_secs(30));
+    assert!(status.success(), "{status:?}");
+}

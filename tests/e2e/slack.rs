@@ -374,6 +374,18 @@ async fn socket_mode_runs_the_same_handlers() {
     drop(server);
 }
 
+#[tokio::test]
+async fn socket_mode_keeps_trying_when_slack_refuses_at_start_and_health_says_so() {
+    let fake = FakeSlack::start().await;
+    fake.plan("apps.connections.open", Plan::Error("internal_error"));
+    let server = start(&fake, &[("SLACK_APP_TOKEN", "xapp-1-test")]);
+    let first = server.health().await;
+    assert_eq!((first["status"].as_str(), first["parts"]["slack"].as_str()), (Some("unavailable"), Some("connecting")));
+    let health = server.wait_until(LIMIT, |h| h["parts"]["slack"] == "connected").await;
+    assert_eq!(health["status"], "ok", "{health}");
+    assert!(fake.calls("apps.connections.open").len() >= 2, "a refusal, then a connection");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn doctor_checks_the_bot_token_with_slack() {
     let fake = FakeSlack::start().await;

@@ -115,6 +115,26 @@ impl Server {
         std::fs::read_to_string(self.log_path()).unwrap_or_default().lines().map(str::to_owned).collect()
     }
 
+    /// Asks the server to stop (SIGTERM), as an operator or a container
+    /// platform would, and returns how it ended. Panics if it is still
+    /// running after `limit`.
+    pub fn terminate(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("the server runs");
+        let sent = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().expect("run kill");
+        assert!(sent.success(), "kill -TERM failed");
+        let start = Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            if start.elapsed() > limit {
+                let _ = child.kill();
+                panic!("the server did not stop within {limit:?} of SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Kills the process the hard way (SIGKILL), as a crash would.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {

@@ -11,7 +11,7 @@ use slack_morphism::prelude::*;
 use storytime_pipeline::settings::Secret;
 
 use super::SlackApp;
-use super::app::{SOCKET_CONNECTED, SOCKET_CONNECTING};
+use super::app::SOCKET_CONNECTED;
 use super::commands::Command;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -60,29 +60,45 @@ async fn on_interaction(
     app.accept_interaction(&payload).await.map_err(|e| Box::new(e) as Error)
 }
 
-/// The longest wait between two attempts to connect.
+/// The longest wait between two attempts to register the connection.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
-/// Connects, retrying with exponential backoff while Slack cannot be
-/// reached or refuses, then serves until the process stops.
+/// Seconds between attempts to (re)open a socket Slack refused or dropped.
+const RECONNECT_SECONDS: u64 = 5;
+
+/// Slack greets every new socket: from then on the app is connected.
+/// (Generic over the greeting, whose type slack-morphism does not export.)
+async fn on_hello<Hello: Send>(_: Hello, _: Arc<SlackHyperClient>, state: SlackClientEventsUserState) {
+    if let Ok(app) = app_of(&state).await {
+        tracing::info!("connected to Slack over Socket Mode");
+        app.socket.store(SOCKET_CONNECTED, Ordering::SeqCst);
+    }
+}
+
+/// Registers the app-level token (retrying with exponential backoff) and
+/// serves until the process stops. The client opens the sockets, and opens
+/// them again every few seconds while Slack refuses or drops them; the app
+/// counts as connected once Slack has said hello.
 pub async fn run(app: Arc<SlackApp>, app_token: &Secret) -> anyhow::Result<()> {
     let environment =
         Arc::new(SlackClientEventsListenerEnvironment::new(app.api.client()).with_user_state(app.clone()));
     let callbacks = SlackSocketModeListenerCallbacks::new()
+        .with_hello_events(on_hello)
         .with_push_events(on_push)
         .with_command_events(on_command)
         .with_interaction_events(on_interaction);
-    let listener = SlackClientSocketModeListener::new(&SlackClientSocketModeConfig::new(), environment, callbacks);
+    let config = SlackClientSocketModeConfig {
+        reconnect_timeout_in_seconds: RECONNECT_SECONDS,
+        ..SlackClientSocketModeConfig::new()
+    };
+    let listener = SlackClientSocketModeListener::new(&config, environment, callbacks);
     let token = SlackApiToken::new(SlackApiTokenValue(app_token.expose().to_owned()));
     let mut wait = Duration::from_secs(1);
     while let Err(e) = listener.listen_for(&token).await {
-        app.socket.store(SOCKET_CONNECTING, Ordering::SeqCst);
         tracing::warn!(error = %e, retry_in = ?wait, "could not connect to Slack over Socket Mode; retrying");
         tokio::time::sleep(wait).await;
         wait = (wait * 2).min(MAX_BACKOFF);
     }
-    tracing::info!("connected to Slack over Socket Mode");
-    app.socket.store(SOCKET_CONNECTED, Ordering::SeqCst);
     listener.start().await;
     std::future::pending::<()>().await;
     Ok(())

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use storytime_tests::Server;
+use storytime_tests::stats::percentile;
 
 fn main() {
     let (photos, _generated) = photos();
@@ -286,16 +287,6 @@ fn children(pid: u32) -> Vec<u32> {
                 == Some(pid)
         })
         .collect()
-}
-
-fn percentile(v: &[f64], p: f64) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    if s.is_empty() {
-        return 0.0;
-    }
-    let i = ((p / 100.0) * (s.len() - 1) as f64).round() as usize;
-    s[i]
 }
 
 fn median(v: &[f64]) -> f64 {

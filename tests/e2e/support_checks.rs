@@ -3,6 +3,7 @@
 
 use storytime_tests::cer;
 use storytime_tests::slack_sign::slack_signature;
+use storytime_tests::stats::{buckets, percentile, quantile_between};
 
 #[test]
 fn cer_counts_edits_per_reference_character() {
@@ -18,4 +19,16 @@ fn signatures_match_slacks_documented_example() {
         slack_signature("8f742231b10e8888abcd99yyyzzz85a5", 1531420618, body),
         "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
     );
+}
+
+#[test]
+fn percentiles_and_histogram_quantiles_are_read_as_prometheus_would() {
+    assert_eq!(percentile(&[3.0, 1.0, 2.0], 50.0), 2.0);
+    assert_eq!(percentile(&[], 99.0), 0.0);
+    let page = "x_bucket{outcome=\"done\",le=\"1\"} 2\nx_bucket{outcome=\"done\",le=\"2\"} 6\nx_bucket{outcome=\"done\",le=\"+Inf\"} 6\n";
+    let after = buckets(page, "x", "outcome=\"done\"");
+    assert_eq!(after, [(1.0, 2.0), (2.0, 6.0), (f64::INFINITY, 6.0)]);
+    // Between nothing and this: 2 at or under 1 s, 4 in (1, 2].
+    assert_eq!(quantile_between(&[], &after, 0.5), Some(1.25));
+    assert_eq!(quantile_between(&after, &after, 0.5), None, "no new observations");
 }

@@ -8,6 +8,7 @@ pub mod moto;
 pub mod pages;
 pub mod server;
 pub mod slack_sign;
+pub mod stats;
 pub mod text;
 
 pub use pages::{Page, blank_page, photo_folder, render_page, sample_book, with_comment, write_sample_book};

@@ -283,6 +283,39 @@ fn bolt_dir() -> PathBuf {
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bolt"))
 }
 
+/// Floods a `storytime serve` started with `env`, kills it right after
+/// the last answer, and counts the acknowledged events it had recorded.
+async fn storytime(
+    env: &[(&str, &str)],
+    files: &[Value],
+    connections: usize,
+    total: usize,
+    name: &str,
+) -> anyhow::Result<Flood> {
+    let mut server = Server::start(env);
+    let addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
+    // Warm up connections and code paths; these events count as recorded too.
+    let warm = flood(addr, requests(addr, files, 0, WARM), connections).await?;
+    let ours = flood(addr, requests(addr, files, WARM, total), connections).await?;
+    server.kill();
+    ours.print(name);
+    let saved = recorded(&server.data_dir, &ours.acked)?;
+    println!(
+        "{:<28} {saved} of {} acknowledged events recorded for processing after SIGKILL right after the last answer{}",
+        "",
+        ours.acked.len(),
+        if saved == ours.acked.len() { "" } else { "  <-- LOST EVENTS" }
+    );
+    let warm_saved = recorded(&server.data_dir, &warm.acked)?;
+    if warm_saved != warm.acked.len() {
+        println!("{:<28} warm-up: only {warm_saved} of {} recorded  <-- LOST EVENTS", "", warm.acked.len());
+    }
+    Ok(ours)
+}
+
+/// Events sent before measuring, to warm up connections and code paths.
+const WARM: usize = 1000;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
     let total = setting("BENCH_EVENTS", 60_000);
@@ -313,26 +346,13 @@ async fn main() -> anyhow::Result<()> {
     // More settings for the server, e.g. `STORYTIME_INBOUND_WORKERS=2`.
     let extra = std::env::var("BENCH_SERVER_ENV").unwrap_or_default();
     env.extend(extra.split_whitespace().filter_map(|kv| kv.split_once('=')));
-    let mut server = Server::start(&env);
-    let addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
-    // Warm up connections and code paths; these events count as recorded too.
-    const WARM: usize = 1000;
-    let warm = flood(addr, requests(addr, &files, 0, WARM), connections).await?;
-    let ours = flood(addr, requests(addr, &files, WARM, total), connections).await?;
-    server.kill();
-    ours.print("storytime serve");
-    let acked: Vec<usize> = ours.acked.clone();
-    let saved = recorded(&server.data_dir, &acked)?;
-    println!(
-        "{:<28} {saved} of {} acknowledged events recorded for processing after SIGKILL right after the last answer{}",
-        "",
-        acked.len(),
-        if saved == acked.len() { "" } else { "  <-- LOST EVENTS" }
-    );
-    let warm_saved = recorded(&server.data_dir, &warm.acked)?;
-    if warm_saved != warm.acked.len() {
-        println!("{:<28} warm-up: only {warm_saved} of {} recorded  <-- LOST EVENTS", "", warm.acked.len());
-    }
+    // Storytime twice, metrics on (the default) and off: recording them
+    // must not cost the acknowledgements more than a few percent.
+    let ours = storytime(&env, &files, connections, total, "storytime serve").await?;
+    let mut off = env.clone();
+    off.push(("STORYTIME_METRICS", "off"));
+    let without = storytime(&off, &files, connections, total, "storytime serve, metrics off").await?;
+    println!("{:<28} metrics on / off: {:.3}x the acknowledgements per second\n", "", ours.rate() / without.rate());
 
     let dir = bolt_dir();
     if !dir.join("node_modules/@slack/bolt").exists() {

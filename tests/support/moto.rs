@@ -79,10 +79,16 @@ pub async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 
 impl Moto {
     /// What moto recorded as published to SNS topics: (subject, message,
-    /// the `to` attribute).
-    pub async fn published(&self) -> Vec<(String, String, String)> {
+    /// the `to` attribute). moto builds this dump by walking its live state,
+    /// so while other tests write to it the dump can fail: that is an `Err`
+    /// worth asking again, not an answer.
+    pub async fn published(&self) -> Result<Vec<(String, String, String)>, String> {
         let url = format!("{}/moto-api/data.json", self.url);
-        let data: serde_json::Value = reqwest::get(url).await.expect("moto answers").json().await.expect("JSON");
+        let answer = reqwest::get(url).await.map_err(|e| format!("moto does not answer: {e}"))?;
+        let status = answer.status();
+        let body = answer.text().await.map_err(|e| format!("moto's answer breaks off: {e}"))?;
+        let data: serde_json::Value = serde_json::from_str(&body)
+            .map_err(|e| format!("moto answered {status} without JSON ({e}): {body:.200}"))?;
         let mut out = Vec::new();
         for topic in data["sns"]["Topic"].as_array().into_iter().flatten() {
             for n in topic["sent_notifications"].as_array().into_iter().flatten() {
@@ -91,18 +97,18 @@ impl Moto {
                 out.push((n[2].as_str().unwrap_or("").to_owned(), n[1].as_str().unwrap_or("").to_owned(), to));
             }
         }
-        out
+        Ok(out)
     }
 
     /// Waits until moto has recorded `n` publishes, and returns them.
     pub async fn wait_for_published(&self, n: usize) -> Vec<(String, String, String)> {
         let start = std::time::Instant::now();
         loop {
-            let mails = self.published().await;
-            if mails.len() >= n || start.elapsed() > crate::LIMIT {
-                return mails;
+            match self.published().await {
+                Ok(mails) if mails.len() >= n || start.elapsed() > crate::LIMIT => return mails,
+                Err(e) if start.elapsed() > crate::LIMIT => panic!("{e}"),
+                _ => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
 }

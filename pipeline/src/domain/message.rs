@@ -41,14 +41,6 @@ impl StageMessage {
         }
     }
 
-    /// What to show in logs: the job, or the inbound request's key.
-    pub fn subject(&self) -> &str {
-        match self {
-            Self::Inbound { key, .. } => key,
-            other => other.job().map(JobId::as_str).unwrap_or_default(),
-        }
-    }
-
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("stage messages always serialize")
     }

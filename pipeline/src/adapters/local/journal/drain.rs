@@ -36,12 +36,13 @@ struct Tail {
 
 impl Reader {
     pub(crate) fn new(journal: Arc<Journal>) -> Self {
-        Self { tails: vec![Tail { segment: journal.current(), offset: 0 }], journal }
+        let tails = journal.current().into_iter().map(|segment| Tail { segment, offset: 0 }).collect();
+        Self { tails, journal }
     }
 
     /// Whether anything may be waiting to be moved.
     pub(crate) fn pending(&self) -> bool {
-        self.tails.len() > 1 || self.journal.written.load(Ordering::SeqCst)
+        self.tails.len() > self.journal.shards() || self.journal.written.load(Ordering::SeqCst)
     }
 
     /// Moves every complete record of this process's segments into the
@@ -60,14 +61,16 @@ impl Reader {
     /// Returns how many records moved and whether more are waiting.
     fn drain_once(&mut self, conn: &mut Connection) -> Result<(usize, bool), PortError> {
         let current = self.journal.current();
-        if !Arc::ptr_eq(&current, &self.tails.last().expect("a current segment").segment) {
-            self.tails.push(Tail { segment: current, offset: 0 });
+        let is_current = |s: &Arc<Segment>| current.iter().any(|c| Arc::ptr_eq(c, s));
+        for segment in &current {
+            if !self.tails.iter().any(|t| Arc::ptr_eq(&t.segment, segment)) {
+                self.tails.push(Tail { segment: segment.clone(), offset: 0 });
+            }
         }
-        let last = self.tails.len() - 1;
         let mut reads = Vec::with_capacity(self.tails.len());
-        for (i, tail) in self.tails.iter().enumerate() {
+        for tail in &self.tails {
             // A replaced segment nobody holds any more gets no more writes.
-            let finished = i < last && Arc::strong_count(&tail.segment) == 1;
+            let finished = !is_current(&tail.segment) && Arc::strong_count(&tail.segment) == 1;
             let read =
                 read_from(&tail.segment.file, tail.offset, finished).map_err(|e| io_error(&tail.segment.path, e))?;
             report_skipped(&tail.segment.path, read.skipped);
@@ -76,9 +79,13 @@ impl Reader {
         let moved = reads.iter().map(|(_, r)| r.records.len()).sum();
         let more = reads.iter().any(|(_, r)| r.more);
         if self.tails.iter().zip(&reads).any(|(tail, (_, read))| read.end != tail.offset) {
+            // Segments are written side by side: queue what they hold in the
+            // order it was sent.
+            let mut records: Vec<&Record> = reads.iter().flat_map(|(_, r)| &r.records).collect();
+            records.sort_by_key(|r| r.sent_ms);
             let tx = conn.transaction().map_err(db_error)?;
+            insert(&tx, records)?;
             for (tail, (_, read)) in self.tails.iter().zip(&reads) {
-                insert(&tx, &read.records)?;
                 save_offset(&tx, &tail.segment.name, read.end)?;
             }
             tx.commit().map_err(db_error)?;
@@ -88,15 +95,14 @@ impl Reader {
             tail.offset = read.end;
             if finished && !read.more {
                 retire(conn, &tail.segment.path, &tail.segment.name);
-            } else {
-                kept.push(tail);
+                continue;
             }
+            if !read.more && tail.offset >= ROTATE_BYTES && is_current(&tail.segment) {
+                self.journal.rotate_from(&tail.segment).map_err(|e| io_error(&self.journal.dir, e))?;
+            }
+            kept.push(tail);
         }
         self.tails = kept;
-        let current = self.tails.last().expect("the current segment is never retired");
-        if self.tails.len() == 1 && !more && current.offset >= ROTATE_BYTES {
-            self.journal.rotate_from(&current.segment).map_err(|e| io_error(&self.journal.dir, e))?;
-        }
         Ok((moved, more))
     }
 
@@ -205,7 +211,7 @@ fn read_from(file: &File, offset: u64, finished: bool) -> io::Result<Read> {
     Ok(read)
 }
 
-fn insert(tx: &rusqlite::Transaction, records: &[Record]) -> Result<(), PortError> {
+fn insert<'a>(tx: &rusqlite::Transaction, records: impl IntoIterator<Item = &'a Record>) -> Result<(), PortError> {
     let mut stmt = tx
         .prepare_cached("INSERT INTO queue (stage, body, visible_ms, sent_ms) VALUES (?1, ?2, ?3, ?4)")
         .map_err(db_error)?;
@@ -269,7 +275,39 @@ mod tests {
         let bodies: Vec<String> = column(&conn, "SELECT body FROM queue ORDER BY id");
         assert_eq!(bodies, vec![record(2).body, record(3).body]);
         let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(left.len(), 1, "the adopted segment is deleted, the live one kept");
+        assert_eq!(left.len(), live.current().len(), "the adopted segments are deleted, the live ones kept");
         assert_eq!(adopt_orphans(&mut conn, dir.path(), &[]).unwrap(), 0, "nothing is adopted twice");
+    }
+
+    #[test]
+    fn appends_from_many_threads_at_once_are_each_moved_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = database();
+        let journal = Arc::new(Journal::with_shards(dir.path(), 3).unwrap());
+        let mut reader = Reader::new(journal.clone());
+        std::thread::scope(|scope| {
+            for t in 0..8 {
+                let journal = &journal;
+                scope.spawn(move || {
+                    for n in 0..500 {
+                        journal.append(&Record { sent_ms: n, ..record(t * 1000 + n as usize) }).unwrap();
+                        journal.mark_written();
+                    }
+                });
+            }
+            // Moves run while the threads write.
+            for _ in 0..20 {
+                reader.drain(&mut conn).unwrap();
+            }
+        });
+        while reader.pending() {
+            reader.drain(&mut conn).unwrap();
+        }
+        let bodies: Vec<String> = column(&conn, "SELECT body FROM queue ORDER BY id");
+        let mut expected: Vec<String> = (0..8).flat_map(|t| (0..500).map(move |n| record(t * 1000 + n).body)).collect();
+        let mut got = bodies;
+        got.sort();
+        expected.sort();
+        assert_eq!(got, expected, "every append moved exactly once");
     }
 }

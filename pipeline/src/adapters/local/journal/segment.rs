@@ -1,12 +1,13 @@
-//! Segment files: each process appends to its own, under an exclusive
-//! lock that tells other processes it is alive, and starts a fresh one once
-//! the current one is large and fully read (or a write to it failed).
+//! Segment files: each process appends to its own (several at once, one
+//! per writing thread), each under an exclusive lock that tells other
+//! processes it is alive, and starts a fresh one once a current one is
+//! large and fully read (or a write to it failed).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use super::record::{HEADER, MAX_PAYLOAD, Record};
 
@@ -31,22 +32,63 @@ impl Segment {
 }
 
 /// The writing side, shared by every sender of the process.
+///
+/// Appends go to one of several segments ("shards"), each written by one
+/// thread at a time. With a single file shared by every thread, each
+/// `write(2)` takes the file's position lock and the inode's lock in the
+/// kernel: a writer preempted while holding them (two cores, a load
+/// generator, the HTTP workers and the pipeline all running) made every
+/// other writer sleep for a scheduler slice, which was the tail of the
+/// Slack acknowledgements (docs/benchmarks.md).
 pub(crate) struct Journal {
     pub(super) dir: PathBuf,
-    current: Mutex<Arc<Segment>>,
+    shards: Vec<Mutex<Arc<Segment>>>,
     /// Set by a sender after its write; cleared by the reader before it
     /// reads. Lets the reader skip reading when nothing was written.
     pub(super) written: AtomicBool,
 }
 
+/// Segments written at once: enough that each worker thread has its own.
+fn shard_count() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 16) * 2
+}
+
 impl Journal {
     pub(crate) fn create(dir: &Path) -> io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        Ok(Self { dir: dir.to_owned(), current: Mutex::new(Segment::create(dir)?), written: AtomicBool::new(false) })
+        Self::with_shards(dir, shard_count())
     }
 
-    pub(super) fn current(&self) -> Arc<Segment> {
-        self.current.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    pub(super) fn with_shards(dir: &Path, shards: usize) -> io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let shards = (0..shards.max(1)).map(|_| Segment::create(dir).map(Mutex::new)).collect::<io::Result<_>>()?;
+        Ok(Self { dir: dir.to_owned(), shards, written: AtomicBool::new(false) })
+    }
+
+    /// How many segments are written at once.
+    pub(super) fn shards(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// The segments being written now.
+    pub(super) fn current(&self) -> Vec<Arc<Segment>> {
+        self.shards.iter().map(|s| s.lock().unwrap_or_else(|p| p.into_inner()).clone()).collect()
+    }
+
+    /// A shard for this thread to write to: its own if free, else the
+    /// first free one, else its own once free.
+    fn shard(&self) -> MutexGuard<'_, Arc<Segment>> {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        thread_local!(static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed));
+        let home = HOME.with(|h| *h) % self.shards.len();
+        let n = self.shards.len();
+        for i in 0..n {
+            match self.shards[(home + i) % n].try_lock() {
+                Ok(guard) => return guard,
+                Err(TryLockError::Poisoned(p)) => return p.into_inner(),
+                Err(TryLockError::WouldBlock) => {}
+            }
+        }
+        self.shards[home].lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Writes one record; once this returns `Ok`, it survives the process.
@@ -60,14 +102,16 @@ impl Journal {
                 format!("a message of {} bytes is larger than the limit of {MAX_PAYLOAD}", bytes.len()),
             ));
         }
-        let segment = self.current();
+        let mut segment = self.shard();
         match (&segment.file).write(&bytes) {
             Ok(n) if n == bytes.len() => Ok(()),
             outcome => {
                 // A short write leaves a torn record that later ones would
                 // follow: give up on the segment; the reader skips the
                 // damage once nobody writes to it any more.
-                let _ = self.rotate_from(&segment);
+                if let Ok(fresh) = Segment::create(&self.dir) {
+                    *segment = fresh;
+                }
                 Err(match outcome {
                     Ok(n) => io::Error::other(format!("wrote {n} of {} bytes (disk full?)", bytes.len())),
                     Err(e) => e,
@@ -84,17 +128,19 @@ impl Journal {
 
     /// Replaces `old` with a fresh segment, unless that already happened.
     pub(super) fn rotate_from(&self, old: &Arc<Segment>) -> io::Result<()> {
-        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if Arc::ptr_eq(&current, old) {
-            *current = Segment::create(&self.dir)?;
+        for shard in &self.shards {
+            let mut current = shard.lock().unwrap_or_else(|p| p.into_inner());
+            if Arc::ptr_eq(&current, old) {
+                *current = Segment::create(&self.dir)?;
+            }
         }
         Ok(())
     }
 
-    /// Flushes the current segment to disk (for power loss; a process kill
+    /// Flushes the current segments to disk (for power loss; a process kill
     /// loses nothing written anyway).
     pub(crate) fn sync(&self) -> io::Result<()> {
-        self.current().file.sync_data()
+        self.current().iter().try_for_each(|s| s.file.sync_data())
     }
 }
 
@@ -110,6 +156,6 @@ mod tests {
         let big = Record { body: "x".repeat(MAX_PAYLOAD + 1), ..record(1) };
         let err = journal.append(&big).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-        assert_eq!(journal.current().file.metadata().unwrap().len(), 0);
+        assert!(journal.current().iter().all(|s| s.file.metadata().unwrap().len() == 0));
     }
 }

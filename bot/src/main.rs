@@ -101,7 +101,7 @@ async fn run() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init_logs(&settings.telemetry);
+    let _logs = telemetry::init_logs(&settings.telemetry);
     for (name, closest) in &settings.unknown {
         tracing::warn!("{name} is not a Storytime setting and is ignored; did you mean {closest}?");
     }

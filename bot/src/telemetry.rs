@@ -10,27 +10,60 @@
 //! which CloudWatch turns into metrics. Their names are in
 //! `storytime_pipeline::metrics`.
 
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::time::Duration;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use storytime_pipeline::metrics;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 use crate::settings::{LogFormat, TelemetrySettings};
 
 /// The Prometheus recorder's handle, once installed.
 static PROMETHEUS: OnceLock<PrometheusHandle> = OnceLock::new();
 
-/// Sets up logging.
-pub fn init_logs(settings: &TelemetrySettings) {
-    let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new("warn,storytime_bot=info,storytime_pipeline=info,storytime=info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+/// Sets up logging. Keep what it returns until the process ends: dropping
+/// it writes out the lines still on their way.
+///
+/// Outside Lambda a thread of its own writes the lines, in batches, so a
+/// request or a stage never waits for stderr (a file, a pipe to journald, a
+/// terminal): at thousands of requests a second, one `write(2)` per access
+/// log line on the request path cost a fifth of the Slack acknowledgements'
+/// throughput (docs/benchmarks.md). Nothing is dropped: when the writer
+/// falls behind by many lines, loggers wait for it. On Lambda lines are
+/// written at once, as the function may be frozen right after it answers.
+#[must_use = "dropping the guard stops the log writer"]
+pub fn init_logs(settings: &TelemetrySettings) -> LogGuard {
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .and_then(|v| EnvFilter::try_new(v).ok())
+        .unwrap_or_else(|| EnvFilter::new("warn,storytime_bot=info,storytime_pipeline=info,storytime=info"));
+    let (writer, guard) = if settings.lambda {
+        (BoxMakeWriter::new(std::io::stderr), None)
+    } else {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .thread_name("log-writer")
+            .finish(std::io::BufWriter::new(std::io::stderr()));
+        (BoxMakeWriter::new(writer), Some(guard))
+    };
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(!settings.lambda && std::io::stderr().is_terminal())
+        .with_writer(writer);
     let _ = match settings.log_format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).try_init(),
     };
+    LogGuard { _writer: guard }
+}
+
+/// Keeps the log writer running; see [`init_logs`].
+pub struct LogGuard {
+    _writer: Option<tracing_appender::non_blocking::WorkerGuard>,
 }
 
 /// Installs the Prometheus recorder for this process (once; later calls

@@ -110,9 +110,12 @@ impl Server {
         self.data_dir.join("server.log")
     }
 
-    /// The lines the server has logged so far.
+    /// The complete lines the server has logged so far (its log writer
+    /// may be in the middle of the last one).
     pub fn log_lines(&self) -> Vec<String> {
-        std::fs::read_to_string(self.log_path()).unwrap_or_default().lines().map(str::to_owned).collect()
+        let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
+        let complete = log.rfind('\n').map_or("", |end| &log[..end]);
+        complete.lines().map(str::to_owned).collect()
     }
 
     /// Asks the server to stop (SIGTERM), as an operator or a container

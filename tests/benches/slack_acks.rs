@@ -8,7 +8,8 @@
 //! answer Storytime is killed (SIGKILL) and its database is opened to count
 //! how many acknowledged events were recorded for processing. The stand-in
 //! for Slack runs at background priority, like Storytime's workers: in
-//! production Slack's servers do not share the machine.
+//! production Slack's servers do not share the machine. Storytime logs as
+//! it does by default (an access log line per request, at info), to a file.
 //!
 //! The load generator is one thread (like `wrk -t1`), so that it takes as
 //! little of the machine from the app under test as it can; it measures
@@ -343,6 +344,9 @@ async fn main() -> anyhow::Result<()> {
 
     let env = fake.env();
     let mut env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    // Logging as an operator runs it (Storytime's default filter: an access
+    // log line per request, written to a file), not the tests' quiet one.
+    env.push(("RUST_LOG", ""));
     // More settings for the server, e.g. `STORYTIME_INBOUND_WORKERS=2`.
     let extra = std::env::var("BENCH_SERVER_ENV").unwrap_or_default();
     env.extend(extra.split_whitespace().filter_map(|kv| kv.split_once('=')));

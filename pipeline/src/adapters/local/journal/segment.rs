@@ -38,8 +38,8 @@ impl Segment {
 /// `write(2)` takes the file's position lock and the inode's lock in the
 /// kernel: a writer preempted while holding them (two cores, a load
 /// generator, the HTTP workers and the pipeline all running) made every
-/// other writer sleep for a scheduler slice, which was the tail of the
-/// Slack acknowledgements (docs/benchmarks.md).
+/// other writer sleep for a scheduler slice, stalling Slack
+/// acknowledgements (docs/benchmarks.md).
 pub(crate) struct Journal {
     pub(super) dir: PathBuf,
     shards: Vec<Mutex<Arc<Segment>>>,

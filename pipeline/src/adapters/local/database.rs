@@ -88,11 +88,36 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 /// Commits only append to the write-ahead log; copying the log back into
 /// the database, and the fsync that takes, happens on a checkpoint thread
 /// of its own, so no caller ever waits for it either.
+///
+/// Dropping the last handle waits until the database thread has moved what
+/// is left of the journal and both threads have stopped: the database can
+/// be opened again at once and sees every message sent before.
 #[derive(Clone)]
 pub struct Database {
     path: PathBuf,
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     journal: Arc<Journal>,
-    work: mpsc::Sender<Work>,
+    /// `None` only while the last handle is being dropped.
+    work: Option<mpsc::Sender<Work>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Closing the channel tells the database thread to finish; its end
+        // closes the checkpoint thread's.
+        self.work = None;
+        for thread in self.threads.drain(..) {
+            // A call that dropped the last handle runs on the database
+            // thread itself, which cannot wait for itself.
+            if thread.thread().id() != std::thread::current().id() {
+                let _ = thread.join();
+            }
+        }
+    }
 }
 
 enum Work {
@@ -138,17 +163,18 @@ impl Database {
         let checkpoints = Self::connect(path)?;
         let (checkpoint, asked) = mpsc::sync_channel(1);
         let flushed = journal.clone();
-        std::thread::Builder::new()
+        let checkpointing = std::thread::Builder::new()
             .name("db-checkpoint".into())
             .spawn(move || checkpoint_until_closed(&checkpoints, &flushed, &asked))
             .map_err(thread_failed)?;
 
         let (work, queued) = mpsc::channel();
-        std::thread::Builder::new()
+        let serving = std::thread::Builder::new()
             .name("db".into())
             .spawn(move || serve(&mut conn, &queued, reader, &checkpoint))
             .map_err(thread_failed)?;
-        Ok(Self { path: path.to_owned(), journal, work })
+        let shared = Shared { journal, work: Some(work), threads: vec![serving, checkpointing] };
+        Ok(Self { path: path.to_owned(), shared: Arc::new(shared) })
     }
 
     /// A connection to the database file, set up as every one of ours is.
@@ -185,17 +211,18 @@ impl Database {
     pub(crate) fn append(&self, stage: &'static str, body: String, delay: Duration) -> Result<(), PortError> {
         let now = now_ms();
         let record = Record { stage: stage.into(), body, visible_ms: now + delay.as_millis() as i64, sent_ms: now };
-        let written = self.journal.append(&record);
+        let written = self.shared.journal.append(&record);
         // Even a failed write is reported: it may have retired a segment
         // that the database thread must finish reading.
-        if self.journal.mark_written() {
+        if self.shared.journal.mark_written() {
             self.submit(Work::Appended)?;
         }
         written.map_err(|e| PortError::unavailable("the queue journal", format!("could not record a message: {e}")))
     }
 
     fn submit(&self, work: Work) -> Result<(), PortError> {
-        self.work.send(work).map_err(|_| PortError::unavailable("the database", "its thread has stopped"))
+        let stopped = || PortError::unavailable("the database", "its thread has stopped");
+        self.shared.work.as_ref().ok_or_else(stopped)?.send(work).map_err(|_| stopped())
     }
 }
 
@@ -356,6 +383,23 @@ mod tests {
         drop(db);
         let again = Database::open(&path).unwrap();
         assert_eq!(again.call(queued).await.unwrap(), 3, "recovered once, not twice");
+    }
+
+    #[tokio::test]
+    async fn a_database_opened_again_at_once_sees_every_append() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("d.sqlite");
+        for round in 1..=20 {
+            let db = Database::open(&path).unwrap();
+            db.append("read", "{}".into(), Duration::ZERO).unwrap();
+            // A clone outliving the others keeps the threads going.
+            let clone = db.clone();
+            drop(db);
+            clone.append("read", "{}".into(), Duration::ZERO).unwrap();
+            drop(clone);
+            let again = Database::open(&path).unwrap();
+            assert_eq!(again.call(queued).await.unwrap(), 2 * round, "round {round}");
+        }
     }
 
     #[tokio::test]

@@ -33,6 +33,10 @@ pub struct HttpSettings {
     /// `STORYTIME_PUBLIC_URL`: the base of links Storytime hands out.
     /// Unset: `http://` and the listening address.
     pub public_url: Option<String>,
+    /// `STORYTIME_HEADER_TIMEOUT` (seconds, default 10),
+    /// `STORYTIME_IDLE_TIMEOUT` (seconds, default 60) and
+    /// `STORYTIME_MAX_CONNECTIONS` (default 1024): see [`crate::listener`].
+    pub limits: crate::listener::Limits,
     /// `STORYTIME_API_KEYS`: bearer tokens the REST API accepts (comma
     /// separated). Empty: the API is open, fine on loopback only.
     pub api_keys: Vec<Secret>,
@@ -153,6 +157,11 @@ impl Settings {
         let http = HttpSettings {
             listen,
             public_url: env.url("STORYTIME_PUBLIC_URL")?,
+            limits: crate::listener::Limits {
+                header_timeout: positive(env.seconds("STORYTIME_HEADER_TIMEOUT", 10)?, "STORYTIME_HEADER_TIMEOUT")?,
+                idle_timeout: positive(env.seconds("STORYTIME_IDLE_TIMEOUT", 60)?, "STORYTIME_IDLE_TIMEOUT")?,
+                max_connections: positive(env.parse("STORYTIME_MAX_CONNECTIONS", 1024)?, "STORYTIME_MAX_CONNECTIONS")?,
+            },
             api_keys: env
                 .get("STORYTIME_API_KEYS")
                 .map(|v| v.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Secret::new).collect())
@@ -172,6 +181,14 @@ impl Settings {
 }
 
 /// `STORYTIME_*` variables nobody read, each with the closest name read.
+/// Refuses zero, which would close every connection at once (or allow none).
+fn positive<T: Default + PartialEq>(value: T, name: &str) -> Result<T, SettingsError> {
+    if value == T::default() {
+        return Err(SettingsError::new(name, "must be more than 0"));
+    }
+    Ok(value)
+}
+
 fn unknown_variables(read: &BTreeSet<String>, present: Vec<String>) -> Vec<(String, String)> {
     let known: Vec<&str> = read.iter().map(String::as_str).filter(|n| n.starts_with("STORYTIME_")).collect();
     let mut unknown: Vec<(String, String)> = present

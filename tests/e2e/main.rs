@@ -8,6 +8,7 @@ mod aws_sns;
 mod aws_sqs;
 mod cli;
 mod durability;
+mod hostile;
 mod lambda;
 mod manifest;
 mod observability;

@@ -53,11 +53,9 @@ pub async fn run(mut settings: Settings) -> anyhow::Result<ExitCode> {
     println!("Storytime listening on http://{addr}");
     tracing::info!(data_dir = %settings.pipeline.data_dir.display(), public_url = %settings.http.public_url(), "serving");
 
-    let mut http_stop = stop.clone();
-    let server = axum::serve(listener, app.router()).with_graceful_shutdown(async move {
-        let _ = http_stop.wait_for(|stop| *stop).await;
-    });
-    server.await.context("the HTTP server failed")?;
+    crate::listener::serve(listener, app.router(), settings.http.limits.clone(), stop.clone(), STOP_WITHIN)
+        .await
+        .context("the HTTP server failed")?;
     // The HTTP server has stopped accepting; the workers finish what they
     // hold, or hand it back to the queue (runtime::DRAIN).
     if tokio::time::timeout(STOP_WITHIN, workers).await.is_err() {

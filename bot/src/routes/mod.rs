@@ -5,7 +5,7 @@ mod access;
 mod bulk;
 mod health;
 mod media;
-mod request;
+pub(crate) mod request;
 mod retrieve;
 mod router;
 mod upload;

@@ -60,12 +60,20 @@ pub(crate) async fn read_body(
     }
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let is_limit = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        let too_slow = caused_by::<crate::listener::TooSlow>(&e);
         if is_limit {
             too_large()
+        } else if too_slow {
+            ApiError::new(StatusCode::REQUEST_TIMEOUT, "too_slow", e.to_string())
         } else {
             ApiError::bad_request("unreadable_body", format!("the body could not be read: {e}"))
         }
     })
+}
+
+/// Whether `T` is somewhere in the chain of causes of `e`.
+fn caused_by<T: std::error::Error + 'static>(e: &(dyn std::error::Error + 'static)) -> bool {
+    std::iter::successors(Some(e), |e| e.source()).any(|e| e.is::<T>())
 }
 
 /// Reads a true/false header; absent means `default`.

@@ -7,6 +7,7 @@
 
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::http::header::CONTENT_LENGTH;
 use axum::http::{HeaderMap, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -16,6 +17,7 @@ use storytime_pipeline::settings::Secret;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
+use crate::routes::request::read_body;
 
 /// How far a request's timestamp may be from now, in seconds.
 pub const MAX_SKEW_SECONDS: i64 = 300;
@@ -83,12 +85,15 @@ pub fn now_seconds() -> i64 {
 /// with the body or a secret.
 pub async fn require_signature(State(verifier): State<Verifier>, request: Request, next: Next) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, MAX_BODY).await {
-        Ok(b) => b,
-        Err(_) => {
-            return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is too large")
-                .into_response();
-        }
+    // A declared length over the cap is refused before reading a byte.
+    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "too_large", "the request body is too large")
+            .into_response();
+    }
+    let bytes = match read_body(&parts.headers, body, MAX_BODY).await {
+        Ok(bytes) => bytes,
+        Err(e) => return e.into_response(),
     };
     if let Err(why) = verifier.verify(&parts.headers, &bytes, now_seconds()) {
         tracing::warn!(path = %parts.uri.path(), reason = %why, "refused a Slack request");

@@ -1,0 +1,135 @@
+//! Clients that do not play fair: slow, idle, too many, too large. Each
+//! test ends by checking that the server still answers normally.
+
+use std::time::{Duration, Instant};
+
+use storytime_tests::Server;
+use storytime_tests::fake_slack::FakeSlack;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn connect(server: &Server) -> TcpStream {
+    TcpStream::connect(server.base.trim_start_matches("http://")).await.expect("connect to the server")
+}
+
+/// Reads until the server closes the connection; returns what it sent
+/// and how long that took. Fails the test after `limit`.
+async fn until_closed(stream: &mut TcpStream, limit: Duration) -> (String, Duration) {
+    let start = Instant::now();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(limit, async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server kept the connection open for {limit:?}");
+    (String::from_utf8_lossy(&got).into_owned(), start.elapsed())
+}
+
+async fn answers_normally(server: &Server) {
+    let r = server.http.get(server.url("/healthz")).send().await.expect("healthz after the attack");
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_headers_is_cut_off_within_10_s() {
+    let server = Server::start(&[]);
+    let mut half = connect(&server).await;
+    half.write_all(b"GET /healthz HT").await.unwrap();
+    let mut silent = connect(&server).await;
+    let (sent, took) = until_closed(&mut half, Duration::from_secs(20)).await;
+    assert!(sent.is_empty(), "no answer to half a request: {sent:?}");
+    assert!(took >= Duration::from_secs(9) && took <= Duration::from_secs(12), "closed after {took:?}");
+    let (_, took) = until_closed(&mut silent, Duration::from_secs(5)).await;
+    assert!(took <= Duration::from_secs(5), "a connection that sent nothing was closed too");
+    answers_normally(&server).await;
+}
+
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_and_a_busy_one_is_not() {
+    let server = Server::start(&[("STORYTIME_IDLE_TIMEOUT", "2")]);
+    let mut conn = connect(&server).await;
+    // Requests on one connection, each within the idle limit, keep it.
+    for _ in 0..3 {
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 4096];
+        let n = conn.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"), "kept alive");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let (sent, took) = until_closed(&mut conn, Duration::from_secs(10)).await;
+    assert!(sent.is_empty(), "{sent:?}");
+    assert!(took >= Duration::from_millis(1400) && took <= Duration::from_secs(4), "closed after {took:?}");
+    answers_normally(&server).await;
+}
+
+#[tokio::test]
+async fn connections_over_the_cap_get_503_and_the_server_recovers() {
+    let server = Server::start(&[("STORYTIME_MAX_CONNECTIONS", "4"), ("STORYTIME_HEADER_TIMEOUT", "60")]);
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(connect(&server).await);
+    }
+    // The four are accepted before the fifth: each is answered once it asks.
+    held[0].write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await.unwrap();
+    let mut buf = [0u8; 4096];
+    let n = held[0].read(&mut buf).await.unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+
+    let mut over = connect(&server).await;
+    let (answer, _) = until_closed(&mut over, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("retry-after: 1"), "{answer}");
+    let r = server.http.get(server.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 503, "still at the cap");
+
+    drop(held);
+    // The server notices the closed connections and takes new ones.
+    let start = Instant::now();
+    loop {
+        let r = reqwest::Client::new().get(server.url("/healthz")).send().await;
+        if r.is_ok_and(|r| r.status() == 200) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "the server did not recover");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_slack_body_declared_too_large_is_refused_unread_and_a_trickled_one_times_out() {
+    let fake = FakeSlack::start().await;
+    let server = Server::start_with(&fake.env(), &[]);
+
+    let mut big = connect(&server).await;
+    big.write_all(
+        b"POST /slack/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 5000000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    // Not a byte of the body is sent: the answer comes anyway.
+    let (answer, took) = until_closed(&mut big, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+
+    // 100 bytes of a declared 100,000 and then nothing: 408 after the
+    // 10 s grace, well before the 10 minutes a silent client would like.
+    let mut slow = connect(&server).await;
+    slow.write_all(
+        b"POST /slack/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+          Content-Length: 100000\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    slow.write_all(&[b' '; 100]).await.unwrap();
+    let (answer, took) = until_closed(&mut slow, Duration::from_secs(30)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(took >= Duration::from_secs(9) && took <= Duration::from_secs(16), "{took:?}");
+    answers_normally(&server).await;
+}

@@ -25,10 +25,14 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 async fn command(server: &Server, fake: &FakeSlack, text: &str) -> Value {
+    command_from(server, fake, TEAM, text).await
+}
+
+async fn command_from(server: &Server, fake: &FakeSlack, team: &str, text: &str) -> Value {
     let response_url = fake.response_url("cmd");
     let body = form(&[
         ("token", "unused"),
-        ("team_id", TEAM),
+        ("team_id", team),
         ("channel_id", "C0KIDS"),
         ("user_id", "U0PARENT"),
         ("command", "/storytime"),
@@ -437,4 +441,29 @@ async fn acknowledged_events_survive_a_kill_right_after_the_answers() {
     let health = server.health().await;
     assert_eq!(health["queues"]["inbound"]["waiting"], EVENTS, "{health}");
     assert!(fake.calls("chat.postMessage").is_empty());
+}
+
+#[tokio::test]
+async fn status_shows_a_job_only_to_the_workspace_it_came_from() {
+    let fake = FakeSlack::start().await;
+    let server = start(&fake, &[("STORYTIME_LOG_FORMAT", "json"), ("RUST_LOG", "info")]);
+    let file = fake.add_file("F0PAGE", "dragon.png", "image/png", render_page(&page()));
+    assert_eq!(event(&server, &photo_event("Ev20", "C0KIDS", "1700000020.000100", vec![file])).await.status(), 200);
+    fake.wait_for("files.completeUploadExternal", 1, LIMIT).await;
+    // The job's id, as the operator's log names it.
+    let job = server
+        .log_lines()
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|l| l["span"]["job"].as_str().map(str::to_owned))
+        .expect("a log line names the job");
+    let ours = command(&server, &fake, &format!("status {job}")).await;
+    assert!(ours["text"].as_str().unwrap().contains("is done"), "{ours}");
+    let theirs = command_from(&server, &fake, "T0OTHER", &format!("status {job}")).await;
+    assert!(theirs["text"].as_str().unwrap().contains("don't know"), "{theirs}");
+
+    // A job sent through the REST API is no workspace's.
+    let up = server.upload_ok(render_page(&page()), "fox.png", &[("X-Duplication-Check-Required", "false")]).await;
+    let rest = command(&server, &fake, &format!("status {}", up["ID"].as_str().unwrap())).await;
+    assert!(rest["text"].as_str().unwrap().contains("don't know"), "{rest}");
 }

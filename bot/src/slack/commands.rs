@@ -11,10 +11,11 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 use storytime_pipeline::ports::UserPrefs;
-use storytime_pipeline::{JobId, JobStatus};
+use storytime_pipeline::{Destination, JobId, JobStatus};
 
 use super::SlackApp;
 use super::manifest::{COMMAND, SHORTCUT_NAME};
+use super::mrkdwn;
 
 /// The fields of a slash command Storytime uses.
 #[derive(Debug, Clone, Deserialize)]
@@ -56,7 +57,7 @@ impl SlackApp {
         let user = user_key(&c.team_id, &c.user_id);
         let result = match sub.to_ascii_lowercase().as_str() {
             "last" => self.last(&c).await,
-            "status" => self.status(rest).await,
+            "status" => self.status(&c.team_id, rest).await,
             "voice" => self.voice(&user, rest).await,
             "email" => self.email(&user, rest).await,
             _ => Ok(help()),
@@ -77,11 +78,18 @@ impl SlackApp {
         Ok("Looking for the latest photo in this channel… I'll answer in its thread.".into())
     }
 
-    async fn status(&self, id: &str) -> Result<String, storytime_pipeline::PortError> {
+    /// How a job is going, for a job this workspace asked for: another
+    /// workspace's (or the REST API's) jobs are answered as unknown.
+    async fn status(&self, team: &str, id: &str) -> Result<String, storytime_pipeline::PortError> {
         let Ok(id) = JobId::parse(id) else {
             return Ok(format!("Give me the id of a reading: `{COMMAND} status 1b4e28ba-2fa1-11d2-883f-0016d3cca427`"));
         };
-        let Some(job) = self.pipeline.jobs.get(&id).await? else {
+        let ours = |job: &storytime_pipeline::Job| {
+            job.recipients
+                .iter()
+                .any(|r| matches!(&r.destination, Destination::Chat { workspace, .. } if workspace.as_str() == team))
+        };
+        let Some(job) = self.pipeline.jobs.get(&id).await?.filter(ours) else {
             return Ok(format!("I don't know a reading `{id}`."));
         };
         Ok(match job.status {
@@ -95,10 +103,11 @@ impl SlackApp {
             }
             JobStatus::NoText => format!("`{id}` is done, but there was no text on the page."),
             JobStatus::Failed => {
-                format!("`{id}` failed: {}", job.failure.map(|f| f.message).unwrap_or_else(|| "unknown reason".into()))
+                let reason = job.failure.map(|f| f.message).unwrap_or_else(|| "unknown reason".into());
+                format!("`{id}` failed: {}", mrkdwn::escape(&reason))
             }
             other => {
-                let retry = job.last_error.map(|e| format!(" (retrying after: {e})")).unwrap_or_default();
+                let retry = job.last_error.map(|e| format!(" (retrying: {})", mrkdwn::escape(&e))).unwrap_or_default();
                 format!("`{id}` is {}{retry}.", other.as_str().replace('_', " "))
             }
         })
@@ -114,7 +123,7 @@ impl SlackApp {
             return Ok(format!("{current}Voices: {list}. Pick one with `{COMMAND} voice <name>`."));
         }
         let Some(voice) = voices.iter().find(|v| v.name.eq_ignore_ascii_case(name)) else {
-            return Ok(format!("I don't have a voice called `{}`. Voices: {list}.", super::mrkdwn::escape(name)));
+            return Ok(format!("I don't have a voice called {}. Voices: {list}.", mrkdwn::code(name)));
         };
         let mut prefs = self.pipeline.prefs.get(user).await?;
         prefs.voice = Some(voice.name.clone());
@@ -136,12 +145,15 @@ impl SlackApp {
         let address = arg.trim_start_matches('<').trim_end_matches('>').split('|').next_back().unwrap_or("").trim();
         let address = address.trim_start_matches("mailto:");
         if !is_email(address) {
-            let now = prefs.email.map(|e| format!(" Stories are emailed to {e}.")).unwrap_or_default();
+            let now = prefs.email.map(|e| format!(" Stories are emailed to {}.", mrkdwn::name(&e))).unwrap_or_default();
             return Ok(format!("Use `{COMMAND} email you@example.com`, or `{COMMAND} email off`.{now}"));
         }
         prefs.email = Some(address.to_owned());
         self.pipeline.prefs.set(user, &prefs).await?;
-        Ok(format!("I'll also email your stories to {address}, and send them there if I can't reach you in Slack."))
+        Ok(format!(
+            "I'll also email your stories to {}, and send them there if I can't reach you in Slack.",
+            mrkdwn::name(address)
+        ))
     }
 }
 

@@ -13,6 +13,7 @@ use storytime_pipeline::{Destination, Failure, PortError, Reuse, StageError};
 use super::SlackApp;
 use super::commands::{help, user_key};
 use super::files::FetchError;
+use super::mrkdwn;
 
 /// Reaction when a photo is picked up.
 pub const PICKED_UP: &str = "eyes";
@@ -122,7 +123,7 @@ impl SlackApp {
             if others.is_empty() {
                 self.tell(r.response_url, "That message has no photo to read.").await;
             } else if self.pipeline.jobs.claim(&format!("{}:not-photos", r.key)).await? {
-                let names = others.iter().map(|f| format!("`{}`", name(f))).collect::<Vec<_>>().join(", ");
+                let names = others.iter().map(|f| mrkdwn::code(name(f))).collect::<Vec<_>>().join(", ");
                 let text = format!(
                     "I can only read photos of book pages (JPEG, PNG, WebP…), and {names} {} not a photo.",
                     if others.len() == 1 { "is" } else { "are" }

@@ -96,6 +96,20 @@ impl PortError {
     pub fn is_retryable(&self) -> bool {
         self.kind.is_retryable()
     }
+
+    /// What went wrong, for the person waiting: by kind only, never what
+    /// failed or the detail (they may name programs, paths or cloud
+    /// resources; the log has them).
+    pub fn public(&self) -> &'static str {
+        match self.kind {
+            ErrorKind::NotFound => "something it needed was missing",
+            ErrorKind::Conflict => "another update of the same job got in the way",
+            ErrorKind::Throttled => "a service it relies on asked it to slow down",
+            ErrorKind::Unavailable => "a service it relies on did not answer in time",
+            ErrorKind::AccessDenied => "it was not allowed to use a service it relies on",
+            ErrorKind::Missing | ErrorKind::Invalid | ErrorKind::Failed => "a service it relies on refused the work",
+        }
+    }
 }
 
 impl std::fmt::Display for PortError {
@@ -137,8 +151,16 @@ impl Failure {
         Self::new("damaged_image", format!("The photo could not be decoded ({detail}). Please send it again."))
     }
 
+    /// A fault on our side: the detail (which may name programs, paths or
+    /// cloud resources) goes to the operator's log, the user reads that
+    /// it was not their photo.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
-        Self::new("internal", format!("Storytime could not finish this page: {detail}."))
+        tracing::error!(error = %detail, "a job failed for a reason on Storytime's side");
+        Self::new(
+            "internal",
+            "Storytime could not finish this page because of a problem on its side, not with the photo. \
+             Please try again later.",
+        )
     }
 }
 

@@ -6,6 +6,7 @@ mod ids;
 mod job;
 mod language;
 mod message;
+pub mod names;
 pub mod narration_text;
 pub mod page_text;
 

@@ -64,7 +64,7 @@ pub async fn handle(handlers: &Handlers, settings: &WorkerSettings, received: &R
             // Received too often without being settled: its handler kept
             // crashing or timing out.
             let reason = format!("processing was interrupted {} times", received.receive_count - 1);
-            give_up(pipeline, received, &message, reason).await;
+            give_up(pipeline, received, &message, &reason, &reason).await;
             return Outcome::Settled;
         }
         let start = Instant::now();
@@ -82,14 +82,14 @@ pub async fn handle(handlers: &Handlers, settings: &WorkerSettings, received: &R
         match result {
             Ok(()) => Outcome::Done,
             Err(StageError::Retry(e)) if received.receive_count >= max => {
-                give_up(pipeline, received, &message, e.to_string()).await;
+                give_up(pipeline, received, &message, &e.to_string(), e.public()).await;
                 Outcome::Settled
             }
             Err(StageError::Retry(e)) => {
                 let delay = backoff(settings.retry_base, received.receive_count);
                 tracing::warn!(error = %e, retry_in = ?delay, "stage failed; will retry");
                 if let Some(job) = message.job()
-                    && let Err(e2) = pipeline.note_retry(job, &e.to_string()).await
+                    && let Err(e2) = pipeline.note_retry(job, e.public()).await
                 {
                     tracing::warn!(error = %e2, "could not record the retry on the job");
                 }
@@ -128,13 +128,15 @@ async fn with_heartbeat<F: std::future::Future<Output = Result<(), StageError>>>
     }
 }
 
-async fn give_up(pipeline: &Pipeline, received: &Received, message: &StageMessage, last_error: String) {
+/// Dead-letters a message that kept failing (with `last_error` in full, for
+/// the operator) and fails its job (with `public`, for the user).
+async fn give_up(pipeline: &Pipeline, received: &Received, message: &StageMessage, last_error: &str, public: &str) {
     let attempts = received.receive_count;
     tracing::error!(error = %last_error, attempts, "giving up on a message; moving it to the dead-letter queue");
-    settle(pipeline.queue.dead_letter(received, &last_error).await);
+    settle(pipeline.queue.dead_letter(received, last_error).await);
     let failure = Failure::new(
         "kept_failing",
-        format!("Storytime tried {attempts} times and gave up. The last problem was: {last_error}."),
+        format!("Storytime tried {attempts} times and gave up. The last problem was: {public}."),
     );
     fail(pipeline, message, failure).await;
 }

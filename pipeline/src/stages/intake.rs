@@ -118,10 +118,10 @@ impl Pipeline {
 }
 
 /// Keeps the last path component of a client-supplied name, without
-/// control characters, at most 200 characters.
+/// control or hidden formatting characters, at most 200 characters.
 fn clean_name(name: Option<&str>) -> Option<String> {
     let base = name?.rsplit(['/', '\\']).next()?;
-    let clean: String = base.chars().filter(|c| !c.is_control()).take(200).collect();
+    let clean: String = base.chars().filter(|c| !crate::domain::names::is_hidden(*c)).take(200).collect();
     let clean = clean.trim().trim_start_matches('.').to_owned();
     (!clean.is_empty()).then_some(clean)
 }
@@ -135,6 +135,7 @@ mod tests {
         assert_eq!(clean_name(Some("../../etc/passwd")).as_deref(), Some("passwd"));
         assert_eq!(clean_name(Some("C:\\photos\\page 1.jpeg")).as_deref(), Some("page 1.jpeg"));
         assert_eq!(clean_name(Some("a\r\nb.png")).as_deref(), Some("ab.png"));
+        assert_eq!(clean_name(Some("page\u{202E}gpj.exe")).as_deref(), Some("pagegpj.exe"));
         assert_eq!(clean_name(Some("..")), None);
         assert_eq!(clean_name(None), None);
     }

@@ -80,7 +80,16 @@ async fn a_missing_engine_fails_the_job_at_once_with_a_fix() {
     let (id, ts) = upload(&server).await;
     let (status, body) = server.wait_for(&id, &ts, LIMIT).await;
     assert_eq!(status, 422, "{body}");
+    // The user reads that it was not their photo; the operator's log has
+    // the program's path and the fix.
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("apt-get install tesseract-ocr"), "{message}");
+    assert!(message.contains("not with the photo") && !message.contains("/nonexistent"), "{message}");
+    let logged = |log: &str| log.contains("apt-get install tesseract-ocr") && log.contains("/nonexistent/tesseract");
+    // The log writer may still be writing the line out.
+    let start = std::time::Instant::now();
+    while !logged(&server.log_lines().join("\n")) {
+        assert!(start.elapsed() < LIMIT, "{}", server.log_lines().join("\n"));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     assert_eq!(server.health().await["queues"]["read"]["dead"], 0);
 }

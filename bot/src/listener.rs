@@ -281,10 +281,7 @@ async fn connection(
     tokio::pin!(conn);
     let mut closing: Option<Instant> = None;
     loop {
-        let deadline = match closing {
-            Some(at) => Some(at),
-            None => watch.deadline(limits),
-        };
+        let deadline = closing.or_else(|| watch.deadline(limits));
         let sleep = async {
             match deadline {
                 Some(at) => tokio::time::sleep_until(at.into()).await,

@@ -37,6 +37,9 @@ enum Command {
         /// A voice name (see `storytime doctor`); default: by language.
         #[arg(long)]
         voice: Option<String>,
+        /// Reading speed from 0.5 to 1.5 (1.0 is the voice's own pace).
+        #[arg(long, default_value = "1.0")]
+        speed: storytime_pipeline::Speed,
     },
     /// Run as a Lambda function: `api`, `inbound`, `read`, `narrate`,
     /// `deliver` or `sweep`. As a function's `bootstrap` (no arguments) the
@@ -108,7 +111,7 @@ async fn run() -> ExitCode {
     let result = match args.command {
         Command::Serve => cli::serve::run(settings).await,
         Command::Worker { stage } => cli::worker::run(settings, &stage).await,
-        Command::Narrate { images, out, voice } => cli::narrate::run(settings, images, out, voice).await,
+        Command::Narrate { images, out, voice, speed } => cli::narrate::run(settings, images, out, voice, speed).await,
         #[cfg(feature = "aws")]
         Command::Lambda { function } => cli::lambda::run(settings, &function).await,
         Command::Init => cli::init::run(settings).await,

@@ -7,45 +7,33 @@ use crate::ports::Speech;
 /// Pause between chunks and pages, in seconds.
 const PAUSE_SECONDS: f32 = 0.6;
 
-/// One MP3 and its length.
+/// One MP3, its length, and where each joined chunk starts in it.
 pub struct Mp3 {
     pub bytes: Vec<u8>,
     pub seconds: f32,
+    pub offsets_ms: Vec<u32>,
 }
 
-/// Joins synthesized chunks, in order, into one MP3. PCM chunks are joined
-/// with a short pause and encoded once; MP3 chunks (from engines that
-/// produce MP3) are concatenated frame streams.
-pub fn join(chunks: Vec<Speech>) -> Result<Mp3, String> {
+/// Joins synthesized chunks, in order, with a short pause between them,
+/// and encodes them once.
+pub fn join(chunks: &[Speech]) -> Result<Mp3, String> {
+    let Some(rate) = chunks.first().map(|c| c.sample_rate) else {
+        return Err("there is no speech to encode".into());
+    };
     let mut pcm: Vec<i16> = Vec::new();
-    let mut rate = None;
-    let mut mp3 = Vec::new();
-    let mut mp3_seconds = 0.0;
+    let mut offsets_ms = Vec::with_capacity(chunks.len());
     for chunk in chunks {
-        match chunk {
-            Speech::Pcm { samples, sample_rate } => {
-                if *rate.get_or_insert(sample_rate) != sample_rate {
-                    return Err("chunks were synthesized at different sample rates".into());
-                }
-                if !pcm.is_empty() {
-                    pcm.extend(std::iter::repeat_n(0, (sample_rate as f32 * PAUSE_SECONDS) as usize));
-                }
-                pcm.extend(samples);
-            }
-            Speech::Mp3 { bytes, seconds } => {
-                mp3.extend_from_slice(&bytes);
-                mp3_seconds += seconds;
-            }
+        if chunk.sample_rate != rate {
+            return Err("chunks were synthesized at different sample rates".into());
         }
-    }
-    match (rate, mp3.is_empty()) {
-        (Some(_), false) => Err("chunks mix PCM and MP3".into()),
-        (Some(rate), true) => {
-            let seconds = pcm.len() as f32 / rate as f32;
-            Ok(Mp3 { bytes: encode(&pcm, rate)?, seconds })
+        if !pcm.is_empty() {
+            pcm.extend(std::iter::repeat_n(0, (rate as f32 * PAUSE_SECONDS) as usize));
         }
-        (None, _) => Ok(Mp3 { bytes: mp3, seconds: mp3_seconds }),
+        offsets_ms.push((pcm.len() as u64 * 1000 / u64::from(rate)) as u32);
+        pcm.extend_from_slice(&chunk.samples);
     }
+    let seconds = pcm.len() as f32 / rate as f32;
+    Ok(Mp3 { bytes: encode(&pcm, rate)?, seconds, offsets_ms })
 }
 
 /// Encodes mono 16-bit PCM as constant-bitrate MP3 (64 kbit/s is ample
@@ -77,14 +65,16 @@ mod tests {
             .collect()
     }
 
+    fn speech(samples: Vec<i16>, sample_rate: u32) -> Speech {
+        Speech { samples, sample_rate, spans: Vec::new() }
+    }
+
     #[test]
-    fn pcm_chunks_become_one_mp3_with_pauses_between() {
-        let chunks = vec![
-            Speech::Pcm { samples: tone(1.0, 22050), sample_rate: 22050 },
-            Speech::Pcm { samples: tone(2.0, 22050), sample_rate: 22050 },
-        ];
-        let mp3 = join(chunks).unwrap();
+    fn chunks_become_one_mp3_with_pauses_between() {
+        let chunks = [speech(tone(1.0, 22050), 22050), speech(tone(2.0, 22050), 22050)];
+        let mp3 = join(&chunks).unwrap();
         assert!((mp3.seconds - 3.6).abs() < 0.01, "{}", mp3.seconds);
+        assert_eq!(mp3.offsets_ms, [0, 1600]);
         // MPEG audio frame sync at the start, and about 64 kbit/s of data.
         assert_eq!(mp3.bytes[0], 0xFF);
         assert_eq!(mp3.bytes[1] & 0xE0, 0xE0);
@@ -93,20 +83,8 @@ mod tests {
     }
 
     #[test]
-    fn mp3_chunks_are_concatenated() {
-        let a = Speech::Mp3 { bytes: bytes::Bytes::from_static(b"ab"), seconds: 1.0 };
-        let b = Speech::Mp3 { bytes: bytes::Bytes::from_static(b"cd"), seconds: 2.0 };
-        let mp3 = join(vec![a, b]).unwrap();
-        assert_eq!(mp3.bytes, b"abcd");
-        assert_eq!(mp3.seconds, 3.0);
-    }
-
-    #[test]
-    fn mixed_rates_are_refused() {
-        let chunks = vec![
-            Speech::Pcm { samples: vec![0; 10], sample_rate: 22050 },
-            Speech::Pcm { samples: vec![0; 10], sample_rate: 16000 },
-        ];
-        assert!(join(chunks).is_err());
+    fn mixed_rates_and_nothing_are_refused() {
+        assert!(join(&[speech(vec![0; 10], 22050), speech(vec![0; 10], 16000)]).is_err());
+        assert!(join(&[]).is_err());
     }
 }

@@ -110,6 +110,7 @@ async fn a_lambda_batch_reports_only_the_messages_worth_retrying() {
     let request = SubmitRequest {
         pages: vec![Upload { bytes: Bytes::from(png), name: Some("hen.png".into()) }],
         voice: None,
+        speed: None,
         reuse: Reuse::SameJob,
         destinations: Vec::new(),
         request_key: None,

@@ -9,7 +9,7 @@ use bytes::Bytes;
 use storytime_pipeline::domain::narration_text::truncate_at_sentence;
 use storytime_pipeline::image::inspect;
 use storytime_pipeline::stages::{read_page, synthesize_book};
-use storytime_pipeline::{Language, StageError};
+use storytime_pipeline::{Language, Speed, StageError};
 
 use crate::app;
 use crate::settings::Settings;
@@ -19,6 +19,7 @@ pub async fn run(
     images: Vec<PathBuf>,
     out: PathBuf,
     voice: Option<String>,
+    speed: Speed,
 ) -> anyhow::Result<ExitCode> {
     let settings = settings.pipeline;
     let limits = settings.limits;
@@ -62,7 +63,8 @@ pub async fn run(
     let language = Language::detect(&text);
     let voice = narrator.choose_voice(voice.as_deref().or(settings.default_voice.as_deref()), language);
     eprintln!("narrating with voice {}", voice.name);
-    let mp3 = synthesize_book(narrator.as_ref(), &text, &voice).await.map_err(|e| stage_error(&out, e))?;
+    let book = synthesize_book(narrator.as_ref(), &text, &voice, speed).await.map_err(|e| stage_error(&out, e))?;
+    let mp3 = book.mp3;
     write_atomically(&out, &mp3.bytes)?;
     eprintln!("wrote {} ({:.1} s of audio)", out.display(), mp3.seconds);
     Ok(ExitCode::SUCCESS)

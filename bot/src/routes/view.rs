@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 use storytime_pipeline::Job;
+use storytime_pipeline::domain::timings::WordTiming;
 use storytime_pipeline::stages::Links;
 
 #[derive(Debug, Serialize)]
@@ -36,6 +37,18 @@ pub struct JobView {
     /// Length of the narration in seconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub duration: Option<f32>,
+    /// The reading speed, 0.5 to 1.5.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub speed: Option<f32>,
+    /// When each word of `Text` is spoken, in reading order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words: Option<Vec<WordView>>,
+    /// Where each page's words begin in `Words` and in the audio.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pages: Option<Vec<PageView>>,
+    /// The word timings as WebVTT captions.
+    #[serde(rename = "CaptionsURL", skip_serializing_if = "Option::is_none")]
+    pub captions_url: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
@@ -59,6 +72,10 @@ impl JobView {
             language: None,
             voice: None,
             duration: None,
+            speed: None,
+            words: None,
+            pages: None,
+            captions_url: links.captions.clone(),
             message: None,
         }
     }
@@ -69,6 +86,11 @@ impl JobView {
         self.language = job.language.map(|l| l.code());
         self.voice = job.audio.as_ref().map(|a| a.voice.clone());
         self.duration = job.audio.as_ref().map(|a| a.seconds);
+        self.speed = Some(job.speed.unwrap_or_default().factor());
+        if let Some(audio) = job.audio.as_ref().filter(|a| !a.words.is_empty()) {
+            self.words = Some(audio.words.iter().map(WordView::from).collect());
+            self.pages = Some(page_starts(job, &audio.words));
+        }
         if job.status == storytime_pipeline::JobStatus::NoText {
             self.message = Some("No text was found on the page.".into());
         }
@@ -77,4 +99,45 @@ impl JobView {
         }
         self
     }
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct WordView {
+    pub text: String,
+    pub start_ms: u32,
+    pub end_ms: u32,
+}
+
+impl From<&WordTiming> for WordView {
+    fn from(w: &WordTiming) -> Self {
+        Self { text: w.text.clone(), start_ms: w.start_ms, end_ms: w.end_ms }
+    }
+}
+
+/// Where one page's words begin: the index of its first word in `Words`
+/// and the time it is spoken.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct PageView {
+    pub page: usize,
+    pub first_word: usize,
+    pub start_ms: u32,
+}
+
+/// The pages' starts: each page with text contributes its words to the
+/// narrated text in order (a cut at the length limit ends the count).
+fn page_starts(job: &Job, words: &[WordTiming]) -> Vec<PageView> {
+    let mut out = Vec::new();
+    let mut first = 0;
+    for (i, page) in job.pages.iter().enumerate() {
+        let count = page.reading.as_ref().map_or(0, |r| r.text.split_whitespace().count());
+        if count == 0 {
+            continue;
+        }
+        let Some(word) = words.get(first) else { break };
+        out.push(PageView { page: i + 1, first_word: first, start_ms: word.start_ms });
+        first += count;
+    }
+    out
 }

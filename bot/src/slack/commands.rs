@@ -11,7 +11,7 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
 use storytime_pipeline::ports::UserPrefs;
-use storytime_pipeline::{Destination, JobId, JobStatus};
+use storytime_pipeline::{Destination, JobId, JobStatus, Speed};
 
 use super::SlackApp;
 use super::manifest::{COMMAND, SHORTCUT_NAME};
@@ -43,6 +43,7 @@ and I'll answer in its thread with the page read aloud.\n\
 • `{COMMAND} last`: read the latest photo in this channel\n\
 • `{COMMAND} status <id>`: how a reading is going\n\
 • `{COMMAND} voice <name>`: your voice (`{COMMAND} voice` lists them)\n\
+• `{COMMAND} speed <0.5 to 1.5>`: how fast I read to you (1 is normal, 0.7 slower)\n\
 • `{COMMAND} email <address|off>`: also email your stories to you\n\
 • On any message with a photo: ⋯ → *{SHORTCUT_NAME}*"
     )
@@ -59,6 +60,7 @@ impl SlackApp {
             "last" => self.last(&c).await,
             "status" => self.status(&c.team_id, rest).await,
             "voice" => self.voice(&user, rest).await,
+            "speed" => self.speed(&user, rest).await,
             "email" => self.email(&user, rest).await,
             _ => Ok(help()),
         };
@@ -132,6 +134,27 @@ impl SlackApp {
             "From now on I'll read your pages with the voice `{}` (when the page is in its language).",
             voice.name
         ))
+    }
+
+    async fn speed(&self, user: &str, arg: &str) -> Result<String, storytime_pipeline::PortError> {
+        let mut prefs = self.pipeline.prefs.get(user).await?;
+        if arg.is_empty() {
+            let current = prefs.speed.unwrap_or_default();
+            return Ok(format!(
+                "I read to you at speed {current}. Change it with `{COMMAND} speed 0.7` (slower) up to 1.5 (faster)."
+            ));
+        }
+        let speed: Speed = match arg.parse() {
+            Ok(speed) => speed,
+            Err(e) => return Ok(format!("{} Try `{COMMAND} speed 0.8`.", mrkdwn::escape(&e))),
+        };
+        prefs.speed = Some(speed).filter(|s| !s.is_normal());
+        self.pipeline.prefs.set(user, &prefs).await?;
+        Ok(if speed.is_normal() {
+            "From now on I'll read your pages at the voice's own pace.".into()
+        } else {
+            format!("From now on I'll read your pages at speed {speed}.")
+        })
     }
 
     async fn email(&self, user: &str, arg: &str) -> Result<String, storytime_pipeline::PortError> {

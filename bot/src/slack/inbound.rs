@@ -183,6 +183,7 @@ impl SlackApp {
             .submit(SubmitRequest {
                 pages,
                 voice: prefs.voice,
+                speed: prefs.speed,
                 reuse: Reuse::Results,
                 destinations,
                 request_key: Some(r.key.to_owned()),

@@ -143,7 +143,8 @@ async fn stalled_lists_unfinished_jobs_older_than_the_cutoff(store: &dyn JobStor
 /// Runs the preferences checks.
 pub async fn preferences(prefs: &dyn Preferences) {
     assert_eq!(prefs.get("slack:T:U1").await.unwrap(), UserPrefs::default());
-    let mine = UserPrefs { voice: Some("en-gb".into()), email: Some("a@b.c".into()) };
+    let mine =
+        UserPrefs { voice: Some("en-gb".into()), speed: Some("0.7".parse().unwrap()), email: Some("a@b.c".into()) };
     prefs.set("slack:T:U1", &mine).await.unwrap();
     assert_eq!(prefs.get("slack:T:U1").await.unwrap(), mine);
     assert_eq!(prefs.get("slack:T:U2").await.unwrap(), UserPrefs::default());

@@ -131,6 +131,11 @@ impl BlobKey {
         Self(format!("audio/{narration}.mp3"))
     }
 
+    /// The word timings of a narration as WebVTT captions.
+    pub fn captions(narration: &ContentId) -> Self {
+        Self(format!("audio/{narration}.vtt"))
+    }
+
     /// Parses a key from outside (a media link path). Only the key shapes
     /// built above are accepted, so a key can never climb out of the store.
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -151,6 +156,7 @@ impl BlobKey {
         match self.0.rsplit('.').next() {
             Some("mp3") => "audio/mpeg",
             Some("json") => "application/json",
+            Some("vtt") => "text/vtt; charset=utf-8",
             Some("jpeg" | "jpg") => "image/jpeg",
             Some("png") => "image/png",
             Some("gif") => "image/gif",

@@ -3,7 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{BlobKey, ContentId, Failure, JobId, Language};
+use super::timings::WordTiming;
+use super::{BlobKey, ContentId, Failure, JobId, Language, Speed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -79,6 +80,12 @@ pub struct AudioRef {
     pub seconds: f32,
     pub voice: String,
     pub bytes: u64,
+    /// When each word of the text is spoken.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub words: Vec<WordTiming>,
+    /// The same timings as WebVTT captions, beside the MP3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub captions: Option<BlobKey>,
 }
 
 /// Where a finished job goes, besides being retrievable by id.
@@ -165,6 +172,9 @@ pub struct Job {
     /// The voice asked for, if any; otherwise the narrator picks one for the
     /// page's language.
     pub voice: Option<String>,
+    /// The reading speed asked for; `None` reads at the voice's own pace.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speed: Option<Speed>,
     /// Skip every reuse of earlier results (duplication check off).
     pub fresh: bool,
     /// The front-end request this job was made for (e.g. one Slack message):
@@ -207,6 +217,7 @@ impl Job {
             content_key,
             pages,
             voice,
+            speed: None,
             fresh: reuse == Reuse::Nothing,
             request: None,
             status: JobStatus::Queued,
@@ -221,6 +232,17 @@ impl Job {
             updated_ms: now_ms,
             version: 0,
         }
+    }
+
+    /// Reads the job at `speed`; a speed other than normal is part of the
+    /// deduplication key, so it never joins a job read at another pace.
+    pub fn with_speed(mut self, speed: Option<Speed>) -> Self {
+        let speed = speed.filter(|s| !s.is_normal());
+        if let (Some(speed), Some(key)) = (speed, &self.content_key) {
+            self.content_key = Some(ContentId::combine([key.as_str(), "speed", &speed.to_string()]));
+        }
+        self.speed = speed;
+        self
     }
 
     pub fn all_pages_read(&self) -> bool {

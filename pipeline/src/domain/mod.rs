@@ -9,6 +9,8 @@ mod message;
 pub mod names;
 pub mod narration_text;
 pub mod page_text;
+mod speed;
+pub mod timings;
 
 pub use clock::now_ms;
 pub use error::{ErrorKind, Failure, PortError, StageError};
@@ -16,3 +18,4 @@ pub use ids::{BlobKey, ContentId, JobId};
 pub use job::{AudioRef, DeliveryState, Destination, Job, JobStatus, Page, PageReading, Recipient, Reuse};
 pub use language::Language;
 pub use message::{Stage, StageMessage};
+pub use speed::Speed;

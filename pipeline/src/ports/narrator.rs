@@ -1,7 +1,7 @@
 use async_trait::async_trait;
-use bytes::Bytes;
 
-use crate::domain::{Language, PortError};
+use crate::domain::timings::Span;
+use crate::domain::{Language, PortError, Speed};
 
 /// A voice a narrator can speak with.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,13 +11,21 @@ pub struct Voice {
     pub language: Language,
 }
 
-/// Synthesized speech for one chunk of text.
+/// Synthesized speech for one chunk of text: mono signed 16-bit samples.
 #[derive(Debug, Clone)]
-pub enum Speech {
-    /// Mono signed 16-bit samples; the stage encodes them to MP3.
-    Pcm { samples: Vec<i16>, sample_rate: u32 },
-    /// Ready MP3 frames; chunks are joined by concatenation.
-    Mp3 { bytes: Bytes, seconds: f32 },
+pub struct Speech {
+    pub samples: Vec<i16>,
+    pub sample_rate: u32,
+    /// Where the spoken words sound, in order, when the engine says (one
+    /// span per word); empty when it does not, and the stage finds the
+    /// sounding stretches in the audio instead.
+    pub spans: Vec<Span>,
+}
+
+impl Speech {
+    pub fn duration_ms(&self) -> u32 {
+        (self.samples.len() as u64 * 1000 / u64::from(self.sample_rate.max(1))) as u32
+    }
 }
 
 /// Turns text into speech.
@@ -45,5 +53,6 @@ pub trait Narrator: Send + Sync {
             .unwrap_or(Voice { name: "default".into(), language })
     }
 
-    async fn synthesize(&self, text: &str, voice: &Voice) -> Result<Speech, PortError>;
+    /// Speaks `text` with `voice` at `speed` (slower is longer audio).
+    async fn synthesize(&self, text: &str, voice: &Voice, speed: Speed) -> Result<Speech, PortError>;
 }

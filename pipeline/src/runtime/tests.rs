@@ -24,6 +24,7 @@ async fn submit(t: &TestPipeline, text: &str) -> crate::domain::JobId {
     let request = SubmitRequest {
         pages: vec![page],
         voice: None,
+        speed: None,
         reuse: Reuse::SameJob,
         destinations: vec![],
         request_key: None,

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 
 use super::Pipeline;
-use crate::domain::{BlobKey, Destination, Job, Page, PortError, Reuse, StageMessage, now_ms};
+use crate::domain::{BlobKey, Destination, Job, Page, PortError, Reuse, Speed, StageMessage, now_ms};
 use crate::image::{ImageRejection, inspect};
 use crate::ports::Submitted;
 
@@ -22,6 +22,8 @@ pub struct SubmitRequest {
     /// The pages of one book, in reading order.
     pub pages: Vec<Upload>,
     pub voice: Option<String>,
+    /// The reading speed; `None` is the voice's own pace.
+    pub speed: Option<Speed>,
     /// How much earlier work on the same pages may be reused.
     pub reuse: Reuse,
     /// Where to send the result besides keeping it retrievable.
@@ -88,7 +90,7 @@ impl Pipeline {
         }
         let name = pages[0].name.clone();
         let voice = request.voice.or_else(|| self.config.default_voice.clone());
-        let mut job = Job::new(pages, name, voice, request.reuse, now_ms());
+        let mut job = Job::new(pages, name, voice, request.reuse, now_ms()).with_speed(request.speed);
         job.request = request.request_key;
 
         match self.jobs.submit(job, request.destinations).await? {

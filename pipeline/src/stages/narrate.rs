@@ -7,8 +7,11 @@ use bytes::Bytes;
 use super::Pipeline;
 use crate::audio::{self, Mp3};
 use crate::domain::narration_text::{split_for_narration, truncate_at_sentence};
-use crate::domain::{AudioRef, BlobKey, ContentId, Failure, JobId, JobStatus, Language, StageError, StageMessage};
-use crate::ports::{Narrator, Voice};
+use crate::domain::timings::{self, Span, WordTiming};
+use crate::domain::{
+    AudioRef, BlobKey, ContentId, Failure, JobId, JobStatus, Language, Speed, StageError, StageMessage,
+};
+use crate::ports::{Narrator, Speech, Voice};
 
 impl Pipeline {
     pub(super) async fn narrate(&self, job_id: &JobId) -> Result<(), StageError> {
@@ -48,10 +51,12 @@ impl Pipeline {
         let (text, truncated) = truncate_at_sentence(&full.join("\n"), self.config.limits.max_text_chars);
         let language = Language::detect(&text);
         let voice = self.narrator.choose_voice(job.voice.as_deref(), language);
-        let key = ContentId::combine([self.narrator.engine(), voice.name.as_str(), text.as_str()]);
+        let speed = job.speed.unwrap_or_default();
+        let key = narration_key(self.narrator.engine(), &voice, speed, &text);
 
+        // Narrations from before word timings were kept are made again.
         let cached = match (job.fresh, self.jobs.narration(&key).await?) {
-            (false, Some(audio)) if self.blobs.exists(&audio.key).await? => Some(audio),
+            (false, Some(audio)) if !audio.words.is_empty() && self.blobs.exists(&audio.key).await? => Some(audio),
             _ => None,
         };
         let audio = match cached {
@@ -60,14 +65,19 @@ impl Pipeline {
                 audio
             }
             None => {
-                let Mp3 { bytes, seconds } = synthesize_book(self.narrator.as_ref(), &text, &voice).await?;
+                let Book { mp3, words } = synthesize_book(self.narrator.as_ref(), &text, &voice, speed).await?;
                 let audio = AudioRef {
                     key: BlobKey::audio(&key),
-                    seconds,
+                    seconds: mp3.seconds,
                     voice: voice.name.clone(),
-                    bytes: bytes.len() as u64,
+                    bytes: mp3.bytes.len() as u64,
+                    captions: Some(BlobKey::captions(&key)),
+                    words,
                 };
-                self.blobs.put(&audio.key, Bytes::from(bytes)).await?;
+                if let Some(captions) = &audio.captions {
+                    self.blobs.put(captions, Bytes::from(timings::webvtt(&audio.words))).await?;
+                }
+                self.blobs.put(&audio.key, Bytes::from(mp3.bytes)).await?;
                 self.jobs.put_narration(&key, &audio).await?;
                 audio
             }
@@ -95,19 +105,75 @@ impl Pipeline {
     }
 }
 
+/// The key of a narration: the same engine, voice, speed and text give
+/// the same audio. Normal speed adds nothing, so keys made before speeds
+/// existed still match.
+fn narration_key(engine: &str, voice: &Voice, speed: Speed, text: &str) -> ContentId {
+    if speed.is_normal() {
+        ContentId::combine([engine, voice.name.as_str(), text])
+    } else {
+        ContentId::combine([engine, voice.name.as_str(), &format!("speed {speed}"), text])
+    }
+}
+
+/// A narrated book: the MP3 and when each word of the text is spoken.
+pub struct Book {
+    pub mp3: Mp3,
+    pub words: Vec<WordTiming>,
+}
+
 /// Synthesizes a whole text with a narrator into one MP3, splitting it
-/// into chunks the narrator accepts. Shared by the narrate stage and
-/// `storytime narrate`.
-pub async fn synthesize_book(narrator: &dyn Narrator, text: &str, voice: &Voice) -> Result<Mp3, StageError> {
-    let mut speech = Vec::new();
-    for chunk in split_for_narration(text, narrator.max_chunk_chars()) {
-        speech.push(narrator.synthesize(&chunk, voice).await?);
+/// into chunks the narrator accepts, and times its words. Shared by the
+/// narrate stage and `storytime narrate`.
+pub async fn synthesize_book(
+    narrator: &dyn Narrator,
+    text: &str,
+    voice: &Voice,
+    speed: Speed,
+) -> Result<Book, StageError> {
+    let chunks = split_for_narration(text, narrator.max_chunk_chars());
+    let mut speech = Vec::with_capacity(chunks.len());
+    for chunk in &chunks {
+        speech.push(narrator.synthesize(chunk, voice, speed).await?);
     }
     if speech.is_empty() {
         return Err(StageError::Permanent(Failure::new("no_text", "There is no text to narrate.")));
     }
-    tokio::task::spawn_blocking(move || audio::join(speech))
-        .await
-        .map_err(|e| StageError::retry("encoding", format!("it stopped: {e}")))?
-        .map_err(|e| StageError::Permanent(Failure::internal(format!("the audio could not be encoded ({e})"))))
+    let text = text.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mp3 = audio::join(&speech)?;
+        Ok::<_, String>(Book { words: time_words(&text, &chunks, &speech, &mp3.offsets_ms), mp3 })
+    })
+    .await
+    .map_err(|e| StageError::retry("encoding", format!("it stopped: {e}")))?
+    .map_err(|e| StageError::Permanent(Failure::internal(format!("the audio could not be encoded ({e})"))))
+}
+
+/// Places the text's words on the joined audio, chunk by chunk: each
+/// chunk's words on its own sounding spans (the engine's, or those found
+/// in its samples). Chunks hold the text's words in order; should they
+/// not, the text's words are laid over all the spans at once.
+fn time_words(text: &str, chunks: &[String], speech: &[Speech], offsets_ms: &[u32]) -> Vec<WordTiming> {
+    let spans_of =
+        |s: &Speech| if s.spans.is_empty() { timings::sounding(&s.samples, s.sample_rate) } else { s.spans.clone() };
+    let mut out = Vec::new();
+    for ((chunk, s), offset) in chunks.iter().zip(speech).zip(offsets_ms) {
+        out.extend(
+            timings::place(&timings::words(chunk), &spans_of(s), s.duration_ms()).into_iter().map(|w| WordTiming {
+                start_ms: w.start_ms + offset,
+                end_ms: w.end_ms + offset,
+                text: w.text,
+            }),
+        );
+    }
+    let expected = timings::words(text);
+    if out.len() == expected.len() && out.iter().zip(&expected).all(|(w, e)| w.text == *e) {
+        return out;
+    }
+    let mut all = Vec::new();
+    for (s, offset) in speech.iter().zip(offsets_ms) {
+        all.extend(spans_of(s).into_iter().map(|p| Span { start_ms: p.start_ms + offset, end_ms: p.end_ms + offset }));
+    }
+    let end = offsets_ms.last().zip(speech.last()).map_or(0, |(o, s)| o + s.duration_ms());
+    timings::place(&expected, &all, end)
 }

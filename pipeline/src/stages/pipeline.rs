@@ -52,6 +52,8 @@ pub struct Links {
     pub original: String,
     /// The narration, once there is one.
     pub audio: Option<String>,
+    /// Its word timings as WebVTT captions.
+    pub captions: Option<String>,
 }
 
 impl Pipeline {
@@ -159,6 +161,10 @@ impl Pipeline {
         if let Some(audio) = &job.audio {
             let name = format!("{}.mp3", stem(&job.name));
             links.audio = Some(self.blobs.link(&audio.key, ttl, &name).await?);
+            if let Some(captions) = &audio.captions {
+                let name = format!("{}.vtt", stem(&job.name));
+                links.captions = Some(self.blobs.link(captions, ttl, &name).await?);
+            }
         }
         Ok(links)
     }

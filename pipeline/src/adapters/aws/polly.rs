@@ -7,10 +7,11 @@
 
 use async_trait::async_trait;
 use aws_sdk_polly::Client;
-use aws_sdk_polly::types::{Engine, OutputFormat, TextType, VoiceId};
+use aws_sdk_polly::types::{Engine, OutputFormat, SpeechMarkType, TextType, VoiceId};
 
 use super::sdk_errors::classify;
-use crate::domain::{Language, PortError};
+use crate::domain::timings::{self, Span};
+use crate::domain::{Language, PortError, Speed};
 use crate::metrics;
 use crate::ports::{Narrator, Speech, Voice};
 use crate::setup::{Finding, Setup};
@@ -98,8 +99,37 @@ fn escape_ssml(text: &str) -> String {
     out
 }
 
-fn ssml(text: &str) -> String {
-    format!("<speak><prosody rate=\"95%\">{}</prosody></speak>", escape_ssml(text))
+/// The chunk as SSML at a slightly unhurried rate for children, scaled
+/// by the reading speed.
+fn ssml(text: &str, speed: Speed) -> String {
+    let rate = (95.0 * speed.factor()).round() as u32;
+    format!("<speak><prosody rate=\"{rate}%\">{}</prosody></speak>", escape_ssml(text))
+}
+
+/// Word spans from Polly's speech marks (one JSON object per line, each
+/// word's start in milliseconds): a word lasts until the next begins, the
+/// last until the end of the sound.
+fn word_spans(marks: &[u8], sound_end_ms: u32) -> Vec<Span> {
+    #[derive(serde::Deserialize)]
+    struct Mark {
+        time: u32,
+        #[serde(rename = "type")]
+        kind: String,
+    }
+    let starts: Vec<u32> = String::from_utf8_lossy(marks)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Mark>(l).ok())
+        .filter(|m| m.kind == "word")
+        .map(|m| m.time)
+        .collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(i, &start)| Span {
+            start_ms: start,
+            end_ms: starts.get(i + 1).copied().unwrap_or(sound_end_ms).max(start),
+        })
+        .collect()
 }
 
 #[async_trait]
@@ -116,29 +146,43 @@ impl Narrator for PollyNarrator {
         VOICES.iter().map(|(name, language, _)| Voice { name: (*name).to_owned(), language: *language }).collect()
     }
 
-    async fn synthesize(&self, text: &str, voice: &Voice) -> Result<Speech, PortError> {
-        metrics::engine_call("polly", self.speak(text, voice)).await
+    async fn synthesize(&self, text: &str, voice: &Voice, speed: Speed) -> Result<Speech, PortError> {
+        metrics::engine_call("polly", self.speak(text, voice, speed)).await
     }
 }
 
 impl PollyNarrator {
-    async fn speak(&self, text: &str, voice: &Voice) -> Result<Speech, PortError> {
-        let out = self
-            .client
-            .synthesize_speech()
-            .engine(Engine::from(self.engine_for(&voice.name)))
-            .voice_id(VoiceId::from(voice.name.as_str()))
-            .output_format(OutputFormat::Pcm)
+    async fn speak(&self, text: &str, voice: &Voice, speed: Speed) -> Result<Speech, PortError> {
+        let ssml = ssml(text, speed);
+        let request = |format: OutputFormat| {
+            self.client
+                .synthesize_speech()
+                .engine(Engine::from(self.engine_for(&voice.name)))
+                .voice_id(VoiceId::from(voice.name.as_str()))
+                .output_format(format)
+                .text_type(TextType::Ssml)
+                .text(ssml.clone())
+        };
+        let out = request(OutputFormat::Pcm)
             .sample_rate(SAMPLE_RATE.to_string())
-            .text_type(TextType::Ssml)
-            .text(ssml(text))
             .send()
             .await
             .map_err(|e| classify(WHAT, e))?;
         let bytes = out.audio_stream.collect().await.map_err(|e| PortError::unavailable(WHAT, e))?.into_bytes();
         // Signed 16-bit little-endian mono.
-        let samples = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
-        Ok(Speech::Pcm { samples, sample_rate: SAMPLE_RATE })
+        let samples: Vec<i16> = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        let sound_end = timings::sounding(&samples, SAMPLE_RATE).last().map_or(0, |s| s.end_ms);
+        // Word timings come from a second request for speech marks; without
+        // them the stage finds the words' places in the audio.
+        let marks = match request(OutputFormat::Json).speech_mark_types(SpeechMarkType::Word).send().await {
+            Ok(out) => out.audio_stream.collect().await.map(|b| b.into_bytes()).ok(),
+            Err(e) => {
+                tracing::warn!(error = %classify(WHAT, e), "Polly gave no speech marks; word timings are estimated");
+                None
+            }
+        };
+        let spans = marks.map(|m| word_spans(&m, sound_end)).unwrap_or_default();
+        Ok(Speech { samples, sample_rate: SAMPLE_RATE, spans })
     }
 }
 
@@ -189,9 +233,19 @@ mod tests {
     #[test]
     fn ocr_text_is_escaped_for_ssml() {
         assert_eq!(
-            ssml("Tom & Jerry said \"don't\" <3"),
+            ssml("Tom & Jerry said \"don't\" <3", Speed::NORMAL),
             "<speak><prosody rate=\"95%\">Tom &amp; Jerry said &quot;don&apos;t&quot; &lt;3</prosody></speak>"
         );
+        assert!(ssml("slow", "0.7".parse().unwrap()).contains("rate=\"67%\""));
+    }
+
+    #[test]
+    fn speech_marks_give_one_span_per_word() {
+        let marks = br#"{"time":6,"type":"word","start":0,"end":4,"value":"Once"}
+{"time":300,"type":"sentence","start":0,"end":9,"value":"Once upon"}
+{"time":310,"type":"word","start":5,"end":9,"value":"upon"}"#;
+        let spans = word_spans(marks, 700);
+        assert_eq!(spans, [Span { start_ms: 6, end_ms: 310 }, Span { start_ms: 310, end_ms: 700 }]);
     }
 
     #[tokio::test]
@@ -200,9 +254,15 @@ mod tests {
         let sentence = "The little fox & the bear walked <slowly> home. ";
         let text = sentence.repeat(200);
         let voice = polly.choose_voice(None, Language::English);
-        let mp3 = synthesize_book(&polly, &text, &voice).await.unwrap();
+        let book = synthesize_book(&polly, &text, &voice, Speed::NORMAL).await.unwrap();
+        let mp3 = book.mp3;
         let sent = sent.lock().unwrap();
-        assert!(sent.len() >= 7, "{} requests", sent.len());
+        // Each chunk is asked for its audio and then for its speech marks.
+        let (audio, marks): (Vec<_>, Vec<_>) = sent.iter().partition(|s| s.2 == "pcm@16000");
+        assert!(audio.len() >= 7 && marks.len() == audio.len(), "{} requests", sent.len());
+        assert!(marks.iter().all(|m| m.2 == "json@"));
+        assert_eq!(book.words.len(), text.split_whitespace().count());
+        let sent = audio;
         for (voice, engine, format, ssml) in sent.iter() {
             assert_eq!((voice.as_str(), engine.as_str(), format.as_str()), ("Joanna", "neural", "pcm@16000"));
             assert!(ssml.starts_with("<speak>") && ssml.ends_with("</speak>"));
@@ -219,12 +279,13 @@ mod tests {
         let (polly, sent) = recording_polly("generative");
         let voice = polly.choose_voice(Some("Joanna"), Language::Korean);
         assert_eq!(voice.name, "Seoyeon");
-        polly.synthesize("옛날 옛적에", &voice).await.unwrap();
+        polly.synthesize("옛날 옛적에", &voice, Speed::NORMAL).await.unwrap();
         let kevin = polly.choose_voice(Some("kevin"), Language::English);
-        polly.synthesize("Hi.", &kevin).await.unwrap();
+        polly.synthesize("Hi.", &kevin, Speed::NORMAL).await.unwrap();
         let sent = sent.lock().unwrap();
         assert_eq!((sent[0].0.as_str(), sent[0].1.as_str()), ("Seoyeon", "neural"));
-        assert_eq!((sent[1].0.as_str(), sent[1].1.as_str()), ("Kevin", "neural"));
+        // Each narration is followed by its speech marks request.
+        assert_eq!((sent[2].0.as_str(), sent[2].1.as_str()), ("Kevin", "neural"));
     }
 
     #[tokio::test]
@@ -237,7 +298,7 @@ mod tests {
         let polly =
             PollyNarrator::from_client(mock_client!(aws_sdk_polly, RuleMode::Sequential, [&throttled]), "neural");
         let voice = polly.choose_voice(None, Language::English);
-        let e = polly.synthesize("Hello.", &voice).await.unwrap_err();
+        let e = polly.synthesize("Hello.", &voice, Speed::NORMAL).await.unwrap_err();
         assert!(e.is_retryable(), "{e:?}");
 
         let too_long = mock!(Client::synthesize_speech).then_error(|| {
@@ -246,7 +307,7 @@ mod tests {
             )
         });
         let polly = PollyNarrator::from_client(mock_client!(aws_sdk_polly, RuleMode::MatchAny, [&too_long]), "neural");
-        let e = polly.synthesize("Hello.", &voice).await.unwrap_err();
+        let e = polly.synthesize("Hello.", &voice, Speed::NORMAL).await.unwrap_err();
         assert!(!e.is_retryable(), "{e:?}");
         assert!(e.detail().contains("Maximum text length"), "{e}");
     }

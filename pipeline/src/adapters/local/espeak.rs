@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::process::Program;
-use crate::domain::{Language, PortError};
+use crate::domain::{Language, PortError, Speed};
 use crate::metrics;
 use crate::ports::{Narrator, Speech, Voice};
 use crate::setup::{Finding, Setup};
@@ -83,19 +83,20 @@ impl Narrator for EspeakNarrator {
         VOICES.iter().map(|(name, language, _)| Voice { name: (*name).to_owned(), language: *language }).collect()
     }
 
-    async fn synthesize(&self, text: &str, voice: &Voice) -> Result<Speech, PortError> {
-        metrics::engine_call("espeak", self.speak(text, voice)).await
+    async fn synthesize(&self, text: &str, voice: &Voice, speed: Speed) -> Result<Speech, PortError> {
+        metrics::engine_call("espeak", self.speak(text, voice, speed)).await
     }
 }
 
 impl EspeakNarrator {
-    async fn speak(&self, text: &str, voice: &Voice) -> Result<Speech, PortError> {
+    async fn speak(&self, text: &str, voice: &Voice, speed: Speed) -> Result<Speech, PortError> {
         let espeak_voice = VOICES
             .iter()
             .find(|(name, ..)| *name == voice.name)
             .map(|(.., v)| *v)
             .ok_or_else(|| PortError::rejected("espeak-ng", format!("unknown voice `{}`", voice.name)))?;
-        let speed = self.speed.to_string();
+        // espeak-ng takes 80 words a minute at the least.
+        let speed = ((self.speed as f32 * speed.factor()).round() as u32).max(80).to_string();
         let out = self
             .program
             .run(&["-v", espeak_voice, "-s", &speed, "--stdin", "--stdout"], &[], text.as_bytes().to_vec())
@@ -104,7 +105,7 @@ impl EspeakNarrator {
             return Err(PortError::rejected("espeak-ng", out.stderr.trim()));
         }
         let (samples, sample_rate) = parse_wav(&out.stdout).map_err(|e| PortError::rejected("espeak-ng", e))?;
-        Ok(Speech::Pcm { samples, sample_rate })
+        Ok(Speech { samples, sample_rate, spans: Vec::new() })
     }
 }
 

@@ -10,7 +10,8 @@ use bytes::Bytes;
 
 use super::faults::Faults;
 use crate::domain::page_text::{Fragment, Rect, Word};
-use crate::domain::{ErrorKind, Language, PortError};
+use crate::domain::timings::Span;
+use crate::domain::{ErrorKind, Language, PortError, Speed};
 use crate::image::{PreparedImage, ReaderNeeds};
 use crate::ports::{Narrator, PageLayout, Reading, Script, Speech, TextReader, Voice};
 
@@ -138,11 +139,16 @@ impl Narrator for StandInNarrator {
         ]
     }
 
-    async fn synthesize(&self, text: &str, _: &Voice) -> Result<Speech, PortError> {
+    /// A quarter of a second of tone per word (slower speeds stretch it),
+    /// each word its own span.
+    async fn synthesize(&self, text: &str, _: &Voice, speed: Speed) -> Result<Speech, PortError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         self.faults.next("the narrating stand-in")?;
-        let samples = text.split_whitespace().count() * RATE as usize / 4;
+        let word_ms = (250.0 / speed.factor()) as u32;
+        let words = text.split_whitespace().count() as u32;
+        let samples = (words * word_ms * RATE / 1000) as usize;
         let tone = (0..samples).map(|i| if (i / 20) % 2 == 0 { 300 } else { -300 }).collect();
-        Ok(Speech::Pcm { samples: tone, sample_rate: RATE })
+        let spans = (0..words).map(|i| Span { start_ms: i * word_ms, end_ms: (i + 1) * word_ms - 20 }).collect();
+        Ok(Speech { samples: tone, sample_rate: RATE, spans })
     }
 }

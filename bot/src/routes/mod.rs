@@ -1,10 +1,12 @@
 //! The HTTP routes: the original REST API (`/upload`, `/retrieve`,
-//! `/bulk`), signed media links, health and metrics.
+//! `/bulk`), the web page, signed media links, health and metrics.
 
 mod access;
 mod bulk;
+mod form;
 mod health;
 mod media;
+mod page;
 pub(crate) mod request;
 mod retrieve;
 mod router;

@@ -5,7 +5,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
-use super::{access, bulk, health, media, retrieve, upload};
+use super::{access, bulk, health, media, page, retrieve, upload};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -22,6 +22,9 @@ pub fn router(state: AppState) -> Router {
         // many are read at once (the rest wait their turn).
         .route("/upload", post(upload::upload).layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_UPLOADS)))
         .route("/retrieve", get(retrieve::retrieve))
+        .route("/", get(page::index))
+        .route("/app.js", get(page::script))
+        .route("/app.css", get(page::style))
         .route("/bulk", post(bulk::bulk).get(bulk::bulk))
         .route("/media/{*key}", get(media::media))
         .route("/healthz", get(health::healthz))
@@ -38,7 +41,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("no_such_path", "no such path; the API has /upload, /retrieve and /bulk")
+    ApiError::not_found(
+        "no_such_path",
+        "no such path; the API has /upload, /retrieve and /bulk, and the web page is at /",
+    )
 }
 
 async fn slack_not_configured() -> ApiError {

@@ -1,14 +1,17 @@
 //! `POST /upload`: the original API's upload, one page per request, the
-//! photo as the raw body.
+//! photo as the raw body; or a form (`multipart/form-data`, as the web
+//! page and `curl -F page=@photo.jpeg` send) with one or more pages in
+//! reading order and, optionally, `voice` and `speed` fields.
 
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use storytime_pipeline::stages::{SubmitRequest, Upload};
-use storytime_pipeline::{Destination, Reuse};
+use storytime_pipeline::{Destination, Reuse, Speed};
 
+use super::form;
 use super::request::{authorize, flag, read_body};
 use super::view::JobView;
 use crate::error::ApiError;
@@ -18,17 +21,51 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     authorize(&state, &headers)?;
     let notify = flag(&headers, "x-notification-required", true)?;
     let dedup = flag(&headers, "x-duplication-check-required", true)?;
-    let voice =
-        headers.get("x-voice").and_then(|v| v.to_str().ok()).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let name = headers.get(header::CONTENT_DISPOSITION).and_then(|v| filename(v.as_bytes()));
-    let limit = state.pipeline.config.limits.image.max_bytes;
-    let bytes = read_body(&headers, body, limit).await?;
+    let mut voice = headers.get("x-voice").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let mut speed = headers.get("x-speed").map(|v| v.to_str().unwrap_or("?").to_owned());
+    let limits = state.pipeline.config.limits;
+    let boundary = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(form::boundary);
+    let pages = match boundary {
+        None => {
+            let name = headers.get(header::CONTENT_DISPOSITION).and_then(|v| filename(v.as_bytes()));
+            vec![Upload { bytes: read_body(&headers, body, limits.image.max_bytes).await?, name }]
+        }
+        Some(boundary) => {
+            // Every page at its limit, and room for the form's own lines.
+            let limit = limits.image.max_bytes.saturating_mul(limits.max_pages).saturating_add(64 * 1024);
+            let body = read_body(&headers, body, limit).await?;
+            let parts = form::parse(&body, &boundary).map_err(|e| ApiError::bad_request("bad_form", e))?;
+            let mut pages = Vec::new();
+            for part in parts {
+                match (part.filename, part.name.as_str()) {
+                    (Some(name), _) => pages.push(Upload { bytes: part.body, name: Some(name) }),
+                    (None, "voice") => voice = Some(String::from_utf8_lossy(&part.body).into_owned()),
+                    (None, "speed") => speed = Some(String::from_utf8_lossy(&part.body).into_owned()),
+                    (None, _) => {}
+                }
+            }
+            if pages.iter().any(|p| p.bytes.len() > limits.image.max_bytes) {
+                return Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "too_large",
+                    format!("a page is larger than {} bytes", limits.image.max_bytes),
+                ));
+            }
+            pages
+        }
+    };
+    let voice = voice.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let speed = match speed.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse::<Speed>().map_err(|e| ApiError::bad_request("bad_speed", format!("speed: {e}")))?),
+    };
 
     let accepted = state
         .pipeline
         .submit(SubmitRequest {
-            pages: vec![Upload { bytes, name }],
+            pages,
             voice,
+            speed,
             reuse: if dedup { Reuse::SameJob } else { Reuse::Nothing },
             destinations: if notify { vec![Destination::Email { to: None }] } else { Vec::new() },
             request_key: None,
@@ -51,7 +88,7 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
 /// 5987, UTF-8) when present, else `filename`, quoted or not.
 fn filename(raw: &[u8]) -> Option<String> {
     let value = String::from_utf8_lossy(raw);
-    let params: Vec<(String, String)> = split_params(&value)
+    let params: Vec<(String, String)> = form::split_quoted(&value)
         .into_iter()
         .filter_map(|p| p.split_once('=').map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned())))
         .collect();
@@ -61,40 +98,7 @@ fn filename(raw: &[u8]) -> Option<String> {
             return Some(decoded);
         }
     }
-    params.iter().find(|(k, _)| k == "filename").map(|(_, v)| unquote(v)).filter(|v| !v.is_empty())
-}
-
-/// Splits on `;` outside double quotes.
-fn split_params(value: &str) -> Vec<String> {
-    let (mut out, mut cur, mut quoted, mut escaped) = (Vec::new(), String::new(), false, false);
-    for c in value.chars() {
-        match c {
-            _ if escaped => {
-                cur.push(c);
-                escaped = false;
-            }
-            '\\' if quoted => {
-                cur.push(c);
-                escaped = true;
-            }
-            '"' => {
-                quoted = !quoted;
-                cur.push(c);
-            }
-            ';' if !quoted => out.push(std::mem::take(&mut cur)),
-            _ => cur.push(c),
-        }
-    }
-    out.push(cur);
-    out
-}
-
-fn unquote(v: &str) -> String {
-    let v = v.trim();
-    match v.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        Some(inner) => inner.replace("\\\"", "\"").replace("\\\\", "\\"),
-        None => v.to_owned(),
-    }
+    params.iter().find(|(k, _)| k == "filename").map(|(_, v)| form::unquote(v)).filter(|v| !v.is_empty())
 }
 
 fn percent_decode(s: &str) -> Option<String> {

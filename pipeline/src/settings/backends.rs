@@ -1,6 +1,8 @@
 //! Which adapter backs each port.
 
 use super::env::{Env, SettingsError};
+use super::pipeline::piper_program;
+use crate::adapters::local::piper_found;
 
 /// The adapter behind each port: `STORYTIME_BACKEND=local|aws` picks a
 /// family, and each port's own variable overrides it.
@@ -14,7 +16,8 @@ pub struct Backends {
     pub jobs: JobsBackend,
     /// `STORYTIME_READER=tesseract|rekognition|textract`
     pub reader: ReaderBackend,
-    /// `STORYTIME_NARRATOR=espeak|polly`
+    /// `STORYTIME_NARRATOR=piper|espeak|polly`: locally Piper when it is
+    /// installed, else espeak-ng.
     pub narrator: NarratorBackend,
     /// `STORYTIME_NOTIFIER=outbox|sns`
     pub notifier: NotifierBackend,
@@ -49,6 +52,8 @@ pub enum ReaderBackend {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NarratorBackend {
+    /// Piper for English, espeak-ng for Korean.
+    Piper,
     Espeak,
     Polly,
 }
@@ -87,11 +92,18 @@ impl Backends {
                     ("textract", ReaderBackend::Textract),
                 ],
             )?,
-            narrator: port(
-                env,
+            narrator: env.choose(
                 "STORYTIME_NARRATOR",
-                aws,
-                &[("espeak", NarratorBackend::Espeak), ("polly", NarratorBackend::Polly)],
+                match aws {
+                    true => NarratorBackend::Polly,
+                    false if piper_found(&piper_program(env)) => NarratorBackend::Piper,
+                    false => NarratorBackend::Espeak,
+                },
+                &[
+                    ("piper", NarratorBackend::Piper),
+                    ("espeak", NarratorBackend::Espeak),
+                    ("polly", NarratorBackend::Polly),
+                ],
             )?,
             notifier: port(
                 env,

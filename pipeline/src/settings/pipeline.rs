@@ -39,6 +39,36 @@ pub struct EngineSettings {
     pub tesseract: String,
     /// `STORYTIME_ESPEAK` (default `espeak-ng`).
     pub espeak: String,
+    /// `STORYTIME_PIPER`: Piper's program, the `piper` command of the
+    /// Python environment it is installed in. Default: `.venv-piper/bin/piper`
+    /// (where `scripts/run` installs it) in the working directory or a
+    /// folder above the binary, else `piper` on `PATH`.
+    pub piper: String,
+    /// `STORYTIME_PIPER_MODEL`: the Piper voice model (`.onnx`). Default:
+    /// the installed `joe` voice package's.
+    pub piper_model: Option<String>,
+}
+
+/// Where `scripts/run` installs Piper, relative to the checkout.
+const LOCAL_PIPER: &str = ".venv-piper/bin/piper";
+
+/// Piper's program: `STORYTIME_PIPER`, or the checkout's, or `piper`.
+pub(super) fn piper_program(env: &Env) -> String {
+    if let Some(program) = env.get("STORYTIME_PIPER") {
+        return program;
+    }
+    let near_binary = std::env::current_exe()
+        .ok()
+        .into_iter()
+        .flat_map(|exe| exe.ancestors().skip(1).map(|dir| dir.join(LOCAL_PIPER)).collect::<Vec<_>>());
+    std::env::current_dir()
+        .ok()
+        .map(|dir| dir.join(LOCAL_PIPER))
+        .into_iter()
+        .chain(near_binary)
+        .find(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "piper".into())
 }
 
 impl PipelineSettings {
@@ -52,6 +82,8 @@ impl PipelineSettings {
             engines: EngineSettings {
                 tesseract: env.get("STORYTIME_TESSERACT").unwrap_or_else(|| "tesseract".into()),
                 espeak: env.get("STORYTIME_ESPEAK").unwrap_or_else(|| "espeak-ng".into()),
+                piper: piper_program(env),
+                piper_model: env.get("STORYTIME_PIPER_MODEL"),
             },
             limits: Limits::from_env(env)?,
             workers: WorkerSettings::from_env(env)?,
@@ -100,6 +132,16 @@ mod tests {
         assert_eq!(e.name, "STORYTIME_CDN_URL");
         let e = from(&[("STORYTIME_MAX_PAGES", "0")]).unwrap_err();
         assert_eq!(e.name, "STORYTIME_MAX_*");
+    }
+
+    #[test]
+    fn the_local_narrator_is_piper_when_piper_is_installed() {
+        let missing = from(&[("STORYTIME_PIPER", "/nonexistent/piper")]).unwrap();
+        assert_eq!(missing.backends.narrator, NarratorBackend::Espeak);
+        let found = from(&[("STORYTIME_PIPER", "/bin/sh")]).unwrap();
+        assert_eq!((found.backends.narrator, found.engines.piper.as_str()), (NarratorBackend::Piper, "/bin/sh"));
+        let chosen = from(&[("STORYTIME_PIPER", "/bin/sh"), ("STORYTIME_NARRATOR", "espeak")]).unwrap();
+        assert_eq!(chosen.backends.narrator, NarratorBackend::Espeak);
     }
 
     #[test]

@@ -14,7 +14,8 @@ step() {
 }
 
 # The engines Storytime runs on the embedded default.
-ENGINE_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor tesseract-ocr-osd espeak-ng)
+# libheif-dev: HEIC photos (the build links libheif).
+ENGINE_PACKAGES=(tesseract-ocr tesseract-ocr-eng tesseract-ocr-kor tesseract-ocr-osd espeak-ng libheif-dev)
 
 # Refreshes the package lists and installs the given packages (a no-op
 # for those already installed).

@@ -176,3 +176,42 @@ async fn a_form_upload_carries_several_pages_in_order_with_their_offsets() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "bad_form", "{body}");
 }
+
+/// A page as an iPhone stores it: HEIC, made from the rendered PNG with
+/// libheif's own encoder (`heif-enc`, Debian's libheif-examples).
+fn heic_of(png: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let (input, output) = (dir.path().join("page.png"), dir.path().join("page.heic"));
+    std::fs::write(&input, png).unwrap();
+    let status = std::process::Command::new("heif-enc")
+        .args(["-q", "90", "-o"])
+        .arg(&output)
+        .arg(&input)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("heif-enc runs: `sudo apt-get install libheif-examples` (scripts/test does)");
+    assert!(status.success());
+    std::fs::read(output).unwrap()
+}
+
+#[tokio::test]
+async fn a_heic_photo_is_read_like_its_png() {
+    let server = Server::start(&[]);
+    let page = bear_page();
+    let heic = heic_of(&render_page(&page));
+    assert_eq!(&heic[4..12], b"ftypheic");
+    let up = server.upload_ok(heic.clone(), "IMG_0001.HEIC", &[]).await;
+    assert_eq!(up["ContentType"], "image/heic");
+    let (status, done) = server.wait_for(up["ID"].as_str().unwrap(), up["Timestamp"].as_str().unwrap(), LIMIT).await;
+    assert_eq!(status, 200, "{done}");
+    assert!(cer(done["Text"].as_str().unwrap(), &page.text()) < 0.05, "{done}");
+    let original = server.http.get(done["OrigURL"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(original.headers()["content-type"], "image/heic");
+    assert_eq!(original.bytes().await.unwrap().as_ref(), heic.as_slice());
+
+    // A cut-off HEIC is refused at upload, with a reason.
+    let r = server.upload(heic[..heic.len() / 2].to_vec(), "cut.heic", &[]).await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let body: Value = r.json().await.unwrap();
+    assert!(body["error"]["message"].as_str().unwrap().contains("HEIC"), "{body}");
+}

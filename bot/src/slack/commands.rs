@@ -1,4 +1,4 @@
-//! `/storytime`: help, last, status, voice, email. The answer is immediate
+//! `/storytime`: help, last, status, voice, speed, email. The answer is immediate
 //! and visible only to the user; longer work goes on behind it.
 
 use std::sync::Arc;

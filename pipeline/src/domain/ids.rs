@@ -163,6 +163,7 @@ impl BlobKey {
             Some("webp") => "image/webp",
             Some("bmp") => "image/bmp",
             Some("tiff") => "image/tiff",
+            Some("heic") => "image/heic",
             _ => "application/octet-stream",
         }
     }

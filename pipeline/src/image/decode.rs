@@ -25,6 +25,10 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageR
     if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
         return decode_jpeg(bytes, limits);
     }
+    #[cfg(feature = "heic")]
+    if super::ImageKind::sniff(bytes) == Ok(super::ImageKind::Heic) {
+        return decode_heic(bytes, limits);
+    }
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageRejection::Damaged(e.to_string()))?;
@@ -38,16 +42,32 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageR
     let mut decoder = reader.into_decoder().map_err(reject)?;
     let (w, h) = decoder.dimensions();
     if w as u64 * h as u64 > limits.max_pixels {
-        return Err(ImageRejection::TooManyPixels {
-            width: w,
-            height: h,
-            megapixels: (w as u64 * h as u64).div_ceil(1_000_000),
-            limit_megapixels: limits.max_pixels / 1_000_000,
-        });
+        return Err(too_many_pixels(w, h, limits));
     }
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
     let gray = DynamicImage::from_decoder(decoder).map_err(reject)?.into_luma8();
     Ok(finish(gray, orientation))
+}
+
+/// HEIC photos carry their rotation as a transformation libheif applies
+/// while decoding: the pixels come out upright.
+#[cfg(feature = "heic")]
+fn decode_heic(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageRejection> {
+    let heif = super::heif::Heif::open(bytes)?;
+    let (w, h) = heif.dimensions();
+    if w as u64 * h as u64 > limits.max_pixels {
+        return Err(too_many_pixels(w, h, limits));
+    }
+    Ok(finish(heif.luma()?, Orientation::NoTransforms))
+}
+
+fn too_many_pixels(width: u32, height: u32, limits: &ImageLimits) -> ImageRejection {
+    ImageRejection::TooManyPixels {
+        width,
+        height,
+        megapixels: (width as u64 * height as u64).div_ceil(1_000_000),
+        limit_megapixels: limits.max_pixels / 1_000_000,
+    }
 }
 
 /// Phone photos are JPEGs: decode them straight to luminance, which needs
@@ -64,12 +84,7 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, Image
     decoder.decode_headers().map_err(|e| ImageRejection::Damaged(e.to_string()))?;
     let (w, h) = decoder.dimensions().ok_or_else(|| ImageRejection::Damaged("no frame header".into()))?;
     if w as u64 * h as u64 > limits.max_pixels {
-        return Err(ImageRejection::TooManyPixels {
-            width: w as u32,
-            height: h as u32,
-            megapixels: (w as u64 * h as u64).div_ceil(1_000_000),
-            limit_megapixels: limits.max_pixels / 1_000_000,
-        });
+        return Err(too_many_pixels(w as u32, h as u32, limits));
     }
     let orientation = decoder
         .exif()

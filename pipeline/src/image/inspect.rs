@@ -18,6 +18,8 @@ pub enum ImageKind {
     Webp,
     Bmp,
     Tiff,
+    /// HEIC/HEIF, read through libheif (the `heic` feature).
+    Heic,
 }
 
 impl ImageKind {
@@ -29,6 +31,7 @@ impl ImageKind {
             Self::Webp => "image/webp",
             Self::Bmp => "image/bmp",
             Self::Tiff => "image/tiff",
+            Self::Heic => "image/heic",
         }
     }
 
@@ -40,6 +43,7 @@ impl ImageKind {
             Self::Webp => "webp",
             Self::Bmp => "bmp",
             Self::Tiff => "tiff",
+            Self::Heic => "heic",
         }
     }
 
@@ -69,8 +73,11 @@ impl ImageKind {
         }
         if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
             let brand = &bytes[8..12];
-            if [b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1", b"avif"].iter().any(|b| brand == *b) {
+            if brand == b"avif" {
                 return Err(ImageRejection::Heic);
+            }
+            if [b"heic", b"heix", b"hevc", b"heim", b"heis", b"mif1", b"msf1"].iter().any(|b| brand == *b) {
+                return if cfg!(feature = "heic") { Ok(Self::Heic) } else { Err(ImageRejection::Heic) };
             }
         }
         Err(describe_non_image(bytes))
@@ -128,14 +135,28 @@ pub fn inspect(bytes: &[u8], limits: &ImageLimits) -> Result<ImageInfo, ImageRej
             check_complete_other(kind, bytes)?;
             (w, h, ContentId::of(bytes))
         }
+        ImageKind::Heic => {
+            let (w, h) = heic_dimensions(bytes)?;
+            (w, h, ContentId::of(bytes))
+        }
     };
     check_size(width, height, limits)?;
-    if matches!(kind, ImageKind::Bmp | ImageKind::Tiff) {
+    if matches!(kind, ImageKind::Bmp | ImageKind::Tiff | ImageKind::Heic) {
         // No cheap completeness check exists for these rare formats:
         // decode them now (the pixel limit above bounds the cost).
         super::decode(bytes, limits)?;
     }
     Ok(ImageInfo { kind, width, height, content_id })
+}
+
+#[cfg(feature = "heic")]
+fn heic_dimensions(bytes: &[u8]) -> Result<(u32, u32), ImageRejection> {
+    Ok(super::heif::Heif::open(bytes)?.dimensions())
+}
+
+#[cfg(not(feature = "heic"))]
+fn heic_dimensions(_: &[u8]) -> Result<(u32, u32), ImageRejection> {
+    Err(ImageRejection::Heic)
 }
 
 fn check_size(width: u32, height: u32, limits: &ImageLimits) -> Result<(), ImageRejection> {
@@ -307,7 +328,13 @@ mod tests {
         assert_eq!(ImageKind::sniff(b"  <svg width=\"10\"></svg>"), Err(ImageRejection::Svg));
         assert!(matches!(ImageKind::sniff(b"hello"), Err(ImageRejection::NotAnImage(_))));
         assert!(matches!(ImageKind::sniff(b"%PDF-1.7 ..."), Err(ImageRejection::NotAnImage(s)) if s.contains("PDF")));
-        assert_eq!(ImageKind::sniff(b"\0\0\0\x18ftypheic\0\0\0\0"), Err(ImageRejection::Heic));
+        let heic = ImageKind::sniff(b"\0\0\0\x18ftypheic\0\0\0\0");
+        if cfg!(feature = "heic") {
+            assert_eq!(heic, Ok(ImageKind::Heic));
+        } else {
+            assert_eq!(heic, Err(ImageRejection::Heic));
+        }
+        assert_eq!(ImageKind::sniff(b"\0\0\0\x18ftypavif\0\0\0\0"), Err(ImageRejection::Heic));
         assert_eq!(ImageKind::sniff(b""), Err(ImageRejection::Empty));
     }
 

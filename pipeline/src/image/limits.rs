@@ -27,11 +27,13 @@ pub enum ImageRejection {
     Empty,
     #[error("the file is {size} bytes; the largest photo accepted is {limit} bytes")]
     TooLarge { size: usize, limit: usize },
-    #[error("SVG drawings are not supported: send a photo of the page (JPEG, PNG, WebP, GIF, BMP or TIFF)")]
+    #[error("SVG drawings are not supported: send a photo of the page (JPEG, HEIC, PNG, WebP, GIF, BMP or TIFF)")]
     Svg,
-    #[error("HEIC/HEIF photos are not supported: share the photo as JPEG (most phones offer \"Most compatible\")")]
+    #[error(
+        "this photo's format (AVIF, or HEIC in a Storytime built without the `heic` feature) cannot be read here: share the photo as JPEG (most phones offer \"Most compatible\")"
+    )]
     Heic,
-    #[error("this is not an image{0}: send a photo of the page (JPEG, PNG, WebP, GIF, BMP or TIFF)")]
+    #[error("this is not an image{0}: send a photo of the page (JPEG, HEIC, PNG, WebP, GIF, BMP or TIFF)")]
     NotAnImage(String),
     #[error("the image is incomplete ({0}): the upload was probably cut off; send it again")]
     Truncated(String),

@@ -7,6 +7,11 @@
 
 mod decode;
 mod filters;
+#[cfg(feature = "heic")]
+// libheif is a C library: its calls are the unsafe code here, each block
+// with the reason it is sound.
+#[allow(unsafe_code)]
+mod heif;
 mod inspect;
 mod limits;
 mod prepare;

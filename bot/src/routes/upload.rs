@@ -17,6 +17,9 @@ use super::view::JobView;
 use crate::error::ApiError;
 use crate::state::AppState;
 
+/// The most one form upload may carry: 100 MiB, about twenty phone photos.
+const MAX_FORM_BYTES: usize = 100 * 1024 * 1024;
+
 pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
     authorize(&state, &headers)?;
     let notify = flag(&headers, "x-notification-required", true)?;
@@ -31,8 +34,10 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
             vec![Upload { bytes: read_body(&headers, body, limits.image.max_bytes).await?, name }]
         }
         Some(boundary) => {
-            // Every page at its limit, and room for the form's own lines.
-            let limit = limits.image.max_bytes.saturating_mul(limits.max_pages).saturating_add(64 * 1024);
+            // Every page at its limit and room for the form's own lines, but
+            // never more than MAX_FORM_BYTES held at once for one request.
+            let limit =
+                limits.image.max_bytes.saturating_mul(limits.max_pages).saturating_add(64 * 1024).min(MAX_FORM_BYTES);
             let body = read_body(&headers, body, limit).await?;
             let parts = form::parse(&body, &boundary).map_err(|e| ApiError::bad_request("bad_form", e))?;
             let mut pages = Vec::new();

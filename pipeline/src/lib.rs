@@ -14,6 +14,7 @@ pub mod contract;
 pub mod domain;
 pub mod image;
 pub mod links;
+pub mod memory;
 pub mod metrics;
 pub mod ports;
 pub mod runtime;

@@ -114,6 +114,7 @@ async fn a_lambda_batch_reports_only_the_messages_worth_retrying() {
         reuse: Reuse::SameJob,
         destinations: Vec::new(),
         request_key: None,
+        owner: "tests".into(),
     };
     let job = pipeline.submit(request).await.unwrap().job.id;
     // A page of a job that does not exist: nothing to do, and done.

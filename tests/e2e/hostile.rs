@@ -136,3 +136,60 @@ async fn a_slack_body_declared_too_large_is_refused_unread_and_a_trickled_one_ti
     assert!(took >= Duration::from_secs(9) && took <= Duration::from_secs(16), "{took:?}");
     answers_normally(&server).await;
 }
+
+/// A TIFF of about 140 KB that declares a 7000×7000 colour picture (49
+/// megapixels, 147 MB decoded): flat colour compresses a thousandfold.
+fn tiff_bomb() -> Vec<u8> {
+    let (w, h) = (7000u32, 7000u32);
+    let pixels = vec![200u8; (w * h * 3) as usize];
+    let mut out = std::io::Cursor::new(Vec::new());
+    tiff::encoder::TiffEncoder::new(&mut out)
+        .unwrap()
+        .with_compression(tiff::encoder::Compression::Deflate(tiff::encoder::DeflateLevel::Best))
+        .write_image::<tiff::encoder::colortype::RGB8>(w, h, &pixels)
+        .unwrap();
+    out.into_inner()
+}
+
+/// Peak resident memory of a process, from the kernel's own account.
+fn peak_rss_bytes(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/<pid>/status");
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+#[tokio::test]
+async fn small_files_declaring_huge_pictures_keep_the_process_within_its_budget() {
+    use futures::StreamExt;
+
+    let server = Server::start(&[]);
+    let bomb = tiff_bomb();
+    assert!(bomb.len() < 400_000, "{} bytes", bomb.len());
+    // 48 distinct files (the bytes after the end make each one new to the
+    // duplicate check), 32 in flight at a time.
+    let answers: Vec<(u16, Option<String>)> = futures::stream::iter(0..48)
+        .map(|n| {
+            let mut file = bomb.clone();
+            file.extend_from_slice(format!("variant {n}").as_bytes());
+            let server = &server;
+            async move {
+                let r = server.upload(file, &format!("bomb-{n}.tiff"), &[("X-Notification-Required", "false")]).await;
+                let retry = r.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+                (r.status().as_u16(), retry)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let accepted = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert!(accepted > 0, "{answers:?}");
+    for (status, retry) in &answers {
+        assert!(*status == 200 || (*status == 503 && retry.is_some()), "{answers:?}");
+    }
+    // The accepted ones are read too, within the same budget.
+    let health = server.settled(Duration::from_secs(600)).await;
+    let peak = peak_rss_bytes(server.pid());
+    eprintln!("{accepted} of 48 accepted; peak resident memory {} MB; {health}", peak / 1_000_000);
+    assert!(peak < 1_000_000_000, "the process grew to {} MB", peak / 1_000_000);
+    answers_normally(&server).await;
+}

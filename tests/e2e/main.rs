@@ -13,6 +13,7 @@ mod lambda;
 mod manifest;
 mod narration;
 mod observability;
+mod privacy;
 mod rest_api;
 mod slack;
 mod support_checks;

@@ -4,7 +4,8 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -26,9 +27,10 @@ struct Key {
     timestamp: String,
 }
 
-pub async fn bulk(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
-    let bytes = read_body(&headers, body, 64 * 1024).await?;
+pub async fn bulk(State(state): State<AppState>, request: Parts, body: Body) -> Result<Response, ApiError> {
+    let _caller = authorize(&state, &request)?;
+    let headers = &request.headers;
+    let bytes = read_body(headers, body, 64 * 1024).await?;
     let keys: Vec<Key> = serde_json::from_slice(&bytes).map_err(|e| {
         ApiError::bad_request(
             "bad_json",

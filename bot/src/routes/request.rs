@@ -1,7 +1,12 @@
 //! What the REST handlers share: the API key check, bounded body reads and
 //! true/false headers.
 
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
+use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use storytime_pipeline::settings::Secret;
@@ -9,16 +14,29 @@ use storytime_pipeline::settings::Secret;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-/// Checks the bearer token when API keys are configured.
-pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Who sent a REST request: the API key it presented (by a digest, never
+/// the key itself), or its address when the API is open. Uploads join only
+/// the same caller's earlier job, and rate limits count per caller.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct Caller(pub String);
+
+/// Checks the bearer token when API keys are configured, and says who the
+/// caller is.
+pub(crate) fn authorize(state: &AppState, request: &Parts) -> Result<Caller, ApiError> {
     if state.api_keys.is_empty() {
-        return Ok(());
+        let peer = request.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        return Ok(Caller(peer.map_or_else(|| "open".to_owned(), |ip| format!("addr:{ip}"))));
     }
-    bearer(headers, state.api_keys.iter())
+    let key = bearer(&request.headers, state.api_keys.iter())?;
+    Ok(Caller(format!("key:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16])))
 }
 
-/// Requires `Authorization: Bearer <one of keys>`, compared in constant time.
-pub(crate) fn bearer<'k>(headers: &HeaderMap, keys: impl IntoIterator<Item = &'k Secret>) -> Result<(), ApiError> {
+/// Requires `Authorization: Bearer <one of keys>`, compared in constant
+/// time; answers the key presented.
+pub(crate) fn bearer<'h, 'k>(
+    headers: &'h HeaderMap,
+    keys: impl IntoIterator<Item = &'k Secret>,
+) -> Result<&'h str, ApiError> {
     let presented = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -27,7 +45,7 @@ pub(crate) fn bearer<'k>(headers: &HeaderMap, keys: impl IntoIterator<Item = &'k
         .ok_or_else(ApiError::unauthorized)?;
     let ok =
         keys.into_iter().fold(false, |acc, key| acc | bool::from(key.expose().as_bytes().ct_eq(presented.as_bytes())));
-    if ok { Ok(()) } else { Err(ApiError::unauthorized()) }
+    if ok { Ok(presented) } else { Err(ApiError::unauthorized()) }
 }
 
 /// How much of a body declared over the limit is still read, and thrown

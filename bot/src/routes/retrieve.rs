@@ -4,6 +4,7 @@
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -17,10 +18,11 @@ use crate::state::AppState;
 /// Seconds a client should wait before asking again.
 const RETRY_AFTER: u32 = 3;
 
-pub async fn retrieve(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
-    let id = header_value(&headers, header::ETAG.as_str())?;
-    let timestamp = header_value(&headers, "timestamp")?;
+pub async fn retrieve(State(state): State<AppState>, request: Parts) -> Result<Response, ApiError> {
+    authorize(&state, &request)?;
+    let headers = &request.headers;
+    let id = header_value(headers, header::ETAG.as_str())?;
+    let timestamp = header_value(headers, "timestamp")?;
     let job = find(&state, &id, &timestamp).await?;
     let links = state.pipeline.links(&job).await?;
     let view = JobView::new(&job, &links);

@@ -6,7 +6,8 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use storytime_pipeline::stages::{SubmitRequest, Upload};
 use storytime_pipeline::{Destination, Reuse, Speed};
@@ -20,10 +21,11 @@ use crate::state::AppState;
 /// The most one form upload may carry: 100 MiB, about twenty phone photos.
 const MAX_FORM_BYTES: usize = 100 * 1024 * 1024;
 
-pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
-    let notify = flag(&headers, "x-notification-required", true)?;
-    let dedup = flag(&headers, "x-duplication-check-required", true)?;
+pub async fn upload(State(state): State<AppState>, request: Parts, body: Body) -> Result<Response, ApiError> {
+    let caller = authorize(&state, &request)?;
+    let headers = &request.headers;
+    let notify = flag(headers, "x-notification-required", true)?;
+    let dedup = flag(headers, "x-duplication-check-required", true)?;
     let mut voice = headers.get("x-voice").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut speed = headers.get("x-speed").map(|v| v.to_str().unwrap_or("?").to_owned());
     let limits = state.pipeline.config.limits;
@@ -31,14 +33,14 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
     let pages = match boundary {
         None => {
             let name = headers.get(header::CONTENT_DISPOSITION).and_then(|v| filename(v.as_bytes()));
-            vec![Upload { bytes: read_body(&headers, body, limits.image.max_bytes).await?, name }]
+            vec![Upload { bytes: read_body(headers, body, limits.image.max_bytes).await?, name }]
         }
         Some(boundary) => {
             // Every page at its limit and room for the form's own lines, but
             // never more than MAX_FORM_BYTES held at once for one request.
             let limit =
                 limits.image.max_bytes.saturating_mul(limits.max_pages).saturating_add(64 * 1024).min(MAX_FORM_BYTES);
-            let body = read_body(&headers, body, limit).await?;
+            let body = read_body(headers, body, limit).await?;
             let parts = form::parse(&body, &boundary).map_err(|e| ApiError::bad_request("bad_form", e))?;
             let mut pages = Vec::new();
             for part in parts {
@@ -74,6 +76,7 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, body: Bod
             reuse: if dedup { Reuse::SameJob } else { Reuse::Nothing },
             destinations: if notify { vec![Destination::Email { to: None }] } else { Vec::new() },
             request_key: None,
+            owner: caller.0,
         })
         .await?;
     let job = accepted.job;

@@ -187,6 +187,7 @@ impl SlackApp {
                 reuse: Reuse::Results,
                 destinations,
                 request_key: Some(r.key.to_owned()),
+                owner: format!("slack:{}:{}", r.team, r.user.unwrap_or_default()),
             })
             .await;
         match submitted {
@@ -195,6 +196,7 @@ impl SlackApp {
                 Ok(())
             }
             Err(IntakeError::Unavailable(e)) => Err(e.into()),
+            Err(e @ IntakeError::Busy { .. }) => Err(StageError::retry("reading the photo", e.to_string())),
             Err(IntakeError::Rejected { page, reason }) => {
                 let photo = photos.get(page).map(name).unwrap_or("the photo");
                 self.refuse(r.channel, ts, thread, &format!("I couldn't read `{photo}`: {reason}.")).await

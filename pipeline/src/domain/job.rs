@@ -245,6 +245,15 @@ impl Job {
         self
     }
 
+    /// Only the same owner's submissions join this job: the owner is part
+    /// of the deduplication key.
+    pub fn owned_by(mut self, owner: &str) -> Self {
+        if let Some(key) = &self.content_key {
+            self.content_key = Some(ContentId::combine([key.as_str(), "owner", owner]));
+        }
+        self
+    }
+
     pub fn all_pages_read(&self) -> bool {
         self.pages.iter().all(|p| p.reading.is_some())
     }

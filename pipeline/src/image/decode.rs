@@ -29,6 +29,22 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageR
     if super::ImageKind::sniff(bytes) == Ok(super::ImageKind::Heic) {
         return decode_heic(bytes, limits);
     }
+    let mut decoder = limited_reader(bytes, limits)?.into_decoder().map_err(reject)?;
+    let (w, h) = decoder.dimensions();
+    if w as u64 * h as u64 > limits.max_pixels {
+        return Err(too_many_pixels(w, h, limits));
+    }
+    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
+    let gray = DynamicImage::from_decoder(decoder).map_err(reject)?.into_luma8();
+    Ok(finish(gray, orientation))
+}
+
+/// A reader for the formats the `image` crate decodes, whose allocations
+/// are bounded by the largest accepted picture.
+pub(super) fn limited_reader<'a>(
+    bytes: &'a [u8],
+    limits: &ImageLimits,
+) -> Result<image::ImageReader<Cursor<&'a [u8]>>, ImageRejection> {
     let mut reader = image::ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| ImageRejection::Damaged(e.to_string()))?;
@@ -39,14 +55,27 @@ pub fn decode(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, ImageR
     // RGBA at the largest accepted size, plus the decoder's own buffers.
     decoder_limits.max_alloc = Some(limits.max_pixels * 4 + 64 * 1024 * 1024);
     reader.limits(decoder_limits);
-    let mut decoder = reader.into_decoder().map_err(reject)?;
-    let (w, h) = decoder.dimensions();
-    if w as u64 * h as u64 > limits.max_pixels {
-        return Err(too_many_pixels(w, h, limits));
-    }
-    let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let gray = DynamicImage::from_decoder(decoder).map_err(reject)?.into_luma8();
-    Ok(finish(gray, orientation))
+    Ok(reader)
+}
+
+/// About how many bytes decoding these bytes, turning the picture and
+/// keeping or storing it again can hold at once: the decoder's output at
+/// full depth (at least four bytes a pixel, for the decoders' own work
+/// buffers) and as much again for the grey or turned copies. An estimate
+/// for the memory budget, on the high side; cheap (headers only).
+pub fn decode_cost(bytes: &[u8], width: u32, height: u32) -> u64 {
+    let pixels = width as u64 * height as u64;
+    let decoded =
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) || super::ImageKind::sniff(bytes) == Ok(super::ImageKind::Heic) {
+            pixels * 3
+        } else {
+            image::ImageReader::new(Cursor::new(bytes))
+                .with_guessed_format()
+                .ok()
+                .and_then(|r| r.into_decoder().ok())
+                .map_or(pixels * 8, |d| d.total_bytes())
+        };
+    decoded.max(pixels * 4) + pixels * 4 + 1024 * 1024
 }
 
 /// HEIC photos carry their rotation as a transformation libheif applies
@@ -99,7 +128,7 @@ fn decode_jpeg(bytes: &[u8], limits: &ImageLimits) -> Result<DecodedImage, Image
 
 /// Reads the Orientation tag (0x0112) from IFD0 of EXIF data that starts
 /// at its TIFF header.
-fn exif_orientation(tiff: &[u8]) -> Option<u16> {
+pub(super) fn exif_orientation(tiff: &[u8]) -> Option<u16> {
     let big = match tiff.get(0..2)? {
         b"MM" => true,
         b"II" => false,
@@ -140,7 +169,7 @@ fn finish(gray: GrayImage, orientation: Orientation) -> DecodedImage {
     DecodedImage { gray: oriented.into_luma8(), exif_rotation, pixel_hash }
 }
 
-fn reject(e: image::ImageError) -> ImageRejection {
+pub(super) fn reject(e: image::ImageError) -> ImageRejection {
     match e {
         image::ImageError::Limits(l) => ImageRejection::Damaged(format!("it needs more memory than allowed ({l})")),
         image::ImageError::IoError(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {

@@ -1,7 +1,8 @@
 //! HEIC/HEIF photos (the iPhone's default) through libheif, the system
 //! library (`libheif-dev` on Debian), with the few calls Storytime needs:
-//! the primary image's size, then its luminance with the file's own
-//! transformations (rotation, mirroring, crop) applied.
+//! the primary image's size, then its luminance (for reading) or its
+//! colours (for the stored copy) with the file's own transformations
+//! (rotation, mirroring, crop) applied.
 //!
 //! Built with the `heic` feature; without it HEIC uploads are refused
 //! with a message that says so.
@@ -9,7 +10,7 @@
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr;
 
-use image::GrayImage;
+use image::{GrayImage, RgbImage};
 
 use super::ImageRejection;
 
@@ -37,6 +38,9 @@ const COLORSPACE_YCBCR: c_int = 0;
 /// Keep the coded chroma layout: only the luma plane is read.
 const CHROMA_UNDEFINED: c_int = 99;
 const CHANNEL_Y: c_int = 0;
+const COLORSPACE_RGB: c_int = 1;
+const CHROMA_INTERLEAVED_RGB: c_int = 10;
+const CHANNEL_INTERLEAVED: c_int = 10;
 
 #[link(name = "heif")]
 unsafe extern "C" {
@@ -113,25 +117,49 @@ impl<'a> Heif<'a> {
 
     /// The primary image's luminance, upright as the file says.
     pub fn luma(&self) -> Result<GrayImage, ImageRejection> {
+        let (w, h, pixels) = self.plane(COLORSPACE_YCBCR, CHROMA_UNDEFINED, CHANNEL_Y, 1)?;
+        GrayImage::from_raw(w, h, pixels).ok_or_else(inconsistent)
+    }
+
+    /// The primary image in 8-bit RGB, upright as the file says.
+    pub fn rgb(&self) -> Result<RgbImage, ImageRejection> {
+        let (w, h, pixels) = self.plane(COLORSPACE_RGB, CHROMA_INTERLEAVED_RGB, CHANNEL_INTERLEAVED, 3)?;
+        RgbImage::from_raw(w, h, pixels).ok_or_else(inconsistent)
+    }
+
+    /// Decodes the primary image and copies one plane of `samples` 8-bit
+    /// samples a pixel (16-bit samples, little-endian, are cut to 8).
+    fn plane(
+        &self,
+        colorspace: c_int,
+        chroma: c_int,
+        channel: c_int,
+        samples: usize,
+    ) -> Result<(u32, u32, Vec<u8>), ImageRejection> {
         let mut image: *mut Image = ptr::null_mut();
         // SAFETY: `image` is released below whatever happens; the plane is
-        // read within its width, height and stride before that.
+        // read within its height and stride before that, and a row's bytes
+        // were checked to fit in the stride.
         unsafe {
-            check(heif_decode_image(self.handle, &mut image, COLORSPACE_YCBCR, CHROMA_UNDEFINED, ptr::null()))?;
+            check(heif_decode_image(self.handle, &mut image, colorspace, chroma, ptr::null()))?;
             let result = (|| {
-                let (w, h) = (heif_image_get_width(image, CHANNEL_Y), heif_image_get_height(image, CHANNEL_Y));
-                // 8 bits a sample, or 16 (little-endian) for deeper ones.
-                let bits = heif_image_get_bits_per_pixel_range(image, CHANNEL_Y);
+                let (w, h) = (heif_image_get_width(image, channel), heif_image_get_height(image, channel));
+                let bits = heif_image_get_bits_per_pixel_range(image, channel);
                 let bytes_per_sample = if bits > 8 { 2 } else { 1 };
                 let mut stride: c_int = 0;
-                let plane = heif_image_get_plane_readonly(image, CHANNEL_Y, &mut stride);
-                if plane.is_null() || w <= 0 || h <= 0 || !(1..=16).contains(&bits) || stride < w * bytes_per_sample {
-                    return Err(ImageRejection::Damaged("the HEIC photo has no luminance plane".into()));
+                let plane = heif_image_get_plane_readonly(image, channel, &mut stride);
+                let row_bytes = w.max(0) as usize * samples * bytes_per_sample;
+                if plane.is_null()
+                    || w <= 0
+                    || h <= 0
+                    || !(1..=16).contains(&bits)
+                    || (stride.max(0) as usize) < row_bytes
+                {
+                    return Err(ImageRejection::Damaged("the HEIC photo has no image plane libheif can give".into()));
                 }
                 let (w, h, stride) = (w as usize, h as usize, stride as usize);
-                let row_bytes = w * bytes_per_sample as usize;
                 let rows = std::slice::from_raw_parts(plane, stride * (h - 1) + row_bytes);
-                let mut pixels = Vec::with_capacity(w * h);
+                let mut pixels = Vec::with_capacity(w * h * samples);
                 for y in 0..h {
                     let row = &rows[y * stride..y * stride + row_bytes];
                     if bytes_per_sample == 1 {
@@ -141,13 +169,16 @@ impl<'a> Heif<'a> {
                         pixels.extend(row.chunks_exact(2).map(|s| (u16::from_le_bytes([s[0], s[1]]) >> shift) as u8));
                     }
                 }
-                GrayImage::from_raw(w as u32, h as u32, pixels)
-                    .ok_or_else(|| ImageRejection::Damaged("the HEIC photo's size is inconsistent".into()))
+                Ok((w as u32, h as u32, pixels))
             })();
             heif_image_release(image);
             result
         }
     }
+}
+
+fn inconsistent() -> ImageRejection {
+    ImageRejection::Damaged("the HEIC photo's size is inconsistent".into())
 }
 
 impl Drop for Heif<'_> {

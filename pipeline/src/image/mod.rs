@@ -5,6 +5,7 @@
 //!
 //! Pure functions over bytes and buffers; no I/O.
 
+mod clean;
 mod decode;
 mod filters;
 #[cfg(feature = "heic")]
@@ -13,10 +14,12 @@ mod filters;
 #[allow(unsafe_code)]
 mod heif;
 mod inspect;
+mod jpeg;
 mod limits;
 mod prepare;
 
-pub use decode::{DecodedImage, decode};
+pub use clean::{Cleaned, Cleaning, clean, cleaning, stored_kind};
+pub use decode::{DecodedImage, decode, decode_cost};
 pub use inspect::{ImageInfo, ImageKind, inspect};
 pub use limits::{ImageLimits, ImageRejection};
 pub use prepare::{PreparedImage, ReaderNeeds, Rotation, encode_pgm, estimate_text_height, prepare, rotate};

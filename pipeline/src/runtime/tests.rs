@@ -28,6 +28,7 @@ async fn submit(t: &TestPipeline, text: &str) -> crate::domain::JobId {
         reuse: Reuse::SameJob,
         destinations: vec![],
         request_key: None,
+        owner: "tests".into(),
     };
     t.pipeline.submit(request).await.unwrap().job.id
 }

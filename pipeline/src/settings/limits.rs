@@ -19,6 +19,9 @@ pub struct Limits {
     /// `STORYTIME_LINK_TTL` (seconds, default 7 days): how long media links
     /// stay valid.
     pub link_ttl: Duration,
+    /// `STORYTIME_MEMORY_BUDGET_MB` (default 512): bytes of decoded
+    /// pictures held at once across uploads and readers; more waits.
+    pub memory_budget: u64,
 }
 
 impl Limits {
@@ -33,8 +36,13 @@ impl Limits {
             max_pages: env.parse("STORYTIME_MAX_PAGES", 20)?,
             max_text_chars: env.parse("STORYTIME_MAX_TEXT_CHARS", 20_000)?,
             link_ttl: env.seconds("STORYTIME_LINK_TTL", 7 * 24 * 3600)?,
+            memory_budget: env.parse::<u64>("STORYTIME_MEMORY_BUDGET_MB", 512)?.saturating_mul(1024 * 1024),
         };
-        if limits.max_pages == 0 || limits.image.max_bytes == 0 || limits.max_text_chars == 0 {
+        if limits.max_pages == 0
+            || limits.image.max_bytes == 0
+            || limits.max_text_chars == 0
+            || limits.memory_budget == 0
+        {
             return Err(SettingsError::new("STORYTIME_MAX_*", "limits must be above zero"));
         }
         Ok(limits)

@@ -2,11 +2,13 @@
 //! without decoding it, store it once per content, create or join the job,
 //! and queue the pages for reading.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 
 use super::Pipeline;
 use crate::domain::{BlobKey, Destination, Job, Page, PortError, Reuse, Speed, StageMessage, now_ms};
-use crate::image::{ImageRejection, inspect};
+use crate::image::{Cleaning, ImageInfo, ImageRejection, clean, cleaning, decode_cost, inspect, stored_kind};
 use crate::ports::Submitted;
 
 /// One photo as received.
@@ -31,6 +33,10 @@ pub struct SubmitRequest {
     /// The front-end request this is (e.g. one Slack message): submitting
     /// it again yields the same job.
     pub request_key: Option<String>,
+    /// Who sent it (an API key's digest, an address, a chat user): the
+    /// same pages join an earlier job only if the same owner sent them, so
+    /// nobody learns of another uploader's job, name or time.
+    pub owner: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,8 +47,21 @@ pub enum IntakeError {
     TooManyPages { count: usize, max: usize },
     #[error("no photo was sent")]
     NoPages,
+    /// Pictures being decoded fill the memory budget: try again shortly.
+    #[error("Storytime is busy with other large pictures; try again in {} seconds", retry_after.as_secs())]
+    Busy { retry_after: Duration },
     #[error(transparent)]
     Unavailable(#[from] PortError),
+}
+
+/// How long an upload that must decode its picture waits for its share of
+/// the memory budget before it is answered busy.
+const MEMORY_WAIT: Duration = Duration::from_secs(10);
+
+enum CleanError {
+    Rejected(ImageRejection),
+    Busy,
+    Stopped(PortError),
 }
 
 /// The job a submission ended in.
@@ -73,16 +92,24 @@ impl Pipeline {
                 .await
                 .map_err(|e| PortError::unavailable("intake", e))?
                 .map_err(|reason| IntakeError::Rejected { page: index, reason })?;
-            let original = BlobKey::original(&info.content_id, info.kind.extension());
+            // Stored without metadata: one copy per picture, whoever sent it.
+            let cleaning = cleaning(&upload.bytes, info.kind);
+            let stored_kind = stored_kind(info.kind, cleaning);
+            let original = BlobKey::original(&info.content_id, stored_kind.extension());
             if !self.blobs.exists(&original).await? {
-                self.blobs.put(&original, upload.bytes).await?;
+                let cleaned = self.clean(upload.bytes, &info, cleaning).await.map_err(|e| match e {
+                    CleanError::Rejected(reason) => IntakeError::Rejected { page: index, reason },
+                    CleanError::Busy => IntakeError::Busy { retry_after: MEMORY_WAIT },
+                    CleanError::Stopped(e) => IntakeError::Unavailable(e),
+                })?;
+                self.blobs.put(&original, cleaned).await?;
             }
             pages.push(Page {
                 name: clean_name(upload.name.as_deref())
                     .unwrap_or_else(|| format!("page-{}.{}", &info.content_id.as_str()[..12], info.kind.extension())),
                 content_id: info.content_id,
                 original,
-                content_type: info.kind.mime().to_owned(),
+                content_type: stored_kind.mime().to_owned(),
                 width: info.width,
                 height: info.height,
                 reading: None,
@@ -90,7 +117,8 @@ impl Pipeline {
         }
         let name = pages[0].name.clone();
         let voice = request.voice.or_else(|| self.config.default_voice.clone());
-        let mut job = Job::new(pages, name, voice, request.reuse, now_ms()).with_speed(request.speed);
+        let mut job =
+            Job::new(pages, name, voice, request.reuse, now_ms()).with_speed(request.speed).owned_by(&request.owner);
         job.request = request.request_key;
 
         match self.jobs.submit(job, request.destinations).await? {
@@ -116,6 +144,27 @@ impl Pipeline {
                 Ok(Accepted { job, created: false })
             }
         }
+    }
+}
+
+impl Pipeline {
+    /// The bytes to store for an upload; decoding ones wait for their share
+    /// of the memory budget.
+    async fn clean(&self, bytes: Bytes, info: &ImageInfo, cleaning: Cleaning) -> Result<Bytes, CleanError> {
+        let limits = self.config.limits.image;
+        let _memory = match cleaning {
+            Cleaning::Strip => None,
+            Cleaning::Encode => {
+                let cost = decode_cost(&bytes, info.width, info.height);
+                Some(self.memory.reserve_within(cost, MEMORY_WAIT).await.ok_or(CleanError::Busy)?)
+            }
+        };
+        let kind = info.kind;
+        let cleaned = tokio::task::spawn_blocking(move || clean(&bytes, kind, &limits))
+            .await
+            .map_err(|e| CleanError::Stopped(PortError::unavailable("intake", e)))?
+            .map_err(CleanError::Rejected)?;
+        Ok(Bytes::from(cleaned.bytes))
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{ErrorKind, Failure, Job, JobId, JobStatus, PortError, StageError, StageMessage, now_ms};
+use crate::memory::MemoryBudget;
 use crate::metrics;
 use crate::ports::{BlobStore, JobStore, Messenger, Narrator, Notifier, Preferences, Queue, TextReader};
 use crate::settings::Limits;
@@ -43,6 +44,8 @@ pub struct Pipeline {
     pub prefs: Arc<dyn Preferences>,
     pub messenger: Option<Arc<dyn Messenger>>,
     pub config: PipelineConfig,
+    /// Decoded pixels, on the upload path and in the readers.
+    pub memory: MemoryBudget,
 }
 
 /// Links to a job's files, fresh each time they are asked for.
@@ -59,7 +62,8 @@ pub struct Links {
 impl Pipeline {
     pub fn new(ports: Ports, config: PipelineConfig) -> Self {
         let Ports { blobs, queue, jobs, prefs, reader, narrator, notifier, messenger } = ports;
-        Self { blobs, queue, jobs, reader, narrator, notifier, prefs, messenger, config }
+        let memory = MemoryBudget::new(config.limits.memory_budget);
+        Self { blobs, queue, jobs, reader, narrator, notifier, prefs, messenger, config, memory }
     }
 
     /// Runs the stage a pipeline message belongs to. Inbound requests

@@ -52,6 +52,10 @@ impl Pipeline {
                 }
                 _ => e.into(),
             })?;
+            // Decoding takes its share of the memory budget first, held
+            // until the page is read.
+            let cost = crate::image::decode_cost(&bytes, page.width, page.height);
+            let _memory = self.memory.reserve(cost).await;
             let reading = self.read_image(bytes, job.fresh).await?;
             tracing::info!(job = %job_id, page = index, words = reading.text.split_whitespace().count(),
                 rotation = reading.rotation, language = reading.language.code(), "page read");

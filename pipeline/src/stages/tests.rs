@@ -14,7 +14,7 @@ fn upload(bytes: Bytes, name: &str) -> Upload {
 }
 
 fn request(pages: Vec<Upload>, reuse: Reuse, destinations: Vec<Destination>) -> SubmitRequest {
-    SubmitRequest { pages, voice: None, speed: None, reuse, destinations, request_key: None }
+    SubmitRequest { pages, voice: None, speed: None, reuse, destinations, request_key: None, owner: "tests".into() }
 }
 
 fn email() -> Vec<Destination> {

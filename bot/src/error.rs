@@ -49,6 +49,13 @@ impl ApiError {
         .with_retry_after(5)
     }
 
+    /// 429: the sender has used up a rate limit for now.
+    pub fn rate_limited(code: &'static str, what: &str, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs().max(1);
+        Self::new(StatusCode::TOO_MANY_REQUESTS, code, format!("too many {what}; try again in {seconds} seconds"))
+            .with_retry_after(seconds.min(u32::MAX as u64) as u32)
+    }
+
     pub fn with_extra(mut self, extra: Value) -> Self {
         self.extra = Some(Box::new(extra));
         self

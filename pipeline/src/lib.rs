@@ -17,6 +17,7 @@ pub mod links;
 pub mod memory;
 pub mod metrics;
 pub mod ports;
+pub mod rate;
 pub mod runtime;
 pub mod settings;
 pub mod setup;

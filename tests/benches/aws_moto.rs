@@ -184,7 +184,7 @@ async fn run() {
     init.arg("init").envs(env);
     let out = init.output().expect("storytime init");
     assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
-    let server = Server::start(&env);
+    let server = Server::start_for_bench(&env);
     server.settled(Duration::from_secs(60)).await;
     take(&counts);
     let start = Instant::now();

@@ -11,7 +11,9 @@
 //! server's own `storytime_job_duration_seconds` histogram.
 //!
 //! Target: `STORYTIME_BENCH_URL` (with `STORYTIME_BENCH_API_KEY` when the
-//! API wants one), or else a `storytime serve` this starts on loopback.
+//! API wants one; a server of your own counts the load as one sender, so
+//! start it with `STORYTIME_UPLOADS_PER_MINUTE=0`), or else a
+//! `storytime serve` this starts on loopback, without that limit.
 //! Photos: the files given, or the pages the project renders itself.
 
 use std::collections::BTreeMap;
@@ -76,7 +78,7 @@ async fn main() {
             _server: None,
         },
         Err(_) => {
-            let server = Server::start(&[]);
+            let server = Server::start_for_bench(&[]);
             Target { base: server.base.clone(), key: None, http: reqwest::Client::new(), _server: Some(server) }
         }
     });

@@ -189,7 +189,7 @@ struct Run {
 /// really read and narrated); while the workers are busy, a probe keeps
 /// uploading a photo already seen to measure how fast intake answers.
 async fn pipeline(work: &[PathBuf], env: &[(&str, &str)]) -> Run {
-    let server = Arc::new(Server::start(env));
+    let server = Arc::new(Server::start_for_bench(env));
     let sampler = MemorySampler::start(server.pid());
     let bodies: Vec<(Vec<u8>, String)> = work
         .iter()
@@ -258,7 +258,7 @@ async fn pipeline(work: &[PathBuf], env: &[(&str, &str)]) -> Run {
 /// Time from upload to a finished narration for single pages on an idle
 /// server (polling every 20 ms).
 async fn upload_to_audio(photos: &[PathBuf], env: &[(&str, &str)]) -> Vec<f64> {
-    let server = Server::start(env);
+    let server = Server::start_for_bench(env);
     let mut times = Vec::new();
     for photo in photos.iter().cycle().take(photos.len().max(3)) {
         let bytes = std::fs::read(photo).expect("readable photo");

@@ -293,7 +293,7 @@ async fn storytime(
     total: usize,
     name: &str,
 ) -> anyhow::Result<Flood> {
-    let mut server = Server::start(env);
+    let mut server = Server::start_for_bench(env);
     let addr: SocketAddr = server.base.trim_start_matches("http://").parse()?;
     // Warm up connections and code paths; these events count as recorded too.
     let warm = flood(addr, requests(addr, files, 0, WARM), connections).await?;

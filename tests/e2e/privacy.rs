@@ -72,14 +72,57 @@ async fn stored_photos_carry_no_metadata_and_duplicates_stay_with_their_sender()
     let (status, bob_done) = server.wait_for_job(&bob).await;
     assert_eq!(status, 200, "{bob_done}");
     assert_eq!(bob_done["Text"], done["Text"]);
-    for field in ["ID", "Timestamp", "Name"] {
+    for field in ["ID", "Name"] {
         let text = bob_done.to_string();
         assert!(!text.contains(alice[field].as_str().unwrap()), "Bob's answer shows Alice's {field}: {text}");
     }
+    assert_eq!(bob_done["Timestamp"], bob["Timestamp"], "Bob's job has its own time");
 
     // Alice sending it again joins her own job, as the duplicate check says.
     let again = upload_as(&server, "alice-key", photo, "alice-again.jpeg").await;
     assert_eq!(again["ID"], alice["ID"]);
     assert_eq!(again["Duplicate"], true);
     assert!(server.settled(LIMIT).await["jobs"]["done"].as_u64() == Some(2));
+}
+
+#[tokio::test]
+async fn bulk_cannot_send_unlimited_mail_and_uploads_are_rate_limited_per_sender() {
+    let server = Server::start(&[("STORYTIME_UPLOADS_PER_MINUTE", "5")]);
+    let up = server
+        .upload_ok(
+            render_page(&Page::new(&["A frog sang to the moon."])),
+            "frog.png",
+            &[("X-Notification-Required", "false")],
+        )
+        .await;
+    let (status, _) = server.wait_for_job(&up).await;
+    assert_eq!(status, 200);
+
+    // 100 calls for one finished job: at most the hourly limit (10) of
+    // emails; the rest are told when to come back.
+    let body = serde_json::json!([{ "Id": up["ID"], "Timestamp": up["Timestamp"] }]).to_string();
+    let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+    for _ in 0..100 {
+        let r = server.http.post(server.url("/bulk")).body(body.clone()).send().await.unwrap();
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+        *statuses.entry(r.status().as_u16()).or_default() += 1;
+    }
+    assert_eq!(statuses.get(&200), Some(&10), "{statuses:?}");
+    assert_eq!(statuses.get(&429), Some(&90), "{statuses:?}");
+    assert_eq!(server.outbox().len(), 10);
+
+    // Uploads: five a minute here; the sixth is refused with a wait.
+    for n in 1..5 {
+        let r = server.upload(render_page(&Page::new(&["Again."])), &format!("p{n}.png"), &[]).await;
+        assert_eq!(r.status(), 200, "upload {n}");
+    }
+    let r = server.upload(render_page(&Page::new(&["Again."])), "p5.png", &[]).await;
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=12).contains(&wait), "{wait}");
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(server.health().await["status"] == "ok");
 }

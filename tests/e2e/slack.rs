@@ -286,12 +286,19 @@ async fn slash_commands_answer_at_once_and_remember_choices() {
     assert!(voices["text"].as_str().unwrap().contains("`en-gb`"));
     assert!(command(&server, &fake, "voice klingon").await["text"].as_str().unwrap().contains("don't have a voice"));
     assert!(command(&server, &fake, "voice en-gb").await["text"].as_str().unwrap().contains("`en-gb`"));
-    assert!(
-        command(&server, &fake, "email <mailto:mum@example.com|mum@example.com>").await["text"]
-            .as_str()
-            .unwrap()
-            .contains("mum@example.com")
-    );
+    // An address is used only once the code mailed to it comes back.
+    let asked = command(&server, &fake, "email <mailto:mum@example.com|mum@example.com>").await;
+    assert!(asked["text"].as_str().unwrap().contains("emailed a code to mum@example.com"), "{asked}");
+    let mails = server.outbox();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    assert!(mails[0].contains("To: mum@example.com"));
+    let code: String = mails[0].split("email confirm ").nth(1).unwrap().chars().take(6).collect();
+    assert!(code.chars().all(|c| c.is_ascii_digit()), "{code}");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let answer = command(&server, &fake, &format!("email confirm {wrong}")).await;
+    assert!(answer["text"].as_str().unwrap().contains("not the code"), "{answer}");
+    let answer = command(&server, &fake, &format!("email confirm {code}")).await;
+    assert!(answer["text"].as_str().unwrap().contains("Confirmed"), "{answer}");
     assert!(
         command(&server, &fake, "email not-an-address").await["text"]
             .as_str()
@@ -306,13 +313,38 @@ async fn slash_commands_answer_at_once_and_remember_choices() {
     assert_eq!(event(&server, &photo_event("Ev10", "C0KIDS", "1700000010.000100", vec![file])).await.status(), 200);
     fake.wait_for("files.completeUploadExternal", 1, LIMIT).await;
     settled(&server).await;
-    let emails = server.outbox();
+    let emails: Vec<String> =
+        server.outbox().into_iter().filter(|m| m.contains("Subject: Your story is ready")).collect();
     assert_eq!(emails.len(), 1, "the subscribed address got the story too");
     assert!(emails[0].contains("To: mum@example.com"));
 
     let status = command(&server, &fake, "status 1b4e28ba-2fa1-11d2-883f-0016d3cca427").await;
     assert!(status["text"].as_str().unwrap().contains("don't know"));
     assert!(command(&server, &fake, "email off").await["text"].as_str().unwrap().contains("off"));
+}
+
+#[tokio::test]
+async fn confirmation_codes_cannot_be_used_to_flood_an_address() {
+    let fake = FakeSlack::start().await;
+    let server = start(&fake, &[("STORYTIME_MAIL_PER_HOUR", "3")]);
+    let mut refused = 0;
+    for n in 0..8 {
+        let answer = command(&server, &fake, "email victim@example.com").await;
+        let text = answer["text"].as_str().unwrap();
+        if text.contains("try again in") {
+            refused += 1;
+        } else {
+            assert!(text.contains("emailed a code"), "{n}: {text}");
+        }
+    }
+    assert_eq!(refused, 5);
+    assert_eq!(server.outbox().len(), 3, "at most the hourly limit of mails went out");
+    // Commands themselves are limited per user too (20 a minute by default).
+    let mut limited = false;
+    for _ in 0..25 {
+        limited |= command(&server, &fake, "voice").await["text"].as_str().unwrap().contains("a lot of commands");
+    }
+    assert!(limited);
 }
 
 #[tokio::test]

@@ -70,6 +70,14 @@ impl Server {
         s
     }
 
+    /// Starts a server for a benchmark: as [`start`](Self::start), without
+    /// the per-sender upload limit (a benchmark is one sender sending a lot).
+    pub fn start_for_bench(env: &[(&str, &str)]) -> Self {
+        let mut all = vec![("STORYTIME_UPLOADS_PER_MINUTE", "0")];
+        all.extend_from_slice(env);
+        Self::start(&all)
+    }
+
     /// Starts a server with `base` (e.g. a fake Slack's or moto's
     /// variables) and `extra` on top of the defaults.
     pub fn start_with(base: &[(impl AsRef<str>, impl AsRef<str>)], extra: &[(&str, &str)]) -> Self {

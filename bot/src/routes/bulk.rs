@@ -28,7 +28,7 @@ struct Key {
 }
 
 pub async fn bulk(State(state): State<AppState>, request: Parts, body: Body) -> Result<Response, ApiError> {
-    let _caller = authorize(&state, &request)?;
+    let caller = authorize(&state, &request)?;
     let headers = &request.headers;
     let bytes = read_body(headers, body, 64 * 1024).await?;
     let keys: Vec<Key> = serde_json::from_slice(&bytes).map_err(|e| {
@@ -74,6 +74,11 @@ pub async fn bulk(State(state): State<AppState>, request: Parts, body: Body) -> 
         return Err(ApiError::not_found("nothing_ready", "none of these jobs has finished narration yet")
             .with_extra(json!({ "Items": items })));
     }
+    // The email goes to the configured recipients: at most so many an hour,
+    // however many times this is asked.
+    state.pipeline.rates.mail(&caller.0, "default recipients").map_err(|wait| {
+        ApiError::rate_limited("mail_rate_limited", "emails", wait).with_extra(json!({ "Items": items }))
+    })?;
     let email = Email { to: None, subject: "Get your voice stories".into(), body: summary.clone() };
     state.pipeline.notifier.notify(&email).await?;
     Ok(Json(json!({ "Items": items, "Message": summary, "Notified": true })).into_response())

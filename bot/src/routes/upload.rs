@@ -24,6 +24,12 @@ const MAX_FORM_BYTES: usize = 100 * 1024 * 1024;
 pub async fn upload(State(state): State<AppState>, request: Parts, body: Body) -> Result<Response, ApiError> {
     let caller = authorize(&state, &request)?;
     let headers = &request.headers;
+    state
+        .pipeline
+        .rates
+        .uploads
+        .check(&caller.0)
+        .map_err(|wait| ApiError::rate_limited("rate_limited", "uploads", wait))?;
     let notify = flag(headers, "x-notification-required", true)?;
     let dedup = flag(headers, "x-duplication-check-required", true)?;
     let mut voice = headers.get("x-voice").and_then(|v| v.to_str().ok()).map(str::to_owned);

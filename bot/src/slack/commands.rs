@@ -10,8 +10,10 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::json;
-use storytime_pipeline::ports::UserPrefs;
-use storytime_pipeline::{Destination, JobId, JobStatus, Speed};
+use sha2::{Digest, Sha256};
+use storytime_pipeline::ports::{Email, PendingEmail, UserPrefs};
+use storytime_pipeline::{Destination, JobId, JobStatus, Speed, now_ms};
+use subtle::ConstantTimeEq;
 
 use super::SlackApp;
 use super::manifest::{COMMAND, SHORTCUT_NAME};
@@ -44,7 +46,7 @@ and I'll answer in its thread with the page read aloud.\n\
 • `{COMMAND} status <id>`: how a reading is going\n\
 • `{COMMAND} voice <name>`: your voice (`{COMMAND} voice` lists them)\n\
 • `{COMMAND} speed <0.5 to 1.5>`: how fast I read to you (1 is normal, 0.7 slower)\n\
-• `{COMMAND} email <address|off>`: also email your stories to you\n\
+• `{COMMAND} email <address|off>`: also email your stories to you (I'll mail a code to confirm)\n\
 • On any message with a photo: ⋯ → *{SHORTCUT_NAME}*"
     )
 }
@@ -56,6 +58,9 @@ impl SlackApp {
         let (sub, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
         let rest = rest.trim();
         let user = user_key(&c.team_id, &c.user_id);
+        if let Err(wait) = self.pipeline.rates.commands.check(&user) {
+            return format!("That's a lot of commands in a minute; try again in {} seconds.", wait.as_secs().max(1));
+        }
         let result = match sub.to_ascii_lowercase().as_str() {
             "last" => self.last(&c).await,
             "status" => self.status(&c.team_id, rest).await,
@@ -161,8 +166,13 @@ impl SlackApp {
         let mut prefs: UserPrefs = self.pipeline.prefs.get(user).await?;
         if arg.eq_ignore_ascii_case("off") {
             prefs.email = None;
+            prefs.pending_email = None;
             self.pipeline.prefs.set(user, &prefs).await?;
             return Ok("Email is off: your stories come only to Slack.".into());
+        }
+        let (word, rest) = arg.split_once(char::is_whitespace).unwrap_or((arg, ""));
+        if word.eq_ignore_ascii_case("confirm") {
+            return self.confirm_email(user, prefs, rest.trim()).await;
         }
         // Slack shows addresses as <mailto:a@b.c|a@b.c>.
         let address = arg.trim_start_matches('<').trim_end_matches('>').split('|').next_back().unwrap_or("").trim();
@@ -171,13 +181,80 @@ impl SlackApp {
             let now = prefs.email.map(|e| format!(" Stories are emailed to {}.", mrkdwn::name(&e))).unwrap_or_default();
             return Ok(format!("Use `{COMMAND} email you@example.com`, or `{COMMAND} email off`.{now}"));
         }
-        prefs.email = Some(address.to_owned());
+        if prefs.email.as_deref().is_some_and(|e| e.eq_ignore_ascii_case(address)) {
+            return Ok(format!("Your stories already go to {}.", mrkdwn::name(address)));
+        }
+        // A code goes to the address first: results are mailed only to an
+        // address its owner confirmed, and codes are rate limited per user
+        // and per address.
+        if let Err(wait) = self.pipeline.rates.mail(user, address) {
+            return Ok(format!(
+                "I've sent several codes already; try again in {} minutes.",
+                wait.as_secs().div_ceil(60).max(1)
+            ));
+        }
+        let code = format!("{:06}", uuid::Uuid::new_v4().as_u128() % 1_000_000);
+        let email = Email {
+            to: Some(address.to_owned()),
+            subject: "Your Storytime confirmation code".into(),
+            body: format!(
+                "Someone asked Storytime, in Slack, to email read-aloud stories to this address.\n\n\
+                 If it was you, type this in Slack within 30 minutes:\n\n    {COMMAND} email confirm {code}\n\n\
+                 If it was not you, ignore this email: nothing will be sent here."
+            ),
+        };
+        self.pipeline.notifier.notify(&email).await?;
+        prefs.pending_email = Some(PendingEmail {
+            address: address.to_owned(),
+            code_digest: code_digest(user, &code),
+            expires_ms: now_ms() + CODE_TTL_MS,
+            tries: 0,
+        });
         self.pipeline.prefs.set(user, &prefs).await?;
         Ok(format!(
-            "I'll also email your stories to {}, and send them there if I can't reach you in Slack.",
+            "I've emailed a code to {}. Type `{COMMAND} email confirm <code>` here, and I'll also email your stories \
+             there (and send them there if I can't reach you in Slack).",
             mrkdwn::name(address)
         ))
     }
+
+    async fn confirm_email(
+        &self,
+        user: &str,
+        mut prefs: UserPrefs,
+        code: &str,
+    ) -> Result<String, storytime_pipeline::PortError> {
+        let Some(mut pending) = prefs.pending_email.take() else {
+            return Ok(format!("There is no address waiting: start with `{COMMAND} email you@example.com`."));
+        };
+        if pending.expires_ms < now_ms() || pending.tries >= MAX_CODE_TRIES {
+            self.pipeline.prefs.set(user, &prefs).await?;
+            return Ok(format!("That code has expired; ask for a new one with `{COMMAND} email <address>`."));
+        }
+        let given = code_digest(user, code.trim());
+        if !bool::from(given.as_bytes().ct_eq(pending.code_digest.as_bytes())) {
+            pending.tries += 1;
+            let left = MAX_CODE_TRIES - pending.tries;
+            prefs.pending_email = Some(pending);
+            self.pipeline.prefs.set(user, &prefs).await?;
+            return Ok(format!("That is not the code I sent ({left} tries left)."));
+        }
+        let address = pending.address;
+        prefs.email = Some(address.clone());
+        self.pipeline.prefs.set(user, &prefs).await?;
+        Ok(format!(
+            "Confirmed: I'll also email your stories to {}, and send them there if I can't reach you in Slack.",
+            mrkdwn::name(&address)
+        ))
+    }
+}
+
+/// How long a mailed code stays good, and how many wrong ones void it.
+const CODE_TTL_MS: i64 = 30 * 60 * 1000;
+const MAX_CODE_TRIES: u32 = 5;
+
+fn code_digest(user: &str, code: &str) -> String {
+    hex::encode(Sha256::digest(format!("{user}:{code}").as_bytes()))
 }
 
 pub(super) fn user_key(team: &str, user: &str) -> String {

@@ -135,6 +135,14 @@ impl SlackApp {
         if let Err(e) = self.api.react(r.channel, ts, PICKED_UP).await {
             tracing::warn!(error = %e, "could not add the picked-up reaction");
         }
+        let sender = format!("slack:{}:{}", r.team, r.user.unwrap_or_default());
+        if let Err(wait) = self.pipeline.rates.uploads.check(&sender) {
+            let text = format!(
+                "You've sent me a lot of photos in the last minute; send this one again in {} seconds.",
+                wait.as_secs().max(1)
+            );
+            return self.refuse(r.channel, ts, thread, &text).await;
+        }
         let max_pages = self.pipeline.config.limits.max_pages;
         if photos.len() > max_pages {
             let text = format!("A book holds at most {max_pages} pages; I'll read the first {max_pages}.");
@@ -157,7 +165,12 @@ impl SlackApp {
                         _ => "",
                     };
                     return self
-                        .refuse(r.channel, ts, thread, &format!("I couldn't download `{}`: {e}.{hint}", name(photo)))
+                        .refuse(
+                            r.channel,
+                            ts,
+                            thread,
+                            &format!("I couldn't download {}: {e}.{hint}", mrkdwn::code(name(photo))),
+                        )
                         .await;
                 }
             }
@@ -187,7 +200,7 @@ impl SlackApp {
                 reuse: Reuse::Results,
                 destinations,
                 request_key: Some(r.key.to_owned()),
-                owner: format!("slack:{}:{}", r.team, r.user.unwrap_or_default()),
+                owner: sender,
             })
             .await;
         match submitted {
@@ -198,8 +211,8 @@ impl SlackApp {
             Err(IntakeError::Unavailable(e)) => Err(e.into()),
             Err(e @ IntakeError::Busy { .. }) => Err(StageError::retry("reading the photo", e.to_string())),
             Err(IntakeError::Rejected { page, reason }) => {
-                let photo = photos.get(page).map(name).unwrap_or("the photo");
-                self.refuse(r.channel, ts, thread, &format!("I couldn't read `{photo}`: {reason}.")).await
+                let photo = photos.get(page).map(|p| mrkdwn::code(name(p))).unwrap_or_else(|| "the photo".into());
+                self.refuse(r.channel, ts, thread, &format!("I couldn't read {photo}: {reason}.")).await
             }
             Err(e) => self.refuse(r.channel, ts, thread, &format!("I couldn't read this: {e}.")).await,
         }

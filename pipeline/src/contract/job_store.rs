@@ -143,8 +143,17 @@ async fn stalled_lists_unfinished_jobs_older_than_the_cutoff(store: &dyn JobStor
 /// Runs the preferences checks.
 pub async fn preferences(prefs: &dyn Preferences) {
     assert_eq!(prefs.get("slack:T:U1").await.unwrap(), UserPrefs::default());
-    let mine =
-        UserPrefs { voice: Some("en-gb".into()), speed: Some("0.7".parse().unwrap()), email: Some("a@b.c".into()) };
+    let mine = UserPrefs {
+        voice: Some("en-gb".into()),
+        speed: Some("0.7".parse().unwrap()),
+        email: Some("a@b.c".into()),
+        pending_email: Some(crate::ports::PendingEmail {
+            address: "b@c.d".into(),
+            code_digest: "ab".repeat(32),
+            expires_ms: 1_700_000_000_000,
+            tries: 1,
+        }),
+    };
     prefs.set("slack:T:U1", &mine).await.unwrap();
     assert_eq!(prefs.get("slack:T:U1").await.unwrap(), mine);
     assert_eq!(prefs.get("slack:T:U2").await.unwrap(), UserPrefs::default());

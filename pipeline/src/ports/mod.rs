@@ -23,7 +23,7 @@ pub use job_store::{JobStore, MAX_RECIPIENTS, Submitted};
 pub use messenger::{ChatResult, Messenger};
 pub use narrator::{Narrator, Speech, Voice};
 pub use notifier::{Email, Notifier};
-pub use preferences::{Preferences, UserPrefs};
+pub use preferences::{PendingEmail, Preferences, UserPrefs};
 pub use queue::{Queue, QueueDepth, Received};
 pub use text_reader::{PageLayout, Reading, Script, TextReader};
 

@@ -15,6 +15,23 @@ pub struct UserPrefs {
     /// Results are also emailed here, and chat failures fall back to it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// An address waiting for its owner to type the code mailed to it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<PendingEmail>,
+}
+
+/// An address to confirm: results go there only once the code mailed to it
+/// comes back, so nobody can have Storytime mail someone else.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingEmail {
+    pub address: String,
+    /// SHA-256 (hex) of the user key and the code; the code itself is not
+    /// kept.
+    pub code_digest: String,
+    pub expires_ms: i64,
+    /// Wrong codes typed so far; after a few the code is void.
+    #[serde(default)]
+    pub tries: u32,
 }
 
 /// Per-user settings, keyed by a front end's user key (e.g.

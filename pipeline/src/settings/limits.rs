@@ -22,6 +22,16 @@ pub struct Limits {
     /// `STORYTIME_MEMORY_BUDGET_MB` (default 512): bytes of decoded
     /// pictures held at once across uploads and readers; more waits.
     pub memory_budget: u64,
+    /// `STORYTIME_UPLOADS_PER_MINUTE` (default 60; 0 is no limit): uploads
+    /// per sender (API key, client address, Slack user).
+    pub uploads_per_minute: u32,
+    /// `STORYTIME_COMMANDS_PER_MINUTE` (default 20; 0 is no limit): slash
+    /// commands per Slack user.
+    pub commands_per_minute: u32,
+    /// `STORYTIME_MAIL_PER_HOUR` (default 10; 0 is no limit): emails sent
+    /// on request (`/bulk`, address confirmations), per sender and per
+    /// address.
+    pub mail_per_hour: u32,
 }
 
 impl Limits {
@@ -37,6 +47,9 @@ impl Limits {
             max_text_chars: env.parse("STORYTIME_MAX_TEXT_CHARS", 20_000)?,
             link_ttl: env.seconds("STORYTIME_LINK_TTL", 7 * 24 * 3600)?,
             memory_budget: env.parse::<u64>("STORYTIME_MEMORY_BUDGET_MB", 512)?.saturating_mul(1024 * 1024),
+            uploads_per_minute: env.parse("STORYTIME_UPLOADS_PER_MINUTE", 60)?,
+            commands_per_minute: env.parse("STORYTIME_COMMANDS_PER_MINUTE", 20)?,
+            mail_per_hour: env.parse("STORYTIME_MAIL_PER_HOUR", 10)?,
         };
         if limits.max_pages == 0
             || limits.image.max_bytes == 0

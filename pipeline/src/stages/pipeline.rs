@@ -8,6 +8,7 @@ use crate::domain::{ErrorKind, Failure, Job, JobId, JobStatus, PortError, StageE
 use crate::memory::MemoryBudget;
 use crate::metrics;
 use crate::ports::{BlobStore, JobStore, Messenger, Narrator, Notifier, Preferences, Queue, TextReader};
+use crate::rate::RateLimits;
 use crate::settings::Limits;
 
 /// Policy the stages apply, from settings.
@@ -46,6 +47,8 @@ pub struct Pipeline {
     pub config: PipelineConfig,
     /// Decoded pixels, on the upload path and in the readers.
     pub memory: MemoryBudget,
+    /// Uploads, commands and mail per sender.
+    pub rates: RateLimits,
 }
 
 /// Links to a job's files, fresh each time they are asked for.
@@ -63,7 +66,8 @@ impl Pipeline {
     pub fn new(ports: Ports, config: PipelineConfig) -> Self {
         let Ports { blobs, queue, jobs, prefs, reader, narrator, notifier, messenger } = ports;
         let memory = MemoryBudget::new(config.limits.memory_budget);
-        Self { blobs, queue, jobs, reader, narrator, notifier, prefs, messenger, config, memory }
+        let rates = RateLimits::new(&config.limits);
+        Self { blobs, queue, jobs, reader, narrator, notifier, prefs, messenger, config, memory, rates }
     }
 
     /// Runs the stage a pipeline message belongs to. Inbound requests

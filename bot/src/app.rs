@@ -129,6 +129,7 @@ impl App {
             pipeline: self.pipeline.clone(),
             blobs: self.pipeline.blobs.clone(),
             media_links: self.media_links.clone().map(Arc::new),
+            public_host: crate::routes::host_of(&self.settings.http.public_url()).into(),
             api_keys: Arc::new(self.settings.http.api_keys.clone()),
             slack: self.slack.clone(),
             metrics: crate::telemetry::installed_prometheus(),

@@ -79,6 +79,20 @@ fn main() -> ExitCode {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime").block_on(run())
 }
 
+/// What the service writes (database, journal, photos, audio, mail, keys)
+/// is readable by its owner only: files 0600, folders 0700.
+#[cfg(unix)]
+#[allow(unsafe_code)]
+fn keep_files_private() {
+    // SAFETY: umask only sets the process's file creation mask.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
+#[cfg(not(unix))]
+fn keep_files_private() {}
+
 /// Started by the Lambda runtime as `bootstrap`, without arguments: the
 /// function's handler setting names what to run.
 #[cfg(feature = "aws")]
@@ -107,6 +121,10 @@ async fn run() -> ExitCode {
     let _logs = telemetry::init_logs(&settings.telemetry);
     for (name, closest) in &settings.unknown {
         tracing::warn!("{name} is not a Storytime setting and is ignored; did you mean {closest}?");
+    }
+    // `narrate` writes the user's own file, with the user's own mask.
+    if !matches!(args.command, Command::Narrate { .. } | Command::Doctor) {
+        keep_files_private();
     }
     let result = match args.command {
         Command::Serve => cli::serve::run(settings).await,

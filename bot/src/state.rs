@@ -20,6 +20,9 @@ pub struct AppState {
     /// Checks the links `/media/...` answers; `None` when links point at a
     /// cloud store instead of this process.
     pub media_links: Option<Arc<MediaLinks>>,
+    /// The host name of `STORYTIME_PUBLIC_URL`: with the API open, the
+    /// only name (besides IP addresses and `localhost`) it answers to.
+    pub public_host: Arc<str>,
     /// Bearer tokens the REST API accepts; empty means open.
     pub api_keys: Arc<Vec<Secret>>,
     /// The Slack app, when configured.

@@ -193,3 +193,65 @@ async fn small_files_declaring_huge_pictures_keep_the_process_within_its_budget(
     assert!(peak < 1_000_000_000, "the process grew to {} MB", peak / 1_000_000);
     answers_normally(&server).await;
 }
+
+/// Every file under `dir`, with its permission bits.
+fn modes(dir: &std::path::Path, out: &mut Vec<(std::path::PathBuf, u32)>) {
+    use std::os::unix::fs::PermissionsExt;
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        let mode = entry.metadata().unwrap().permissions().mode() & 0o777;
+        out.push((path.clone(), mode));
+        if entry.file_type().unwrap().is_dir() {
+            modes(&path, out);
+        }
+    }
+}
+
+#[tokio::test]
+async fn files_at_rest_are_the_owners_and_engines_see_no_secrets() {
+    use std::os::unix::fs::PermissionsExt;
+
+    // A tesseract that writes down the environment it was given.
+    let tools = tempfile::tempdir().unwrap();
+    let seen = tools.path().join("seen-env");
+    let wrapper = tools.path().join("tesseract");
+    std::fs::write(&wrapper, format!("#!/bin/sh\nenv > '{}'\nexec tesseract \"$@\"\n", seen.display())).unwrap();
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let server = Server::start(&[
+        ("STORYTIME_TESSERACT", wrapper.to_str().unwrap()),
+        ("STORYTIME_API_KEYS", "a-very-secret-api-key"),
+        ("STORYTIME_MEDIA_SECRET", "a-media-secret-of-at-least-32-bytes!"),
+    ]);
+    let page = storytime_tests::render_page(&storytime_tests::Page::new(&["Hush, the secret is safe."]));
+    let r = server
+        .http
+        .post(server.url("/upload"))
+        .header("Authorization", "Bearer a-very-secret-api-key")
+        .header("X-Notification-Required", "true")
+        .body(page)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.settled(storytime_tests::LIMIT).await;
+
+    let env = std::fs::read_to_string(&seen).expect("the engine ran");
+    assert!(env.contains("PATH="), "{env}");
+    for secret in ["a-very-secret-api-key", "a-media-secret", "STORYTIME_", "AWS_"] {
+        assert!(!env.contains(secret), "the engine saw {secret}: {env}");
+    }
+
+    let dir_mode = std::fs::metadata(&server.data_dir).unwrap().permissions().mode() & 0o777;
+    assert_eq!(dir_mode, 0o700, "the data directory");
+    let mut found = Vec::new();
+    modes(&server.data_dir, &mut found);
+    assert!(found.iter().any(|(p, _)| p.extension().is_some_and(|e| e == "eml")), "{found:?}");
+    for (path, mode) in &found {
+        let want = if path.is_dir() { 0o700 } else { 0o600 };
+        // The server's own log, written by the test harness, is not Storytime's.
+        if path.file_name().is_some_and(|n| n == "server.log") {
+            continue;
+        }
+        assert_eq!(*mode, want, "{} is {mode:o}", path.display());
+    }
+}

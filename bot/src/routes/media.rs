@@ -49,7 +49,11 @@ pub async fn media(
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(key.content_type()));
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
-    if let Ok(v) = HeaderValue::from_str(&content_disposition("inline", &name)) {
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // A stored photo is downloaded, never shown as a page of this site;
+    // audio and captions play in place.
+    let disposition = if key.as_str().starts_with("originals/") { "attachment" } else { "inline" };
+    if let Ok(v) = HeaderValue::from_str(&content_disposition(disposition, &name)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     let (status, span) = match (range, read.span) {

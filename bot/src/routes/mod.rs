@@ -16,4 +16,5 @@ mod view;
 #[cfg(test)]
 mod tests;
 
+pub use request::host_of;
 pub use router::router;

@@ -24,11 +24,61 @@ pub(crate) struct Caller(pub String);
 /// caller is.
 pub(crate) fn authorize(state: &AppState, request: &Parts) -> Result<Caller, ApiError> {
     if state.api_keys.is_empty() {
+        same_site(&request.headers, &state.public_host)?;
         let peer = request.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         return Ok(Caller(peer.map_or_else(|| "open".to_owned(), |ip| format!("addr:{ip}"))));
     }
     let key = bearer(&request.headers, state.api_keys.iter())?;
     Ok(Caller(format!("key:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16])))
+}
+
+/// An open API on a private machine is reachable by any web page its user
+/// visits: a page on another site may post to it (a form needs no CORS
+/// preflight), and a name the attacker controls may be pointed at
+/// 127.0.0.1 (DNS rebinding). So requests must name this server by its
+/// public host, an IP address or `localhost`, and a browser's cross-site
+/// requests (by `Origin` or `Sec-Fetch-Site`) are refused.
+pub(crate) fn same_site(headers: &HeaderMap, public_host: &str) -> Result<(), ApiError> {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
+    if let Some(host) = &host {
+        let name = host_name(host);
+        let literal = name.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok();
+        if !(literal || name == "localhost" || name == public_host) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "bad_host",
+                format!(
+                    "this server answers to {public_host}, an IP address or localhost; \
+                     set STORYTIME_PUBLIC_URL to the address you use"
+                ),
+            ));
+        }
+    }
+    let cross_site = || ApiError::new(StatusCode::FORBIDDEN, "cross_site", "requests from other web sites are refused");
+    if headers.get("sec-fetch-site").is_some_and(|v| v.as_bytes() == b"cross-site") {
+        return Err(cross_site());
+    }
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or("null").to_ascii_lowercase();
+        let origin_host = origin.split_once("://").map(|(_, rest)| rest.trim_end_matches('/'));
+        if origin_host.is_none() || origin_host != host.as_deref() {
+            return Err(cross_site());
+        }
+    }
+    Ok(())
+}
+
+/// The host of a URL, lowercase, without port or user.
+pub fn host_of(url: &str) -> String {
+    url::Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase)).unwrap_or_default()
+}
+
+/// `name` of a `name:port` or `[v6]:port` Host header.
+fn host_name(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(v6, _)| &host[..v6.len() + 1]);
+    }
+    host.rsplit_once(':').map_or(host, |(name, _)| name)
 }
 
 /// Requires `Authorization: Bearer <one of keys>`, compared in constant

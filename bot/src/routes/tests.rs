@@ -33,6 +33,7 @@ fn api(settings: &[(&'static str, &str)], api_keys: &[&str]) -> Api {
         pipeline: t.pipeline.clone(),
         blobs: store,
         media_links: Some(Arc::new(links)),
+        public_host: "storytime.test".into(),
         api_keys: Arc::new(api_keys.iter().map(|k| Secret::new(*k)).collect()),
         slack: None,
         metrics: crate::telemetry::prometheus(&crate::settings::Settings::from_pairs(&[]).unwrap().telemetry),
@@ -184,6 +185,11 @@ async fn media_is_streamed_in_ranges_and_only_through_intact_links() {
     assert_eq!(outside.status(), 416);
     assert_eq!(outside.headers()["content-range"], format!("bytes */{size}").as_str());
 
+    // A stored photo is a download, and never sniffed as anything else.
+    let whole = api.get(&link).await;
+    assert_eq!(whole.headers["x-content-type-options"], "nosniff");
+    assert!(whole.headers["content-disposition"].to_str().unwrap().starts_with("attachment; filename=\"seek.png\""));
+
     assert_eq!(api.get(&link.replace("sig=", "sig=x")).await.status, 403);
     assert_eq!(api.get(&link.replace("exp=", "exp=9")).await.status, 403);
     assert_eq!(api.get(link.split('?').next().unwrap()).await.status, 403);
@@ -206,6 +212,31 @@ async fn bad_headers_and_unknown_jobs_get_json_errors() {
     assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (404, Some("slack_not_configured")));
     let r = api.send(Request::delete("/upload").body(Body::empty()).unwrap()).await;
     assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (405, Some("method_not_allowed")));
+}
+
+#[tokio::test]
+async fn the_open_api_answers_only_to_its_own_names_and_same_site_requests() {
+    let api = api(&[], &[]);
+    let png = api.page("Only from home.");
+    let ok = |host: &'static str| [("Host", host), ("X-Notification-Required", "false")];
+    for host in ["storytime.test", "127.0.0.1:8080", "localhost:8080", "[::1]:8080", "STORYTIME.TEST"] {
+        assert_eq!(api.upload(png.clone(), "image/png", "a.png", &ok(host)).await.status, 200, "{host}");
+    }
+    // DNS rebinding: another name that resolves here.
+    let r = api.upload(png.clone(), "image/png", "a.png", &ok("attacker.example")).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (403, Some("bad_host")));
+    let r = api.send(Request::get("/retrieve").header("Host", "attacker.example").body(Body::empty()).unwrap()).await;
+    assert_eq!(r.status, 403);
+    // A form posted from another site, by Origin or by Fetch metadata.
+    let from = |origin: &'static str| [("Host", "127.0.0.1:8080"), ("Origin", origin)];
+    let r = api.upload(png.clone(), "image/png", "a.png", &from("https://attacker.example")).await;
+    assert_eq!((r.status.as_u16(), r.body["error"]["code"].as_str()), (403, Some("cross_site")));
+    assert_eq!(api.upload(png.clone(), "image/png", "a.png", &from("null")).await.status, 403);
+    let fetch = [("Host", "127.0.0.1:8080"), ("Sec-Fetch-Site", "cross-site")];
+    assert_eq!(api.upload(png.clone(), "image/png", "a.png", &fetch).await.status, 403);
+    // The web page's own requests are same-origin.
+    let own = [("Host", "127.0.0.1:8080"), ("Origin", "http://127.0.0.1:8080"), ("Sec-Fetch-Site", "same-origin")];
+    assert_eq!(api.upload(png, "image/png", "a.png", &own).await.status, 200);
 }
 
 #[tokio::test]
@@ -272,6 +303,7 @@ async fn metrics_can_require_a_token() {
         pipeline: api.t.pipeline.clone(),
         blobs: api.t.pipeline.blobs.clone(),
         media_links: None,
+        public_host: "storytime.test".into(),
         api_keys: Arc::new(Vec::new()),
         slack: None,
         metrics: handle,

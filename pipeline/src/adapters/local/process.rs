@@ -9,6 +9,37 @@ use tokio::process::Command;
 
 use crate::domain::{ErrorKind, PortError};
 
+/// The variables an engine may see of Storytime's environment: where
+/// programs and their data are, the locale, and thread limits. Never the
+/// Slack token, API keys or cloud credentials.
+const ENGINE_VARIABLES: [&str; 12] = [
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TMPDIR",
+    "LD_LIBRARY_PATH",
+    "TESSDATA_PREFIX",
+    "OMP_THREAD_LIMIT",
+    "OMP_NUM_THREADS",
+    "ESPEAK_DATA_PATH",
+    "VIRTUAL_ENV",
+];
+
+/// A command for an engine, with a clean environment: only
+/// [`ENGINE_VARIABLES`] are passed on.
+pub(crate) fn engine_command(program: impl AsRef<std::ffi::OsStr>) -> Command {
+    let mut command = Command::new(program);
+    command.env_clear();
+    for name in ENGINE_VARIABLES {
+        if let Some(value) = std::env::var_os(name) {
+            command.env(name, value);
+        }
+    }
+    command
+}
+
 pub(crate) struct Output {
     pub stdout: Vec<u8>,
     pub stderr: String,
@@ -29,7 +60,7 @@ impl Program {
     pub async fn run(&self, args: &[&str], envs: &[(&str, &str)], input: Vec<u8>) -> Result<Output, PortError> {
         // The engine inherits the priority of the calling thread: the
         // background one, in the workers (see `crate::runtime::priority`).
-        let mut child = Command::new(&self.program)
+        let mut child = engine_command(&self.program)
             .args(args)
             .envs(envs.iter().copied())
             .stdin(Stdio::piped())

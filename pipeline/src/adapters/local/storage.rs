@@ -39,10 +39,29 @@ impl LocalStorage {
         self.data_dir.join("outbox")
     }
 
-    /// Creates the data directory if it is missing.
+    /// Creates the data directory if it is missing, readable by its owner
+    /// only (0700), and closes an existing one to others.
     pub fn create(&self) -> Result<(), PortError> {
-        std::fs::create_dir_all(&self.data_dir).map_err(|e| dir_error(&self.data_dir, e))
+        private_dir(&self.data_dir)
     }
+}
+
+/// A folder only its owner can enter. The files Storytime writes in it are
+/// the owner's only too (`storytime serve` runs with umask 077).
+fn private_dir(dir: &Path) -> Result<(), PortError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(|e| dir_error(dir, e))?;
+        let mode = std::fs::metadata(dir).map_err(|e| dir_error(dir, e))?.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|e| dir_error(dir, e))?;
+        }
+        Ok(())
+    }
+    #[cfg(not(unix))]
+    std::fs::create_dir_all(dir).map_err(|e| dir_error(dir, e))
 }
 
 fn dir_error(dir: &Path, e: std::io::Error) -> PortError {
@@ -63,7 +82,7 @@ impl Setup for LocalStorage {
         }
         for (kind, dir) in [("blobs", &self.blobs), ("outbox", &self.outbox)] {
             if let Some(dir) = dir {
-                std::fs::create_dir_all(dir).map_err(|e| dir_error(dir, e))?;
+                private_dir(dir)?;
                 done.push(Ensured::ready(kind, dir.display().to_string()));
             }
         }
@@ -90,17 +109,35 @@ impl Setup for LocalStorage {
 /// The media-link key: the configured one (`STORYTIME_MEDIA_SECRET`), or a
 /// random one made on first start and kept (readable by the owner only) in
 /// the data directory, so links stay valid across restarts.
+/// A key shorter than this is refused: anyone could forge links.
+pub const MIN_MEDIA_KEY_BYTES: usize = 32;
+
 pub fn media_key(data_dir: &Path, configured: Option<&Secret>) -> Result<Vec<u8>, PortError> {
-    match configured {
-        Some(s) => Ok(s.expose().as_bytes().to_vec()),
-        None => read_or_create_key(&data_dir.join("media.key")),
+    let (key, source, fix) = match configured {
+        Some(s) => (s.expose().as_bytes().to_vec(), "STORYTIME_MEDIA_SECRET".to_owned(), "set a longer one"),
+        None => {
+            let path = data_dir.join("media.key");
+            let fix = "delete the file to have a new one made, which ends the links handed out so far";
+            (read_or_create_key(&path)?, path.display().to_string(), fix)
+        }
+    };
+    if key.len() < MIN_MEDIA_KEY_BYTES {
+        return Err(PortError::rejected(
+            "the media key",
+            format!(
+                "{source} holds {} bytes; a key that signs links needs at least {MIN_MEDIA_KEY_BYTES} ({fix})",
+                key.len()
+            ),
+        ));
     }
+    Ok(key)
 }
 
 fn read_or_create_key(path: &Path) -> Result<Vec<u8>, PortError> {
     let fail = |e: std::io::Error| PortError::rejected("the media key", format!("{}: {e}", path.display()));
     match std::fs::read_to_string(path) {
-        Ok(hex_key) => hex::decode(hex_key.trim()).map_err(|e| PortError::rejected("the media key", e)),
+        Ok(hex_key) => hex::decode(hex_key.trim())
+            .map_err(|e| PortError::rejected("the media key", format!("{} is not hexadecimal: {e}", path.display()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|e| PortError::rejected("the media key", e))?;
@@ -136,13 +173,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_empty_or_short_media_key_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for content in ["", "abcd", &"ab".repeat(16)] {
+            std::fs::write(dir.path().join("media.key"), content).unwrap();
+            let err = media_key(dir.path(), None).unwrap_err();
+            assert!(err.to_string().contains("at least 32"), "{content:?}: {err}");
+        }
+        assert!(media_key(dir.path(), Some(&Secret::new("short"))).is_err());
+        assert_eq!(media_key(dir.path(), Some(&Secret::new("k".repeat(32)))).unwrap().len(), 32);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_data_directory_is_closed_to_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("data");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        private_dir(&dir).unwrap();
+        assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700);
+        private_dir(&root.path().join("new/deeper")).unwrap();
+        assert_eq!(std::fs::metadata(root.path().join("new/deeper")).unwrap().permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
     fn the_media_key_is_made_once_and_kept() {
         let dir = tempfile::tempdir().unwrap();
         let a = media_key(dir.path(), None).unwrap();
         let b = media_key(dir.path(), None).unwrap();
         assert_eq!(a.len(), 32);
         assert_eq!(a, b);
-        assert_eq!(media_key(dir.path(), Some(&Secret::new("k"))).unwrap(), b"k");
+        let configured = "k".repeat(40);
+        assert_eq!(media_key(dir.path(), Some(&Secret::new(&configured))).unwrap(), configured.as_bytes());
     }
 
     #[tokio::test]

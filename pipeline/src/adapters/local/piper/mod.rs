@@ -17,7 +17,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::Deserialize;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+use tokio::process::{Child, ChildStdin, ChildStdout};
 use tokio::sync::Semaphore;
 
 use super::EspeakNarrator;
@@ -113,7 +113,7 @@ impl PiperNarrator {
     /// Starts a process and waits for its voice to load.
     async fn start(&self) -> Result<(Warm, String), PortError> {
         let python = self.interpreter()?;
-        let mut child = Command::new(&python)
+        let mut child = super::process::engine_command(&python)
             .arg("-c")
             .arg(SCRIPT)
             .arg(self.setup.model.as_deref().unwrap_or(""))

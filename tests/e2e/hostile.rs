@@ -32,12 +32,16 @@ async fn until_closed(stream: &mut TcpStream, limit: Duration) -> (String, Durat
 }
 
 /// A connection that has sent the head of a Slack event declaring
-/// `length` bytes of body, and none of the body.
+/// `length` bytes of body, and none of the body: a fresh timestamp and a
+/// signature that looks right, so only the body can tell it is forged.
 async fn slack_post_head(server: &Server, length: u64) -> TcpStream {
     let mut stream = connect(server).await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
     let head = format!(
         "POST /slack/events HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         Content-Length: {length}\r\n\r\n"
+         X-Slack-Request-Timestamp: {now}\r\nX-Slack-Signature: v0={}\r\n\
+         Content-Length: {length}\r\n\r\n",
+        "0".repeat(64)
     );
     stream.write_all(head.as_bytes()).await.unwrap();
     stream
@@ -254,4 +258,39 @@ async fn files_at_rest_are_the_owners_and_engines_see_no_secrets() {
         }
         assert_eq!(*mode, want, "{} is {mode:o}", path.display());
     }
+}
+
+#[tokio::test]
+async fn forged_slack_bodies_from_300_clients_cost_bounded_memory() {
+    let fake = FakeSlack::start().await;
+    let server = Server::start_with(&fake.env(), &[]);
+    answers_normally(&server).await;
+    let before = peak_rss_bytes(server.pid());
+    let body = std::sync::Arc::new(vec![b'{'; 1024 * 1024]);
+    let clients: Vec<_> = (0..300)
+        .map(|_| {
+            let (server, body) = (&server, body.clone());
+            async move {
+                let mut stream = slack_post_head(server, body.len() as u64).await;
+                // The server may answer (401, or 503 when it has no room to
+                // read) and close before the whole body is sent.
+                let _ = stream.write_all(&body).await;
+                let mut answer = [0u8; 12];
+                match tokio::time::timeout(Duration::from_secs(60), stream.read_exact(&mut answer)).await {
+                    Ok(Ok(_)) => String::from_utf8_lossy(&answer).into_owned(),
+                    Ok(Err(_)) => "closed".to_owned(),
+                    Err(_) => panic!("no answer within 60 s"),
+                }
+            }
+        })
+        .collect();
+    let answers = futures::future::join_all(clients).await;
+    for answer in &answers {
+        assert!(["HTTP/1.1 401", "HTTP/1.1 503", "closed"].contains(&answer.as_str()), "{answer}");
+    }
+    assert!(answers.iter().any(|a| a == "HTTP/1.1 401"), "some were read and refused");
+    let grown = peak_rss_bytes(server.pid()).saturating_sub(before);
+    eprintln!("300 forged 1 MiB Slack bodies: the process grew by {} MB at most", grown / 1_000_000);
+    assert!(grown < 150_000_000, "the process grew by {} MB", grown / 1_000_000);
+    answers_normally(&server).await;
 }

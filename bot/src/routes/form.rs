@@ -175,4 +175,34 @@ mod tests {
             assert!(parse(&Bytes::copy_from_slice(bad), "XyZ").is_err(), "{bad:?}");
         }
     }
+
+    proptest::proptest! {
+        /// Any body with any boundary parses or is refused; nothing panics.
+        #[test]
+        fn any_form_body_is_parsed_or_refused(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096),
+            boundary in "[A-Za-z0-9'()+_,./:=? -]{1,70}",
+        ) {
+            let _ = parse(&Bytes::from(body), &boundary);
+        }
+
+        /// A well-formed form with bytes changed, cut or repeated.
+        #[test]
+        fn any_mutated_form_is_parsed_or_refused(at in 0usize..400, byte in proptest::prelude::any::<u8>(), cut in 0usize..400) {
+            let mut b = b"--XyZ\r\nContent-Disposition: form-data; name=\"page\"; filename=\"a.png\"\r\n\
+                Content-Type: image/png\r\n\r\nPNGDATA\r\n--XyZ\r\nContent-Disposition: form-data; name=\"speed\"\r\n\r\n0.8\r\n--XyZ--\r\n"
+                .to_vec();
+            let at = at % b.len();
+            b[at] = byte;
+            b.truncate(b.len() - cut % b.len());
+            let _ = parse(&Bytes::from(b), "XyZ");
+        }
+
+        #[test]
+        fn any_content_type_yields_a_boundary_or_none(content_type in "\\PC{0,200}") {
+            if let Some(b) = boundary(&content_type) {
+                proptest::prop_assert!(!b.is_empty());
+            }
+        }
+    }
 }

@@ -85,7 +85,10 @@ fn parse_range(header: &str) -> Option<ByteRange> {
     match (a.trim(), b.trim()) {
         ("", n) => Some(ByteRange::Last(n.parse().ok()?)),
         (s, "") => Some(ByteRange::From { start: s.parse().ok()?, end: None }),
-        (s, e) => Some(ByteRange::From { start: s.parse().ok()?, end: Some(e.parse().ok()?) }),
+        (s, e) => {
+            let (start, end) = (s.parse().ok()?, e.parse().ok()?);
+            (start <= end).then_some(ByteRange::From { start, end: Some(end) })
+        }
     }
 }
 
@@ -105,5 +108,19 @@ mod tests {
         assert_eq!(within("bytes=0-1,5-6"), None);
         assert_eq!(within("items=0-1"), None);
         assert_eq!(parse_range("bytes=3-"), Some(ByteRange::From { start: 3, end: None }));
+    }
+
+    proptest::proptest! {
+        /// Range headers, including numbers past u64: a range that lies
+        /// inside the blob, or none.
+        #[test]
+        fn any_range_header_is_a_range_or_refused(header in "(bytes=)?[0-9]{0,25}-?[0-9]{0,25}(,[0-9]{0,5}-[0-9]{0,5})?|\\PC{0,64}", total in 0u64..1_000_000) {
+            if let Some(ByteRange::From { start, end: Some(end) }) = parse_range(&header) {
+                proptest::prop_assert!(start <= end);
+            }
+            if let Some(span) = parse_range(&header).and_then(|r| r.within(total)) {
+                proptest::prop_assert!(span.start < span.end && span.end <= total);
+            }
+        }
     }
 }

@@ -148,4 +148,17 @@ mod tests {
         );
         assert_eq!(filename(b"inline"), None);
     }
+
+    proptest::proptest! {
+        /// Any Content-Disposition value: a name or none, never a panic.
+        #[test]
+        fn any_content_disposition_yields_a_name_or_none(raw in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = filename(&raw);
+        }
+
+        #[test]
+        fn any_percent_escapes_are_decoded_or_refused(raw in "attachment; filename\\*=UTF-8''[%0-9A-Za-z]{0,40}") {
+            let _ = filename(raw.as_bytes());
+        }
+    }
 }

@@ -216,4 +216,17 @@ mod tests {
         assert_eq!(triage(&mention).unwrap().1["kind"], "help");
         assert_eq!(triage(&dm).unwrap().1["kind"], "help");
     }
+
+    proptest::proptest! {
+        /// Envelopes of any shape: triaged or ignored, never a panic.
+        #[test]
+        fn any_envelope_is_triaged_or_ignored(raw in "\\PC{0,300}", event in "\\PC{0,200}", kind in "event_callback|url_verification|\\PC{0,20}") {
+            for text in [raw.clone(), format!(r#"{{"type":"{kind}","team_id":"T1","event":{event}}}"#),
+                format!(r#"{{"type":"event_callback","event":{{"type":"message","subtype":"file_share","files":[{event}]}}}}"#)] {
+                if let Ok(envelope) = serde_json::from_str::<super::Envelope>(&text) {
+                    let _ = super::triage(&envelope);
+                }
+            }
+        }
+    }
 }

@@ -17,6 +17,8 @@ mod inspect;
 mod jpeg;
 mod limits;
 mod prepare;
+#[cfg(test)]
+mod properties;
 
 pub use clean::{Cleaned, Cleaning, clean, cleaning, stored_kind};
 pub use decode::{DecodedImage, decode, decode_cost};

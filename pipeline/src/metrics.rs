@@ -24,6 +24,7 @@ pub const HTTP_REQUESTS: &str = "storytime_http_requests_total";
 pub const HTTP_DURATION: &str = "storytime_http_request_duration_seconds";
 pub const SLACK_CALLS: &str = "storytime_slack_api_calls_total";
 pub const SLACK_RATE_LIMITED: &str = "storytime_slack_rate_limited_seconds_total";
+pub const SLACK_REPEATS_AVOIDED: &str = "storytime_slack_repeats_avoided_total";
 pub const BUILD_INFO: &str = "storytime_build_info";
 
 /// Every histogram's buckets, in seconds: from a millisecond (an HTTP
@@ -50,12 +51,17 @@ pub fn describe(version: &'static str) {
     describe_histogram!(HTTP_DURATION, Unit::Seconds, "Time to answer an HTTP request, by route template.");
     describe_counter!(SLACK_CALLS, "Slack Web API calls, by method and outcome (ok, rate_limited, or Slack's error).");
     describe_counter!(SLACK_RATE_LIMITED, Unit::Seconds, "Seconds spent waiting out Slack's rate limits.");
+    describe_counter!(
+        SLACK_REPEATS_AVOIDED,
+        "Deliveries retried after an interruption that found their result already in the thread."
+    );
     describe_gauge!(BUILD_INFO, "Always 1, labelled with the running version.");
     gauge!(BUILD_INFO, "version" => version).set(1.0);
     for outcome in OUTCOMES {
         counter!(JOBS, "outcome" => *outcome).absolute(0);
     }
     counter!(SLACK_RATE_LIMITED).absolute(0);
+    counter!(SLACK_REPEATS_AVOIDED).absolute(0);
 }
 
 /// A stage handled one message in `elapsed`.

@@ -4,7 +4,9 @@
 
 use serde_json::{Value, json};
 use storytime_bot::slack::manifest::METHODS;
-use storytime_tests::fake_slack::{BOT_TOKEN, BOT_USER, FakeSlack, Plan, SIGNING_SECRET, TEAM, photo_event};
+use storytime_tests::fake_slack::{
+    BOT_TOKEN, BOT_USER, FakeSlack, Plan, SIGNING_SECRET, TEAM, first_block_id, photo_event, shown_text,
+};
 use storytime_tests::slack_sign::{now, slack_signature};
 use storytime_tests::{LIMIT, Page, Server, cer, mp3_seconds, render_page};
 
@@ -64,7 +66,8 @@ async fn a_shared_photo_is_read_aloud_into_its_thread() {
     let p = &done[0].params;
     assert_eq!(p["channel_id"], "C0KIDS");
     assert_eq!(p["thread_ts"], "1700000001.000100");
-    let comment = p["initial_comment"].as_str().unwrap();
+    let comment = &shown_text(p);
+    assert!(first_block_id(p).is_some_and(|k| k.starts_with("storytime-")), "{p}");
     let quoted: Vec<&str> = comment.lines().filter_map(|l| l.strip_prefix("> ")).collect();
     assert!(cer(&quoted.join(" "), &page().text()) < 0.05, "{comment}");
     assert!(comment.contains("<http://") && comment.contains("|Download the MP3>"), "{comment}");
@@ -214,6 +217,27 @@ async fn rate_limits_are_waited_out_not_dropped() {
     assert_eq!(calls[0].params, calls[1].params, "the same upload, completed after the wait");
     settled(&server).await;
     assert!(server.outbox().is_empty(), "no fallback email for a rate limit");
+}
+
+#[tokio::test]
+async fn a_delivery_whose_answer_was_lost_is_found_in_the_thread_not_posted_twice() {
+    let fake = FakeSlack::start().await;
+    let server = start(&fake, &[]);
+    // Slack shares the file but the answer never arrives: Storytime cannot
+    // tell, retries, and must find its message in the thread.
+    fake.plan("files.completeUploadExternal", Plan::AnswerLost);
+    let file = fake.add_file("F0PAGE", "dragon.png", "image/png", render_page(&page()));
+    assert_eq!(event(&server, &photo_event("Ev7", "C0KIDS", "1700000007.000100", vec![file])).await.status(), 200);
+    let looked = fake.wait_for("conversations.replies", 1, LIMIT).await;
+    assert_eq!(looked[0].params["ts"], "1700000007.000100");
+    settled(&server).await;
+    assert_eq!(fake.thread("C0KIDS", "1700000007.000100").len(), 1, "one narration in the thread");
+    assert_eq!(fake.calls("files.completeUploadExternal").len(), 1);
+    assert!(server.outbox().is_empty(), "delivered, so no fallback email");
+    let done: Vec<Value> = fake.calls("reactions.add").into_iter().map(|c| c.params["name"].clone()).collect();
+    assert!(done.contains(&json!("white_check_mark")), "{done:?}");
+    let metrics = server.metrics().await;
+    assert!(metrics.contains("storytime_slack_repeats_avoided_total 1"), "{metrics}");
 }
 
 #[tokio::test]

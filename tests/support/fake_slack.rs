@@ -53,6 +53,10 @@ pub enum Plan {
     RateLimit(u64),
     /// `{"ok": false, "error": code}`.
     Error(&'static str),
+    /// An HTTP status with no Slack answer (a 5xx storm).
+    Status(u16),
+    /// The call takes effect, but its answer is lost (HTTP 502).
+    AnswerLost,
 }
 
 struct FakeFile {
@@ -71,6 +75,9 @@ struct Recorded {
     history: Vec<Value>,
     uploads: HashMap<String, Vec<u8>>,
     upload_seq: u64,
+    /// Messages posted into threads, by (channel, thread ts), in order.
+    threads: HashMap<(String, String), Vec<Value>>,
+    message_seq: u64,
     sockets: Vec<mpsc::UnboundedSender<String>>,
     acks: Vec<Value>,
 }
@@ -152,6 +159,16 @@ impl FakeSlack {
         self.lock().calls.clone()
     }
 
+    /// The messages posted into a thread (file shares and replies).
+    pub fn thread(&self, channel: &str, thread_ts: &str) -> Vec<Value> {
+        self.lock().threads.get(&(channel.to_owned(), thread_ts.to_owned())).cloned().unwrap_or_default()
+    }
+
+    /// Every thread with the number of messages posted into it.
+    pub fn thread_counts(&self) -> HashMap<(String, String), usize> {
+        self.lock().threads.iter().map(|(k, v)| (k.clone(), v.len())).collect()
+    }
+
     /// The bytes uploaded for a file id.
     pub fn uploaded(&self, file_id: &str) -> Option<Vec<u8>> {
         self.lock().uploads.get(file_id).cloned()
@@ -213,7 +230,49 @@ fn file_json(base: &str, id: &str, name: &str, mimetype: &str) -> Value {
     })
 }
 
+/// The mrkdwn a message shows: its section blocks' text, one after the
+/// other, or its plain text.
+pub fn shown_text(params: &Value) -> String {
+    let blocks = json_param(&params["blocks"]);
+    match blocks.as_array() {
+        Some(blocks) => blocks.iter().filter_map(|b| b["text"]["text"].as_str()).collect::<Vec<_>>().join("\n"),
+        None => params["text"].as_str().or(params["initial_comment"].as_str()).unwrap_or_default().to_owned(),
+    }
+}
+
+/// The name of a message's first block: the delivery it belongs to.
+pub fn first_block_id(params: &Value) -> Option<String> {
+    json_param(&params["blocks"])[0]["block_id"].as_str().map(str::to_owned)
+}
+
+/// A parameter that is JSON, sent as a string in a form or as JSON.
+fn json_param(v: &Value) -> Value {
+    match v {
+        Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+        other => other.clone(),
+    }
+}
+
 impl Shared {
+    /// Keeps a message posted into a thread; returns its ts.
+    fn post_in_thread(&self, channel: &Value, thread: &Value, mut message: Value) -> String {
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.message_seq += 1;
+        let ts = format!("1700000000.{:06}", 200 + s.message_seq);
+        if let (Some(channel), Some(thread)) = (channel.as_str(), thread.as_str()) {
+            message["type"] = json!("message");
+            message["ts"] = json!(ts);
+            message["thread_ts"] = json!(thread);
+            message["user"] = json!(BOT_USER);
+            message["bot_id"] = json!("B0BOT");
+            if message["blocks"].is_null() {
+                message.as_object_mut().expect("object").remove("blocks");
+            }
+            s.threads.entry((channel.to_owned(), thread.to_owned())).or_default().push(message);
+        }
+        ts
+    }
+
     fn record(&self, call: Call) -> Option<Plan> {
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let plan = s.plans.get_mut(&call.method).and_then(VecDeque::pop_front);
@@ -264,7 +323,10 @@ async fn api(
                 .into_response();
         }
         Some(Plan::Error(code)) => return axum::Json(json!({ "ok": false, "error": code })).into_response(),
-        None => {}
+        Some(Plan::Status(status)) => {
+            return StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR).into_response();
+        }
+        Some(Plan::AnswerLost) | None => {}
     }
     if authorization.as_deref() != Some(&format!("Bearer {BOT_TOKEN}")) && method != "apps.connections.open" {
         return axum::Json(json!({ "ok": false, "error": "invalid_auth" })).into_response();
@@ -286,17 +348,28 @@ async fn api(
             json!({ "ok": true, "upload_url": format!("{base}/upload/{id}"), "file_id": id })
         }
         "files.completeUploadExternal" => {
-            let files = params["files"].clone();
-            let files = match files {
-                Value::String(s) => serde_json::from_str(&s).unwrap_or(Value::Null),
-                other => other,
-            };
+            let files = json_param(&params["files"]);
+            let message =
+                json!({ "files": files, "blocks": json_param(&params["blocks"]), "text": params["initial_comment"] });
+            shared.post_in_thread(&params["channel_id"], &params["thread_ts"], message);
             json!({ "ok": true, "files": files })
         }
-        "chat.postMessage" => json!({
-            "ok": true, "channel": params["channel"], "ts": "1700000000.000200",
-            "message": { "type": "message", "text": params["text"], "ts": "1700000000.000200", "user": BOT_USER, "bot_id": "B0BOT" }
-        }),
+        "chat.postMessage" => {
+            let message = json!({ "text": params["text"], "blocks": json_param(&params["blocks"]) });
+            let ts = shared.post_in_thread(&params["channel"], &params["thread_ts"], message);
+            json!({
+                "ok": true, "channel": params["channel"], "ts": ts,
+                "message": { "type": "message", "text": params["text"], "ts": ts, "user": BOT_USER, "bot_id": "B0BOT" }
+            })
+        }
+        "conversations.replies" => {
+            let key = (
+                params["channel"].as_str().unwrap_or_default().to_owned(),
+                params["ts"].as_str().unwrap_or_default().to_owned(),
+            );
+            let s = shared.state.lock().unwrap();
+            json!({ "ok": true, "messages": s.threads.get(&key).cloned().unwrap_or_default(), "has_more": false })
+        }
         "conversations.history" => {
             let s = shared.state.lock().unwrap();
             json!({ "ok": true, "messages": s.history, "has_more": false })
@@ -309,6 +382,9 @@ async fn api(
         }
         _ => json!({ "ok": true }),
     };
+    if matches!(plan, Some(Plan::AnswerLost)) {
+        return StatusCode::BAD_GATEWAY.into_response();
+    }
     axum::Json(answer).into_response()
 }
 

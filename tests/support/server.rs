@@ -267,6 +267,11 @@ impl Server {
         }
     }
 
+    /// `GET /metrics`, the Prometheus text.
+    pub async fn metrics(&self) -> String {
+        self.http.get(self.url("/metrics")).send().await.expect("metrics").text().await.expect("text")
+    }
+
     /// `GET /healthz` as JSON.
     pub async fn health(&self) -> Value {
         self.http.get(self.url("/healthz")).send().await.expect("healthz").json().await.expect("JSON")

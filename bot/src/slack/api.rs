@@ -19,6 +19,8 @@ use super::files::SlackHosts;
 /// Longest a call waits out rate limits before giving up for now (the
 /// queue then retries the whole delivery later).
 const RATE_LIMIT_BUDGET: Duration = Duration::from_secs(120);
+/// Pages of a thread's replies read to find an earlier delivery.
+const REPLIES_PAGES: usize = 10;
 /// Longest single wait a `Retry-After` is honoured for.
 const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
@@ -191,17 +193,64 @@ impl SlackApi {
 
     /// Posts a message in a thread.
     pub async fn post(&self, channel: &str, thread_ts: &str, text: &str) -> Result<(), SlackError> {
-        let req = SlackApiChatPostMessageRequest::new(
-            SlackChannelId(channel.to_owned()),
-            SlackMessageContent::new().with_text(text.to_owned()),
-        )
-        .with_thread_ts(SlackTs(thread_ts.to_owned()));
+        self.post_content(channel, thread_ts, SlackMessageContent::new().with_text(text.to_owned())).await
+    }
+
+    /// Posts a message in a thread as blocks, the first one named `key`
+    /// so that [`Self::posted`] can find it again.
+    pub async fn post_marked(&self, channel: &str, thread_ts: &str, text: &str, key: &str) -> Result<(), SlackError> {
+        let content = SlackMessageContent::new().with_text(text.to_owned()).with_blocks(marked_blocks(text, key));
+        self.post_content(channel, thread_ts, content).await
+    }
+
+    async fn post_content(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        content: SlackMessageContent,
+    ) -> Result<(), SlackError> {
+        let req = SlackApiChatPostMessageRequest::new(SlackChannelId(channel.to_owned()), content)
+            .with_thread_ts(SlackTs(thread_ts.to_owned()));
         let req = &req;
         done(self.call("chat.postMessage", || async move { self.session().chat_post_message(req).await }).await)
     }
 
+    /// Whether a message whose first block is named `key` is in the thread
+    /// (its replies, newest pages first as Slack gives them, at most
+    /// `REPLIES_PAGES` pages of 200).
+    pub async fn posted(&self, channel: &str, thread_ts: &str, key: &str) -> Result<bool, SlackError> {
+        let mut cursor: Option<SlackCursorId> = None;
+        for _ in 0..REPLIES_PAGES {
+            let mut req = SlackApiConversationsRepliesRequest::new(
+                SlackChannelId(channel.to_owned()),
+                SlackTs(thread_ts.to_owned()),
+            )
+            .with_limit(200);
+            req.cursor = cursor.take();
+            let req = &req;
+            let page = self
+                .call("conversations.replies", || async move { self.session().conversations_replies(req).await })
+                .await?;
+            let marked = page
+                .messages
+                .iter()
+                .flat_map(|m| m.content.blocks.iter().flatten())
+                .any(|b| matches!(b, SlackBlock::Section(s) if s.block_id.as_ref().is_some_and(|id| id.0 == key)));
+            if marked {
+                return Ok(true);
+            }
+            cursor = page.response_metadata.and_then(|m| m.next_cursor).filter(|c| !c.0.is_empty());
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(false)
+    }
+
     /// Uploads an MP3 into a thread with a comment, through Slack's upload
     /// flow: get an upload URL, send the bytes there, complete the upload.
+    /// The comment goes as blocks, the first one named `key`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn upload_audio(
         &self,
         channel: &str,
@@ -210,6 +259,7 @@ impl SlackApi {
         file_name: &str,
         title: &str,
         comment: &str,
+        key: &str,
     ) -> Result<(), SlackError> {
         let req = SlackApiFilesGetUploadUrlExternalRequest::new(file_name.to_owned(), bytes.len());
         let req = &req;
@@ -231,7 +281,7 @@ impl SlackApi {
         ])
         .with_channel_id(SlackChannelId(channel.to_owned()))
         .with_thread_ts(SlackTs(thread_ts.to_owned()))
-        .with_initial_comment(comment.to_owned());
+        .with_blocks(marked_blocks(comment, key));
         let complete = &complete;
         done(
             self.call("files.completeUploadExternal", || async move {
@@ -283,6 +333,22 @@ impl SlackApi {
             s => Err(SlackError::Rejected { method, detail: format!("HTTP {s}") }),
         }
     }
+}
+
+/// Mrkdwn as section blocks (3,000 characters each at most); the first is
+/// named `key`. At most 50 blocks, Slack's limit for one message.
+fn marked_blocks(text: &str, key: &str) -> Vec<SlackBlock> {
+    super::mrkdwn::sections(text, 3000)
+        .into_iter()
+        .take(50)
+        .enumerate()
+        .map(|(i, piece)| {
+            let block =
+                SlackSectionBlock::new().with_text(SlackBlockText::MarkDown(SlackBlockMarkDownText::new(piece)));
+            let block = if i == 0 { block.with_block_id(SlackBlockId(key.to_owned())) } else { block };
+            SlackBlock::Section(block)
+        })
+        .collect()
 }
 
 /// For calls whose answer is not used: Slack said ok, so an answer of

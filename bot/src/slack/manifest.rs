@@ -22,6 +22,7 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("auth.test", &[]),
     ("chat.postMessage", &["chat:write"]),
     ("conversations.history", &["channels:history", "groups:history", "im:history", "mpim:history"]),
+    ("conversations.replies", &["channels:history", "groups:history", "im:history", "mpim:history"]),
     ("files.completeUploadExternal", &["files:write"]),
     ("files.getUploadURLExternal", &["files:write"]),
     ("files.info", &["files:read"]),

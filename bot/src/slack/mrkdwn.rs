@@ -32,9 +32,89 @@ pub fn quote(text: &str, max: usize) -> String {
     body.lines().filter(|l| !l.trim().is_empty()).map(|l| format!("> {l}")).collect::<Vec<_>>().join("\n")
 }
 
+/// Splits mrkdwn into pieces of at most `max` characters (a section
+/// block holds 3,000), at line ends where it can and otherwise at a space,
+/// never inside an entity such as `&amp;`. A quoted line cut in two stays
+/// quoted.
+pub fn sections(text: &str, max: usize) -> Vec<String> {
+    let max = max.max(16);
+    let mut out: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut current_len = 0;
+    let push = |piece: String, out: &mut Vec<String>, current: &mut String, current_len: &mut usize| {
+        let len = piece.chars().count();
+        let joined = *current_len + usize::from(*current_len > 0) + len;
+        if *current_len > 0 && joined > max {
+            out.push(std::mem::take(current));
+            *current_len = 0;
+        }
+        if *current_len > 0 {
+            current.push('\n');
+            *current_len += 1;
+        }
+        current.push_str(&piece);
+        *current_len += len;
+    };
+    for line in text.lines() {
+        let prefix = if line.starts_with("> ") { "> " } else { "" };
+        let mut rest: Vec<char> = line.chars().collect();
+        let mut first = true;
+        loop {
+            let lead: Vec<char> = if first { Vec::new() } else { prefix.chars().collect() };
+            let room = max - lead.len();
+            if rest.len() <= room {
+                push(lead.into_iter().chain(rest).collect(), &mut out, &mut current, &mut current_len);
+                break;
+            }
+            let mut cut = rest[..room].iter().rposition(|c| *c == ' ').filter(|&i| i > room / 2).unwrap_or(room);
+            // An entity is at most 6 characters (`&quot;`): do not cut one.
+            if let Some(amp) = rest[cut.saturating_sub(6)..cut].iter().rposition(|c| *c == '&') {
+                let amp = cut.saturating_sub(6) + amp;
+                if !rest[amp..cut].contains(&';') && amp > 0 {
+                    cut = amp;
+                }
+            }
+            let head: String = lead.into_iter().chain(rest[..cut].iter().copied()).collect();
+            push(head, &mut out, &mut current, &mut current_len);
+            rest = rest[cut..].iter().copied().skip_while(|c| *c == ' ').collect();
+            first = false;
+            if rest.is_empty() {
+                break;
+            }
+        }
+    }
+    if current_len > 0 {
+        out.push(current);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_text_is_cut_into_sections_at_line_ends_then_spaces() {
+        assert_eq!(sections("one\ntwo", 3000), vec!["one\ntwo"]);
+        assert_eq!(sections("aaaa aaaa\nbbbb", 16), vec!["aaaa aaaa\nbbbb"]);
+        let quoted = format!("Title\n> {}", "word ".repeat(10));
+        let cut = sections(&quoted, 20);
+        assert!(cut.iter().all(|s| s.chars().count() <= 20), "{cut:?}");
+        assert!(cut[1..].iter().all(|s| s.starts_with("> ")), "{cut:?}");
+        let entities = "&amp;".repeat(10);
+        assert!(sections(&entities, 18).iter().all(|s| s.ends_with(';')), "{:?}", sections(&entities, 18));
+    }
+
+    proptest::proptest! {
+        /// Every piece fits and no word is lost.
+        #[test]
+        fn any_text_fits_its_sections(text in "[a-z&;> \n]{0,400}", max in 16usize..64) {
+            let cut = sections(&text, max);
+            proptest::prop_assert!(cut.iter().all(|s| s.chars().count() <= max));
+            let words = |s: &str| s.split_whitespace().filter(|w| *w != ">").map(str::to_owned).collect::<Vec<_>>().concat();
+            proptest::prop_assert_eq!(words(&cut.join("\n")), words(&text));
+        }
+    }
 
     #[test]
     fn control_characters_are_escaped() {

@@ -140,6 +140,10 @@ pub enum DeliveryState {
 pub struct Recipient {
     pub destination: Destination,
     pub state: DeliveryState,
+    /// Deliveries taken on so far; past the first, an earlier one may have
+    /// reached the destination before its outcome was recorded.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tries: u32,
 }
 
 /// How much earlier work a new submission may reuse.
@@ -263,7 +267,7 @@ impl Job {
     /// email get two emails, as in the original API. (Retries of one
     /// request are filtered before they get here.)
     pub fn add_recipient(&mut self, destination: Destination) -> usize {
-        self.recipients.push(Recipient { destination, state: DeliveryState::Pending });
+        self.recipients.push(Recipient { destination, state: DeliveryState::Pending, tries: 0 });
         self.recipients.len() - 1
     }
 
@@ -298,6 +302,10 @@ impl Job {
     pub fn idle_ms(&self, now_ms: i64) -> i64 {
         now_ms - self.updated_ms
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 #[cfg(test)]

@@ -32,7 +32,20 @@ pub enum ChatResult {
 /// bot was removed from the channel, the token was revoked, the channel was
 /// archived): the caller then falls back to email. `Unavailable` for what
 /// may pass (rate limits that outlast the wait, server errors, network).
+///
+/// Delivery is idempotent: every post carries `delivery.key`, and when
+/// `delivery.repeat` says an earlier attempt may have posted (the process
+/// died mid-delivery, or an answer was lost), the messenger looks in the
+/// thread for the key first and posts nothing if it is there.
 #[async_trait]
 pub trait Messenger: Send + Sync {
-    async fn deliver(&self, to: &Destination, result: &ChatResult) -> Result<(), PortError>;
+    async fn deliver(&self, to: &Destination, result: &ChatResult, delivery: &Delivery) -> Result<(), PortError>;
+}
+
+/// Which delivery this is: `key` names it in the thread (unique per job and
+/// recipient); `repeat` is set when an earlier attempt may have posted it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub key: String,
+    pub repeat: bool,
 }

@@ -5,7 +5,7 @@
 use super::Pipeline;
 use crate::domain::{DeliveryState, Destination, Job, JobId, JobStatus, PortError, StageError, now_ms};
 use crate::metrics;
-use crate::ports::{ChatResult, Email};
+use crate::ports::{ChatResult, Delivery, Email};
 
 impl Pipeline {
     pub(super) async fn deliver(&self, job_id: &JobId, index: usize) -> Result<(), StageError> {
@@ -25,15 +25,19 @@ impl Pipeline {
                     _ => return None,
                 }
                 recipient.state = DeliveryState::Sending { since_ms: now };
-                Some(recipient.destination.clone())
+                recipient.tries += 1;
+                Some((recipient.destination.clone(), recipient.tries))
             })
             .await?;
-        let Some((job, destination)) = taken else {
+        let Some((job, (destination, tries))) = taken else {
             return Ok(());
         };
         let outcome = match &destination {
             Destination::Email { to } => self.email(&job, to.clone()).await,
-            Destination::Chat { .. } => self.to_chat(&job, &destination).await,
+            Destination::Chat { .. } => {
+                let delivery = Delivery { key: format!("storytime-{}-{index}", job.id), repeat: tries > 1 };
+                self.to_chat(&job, &destination, &delivery).await
+            }
         };
         let state = match outcome {
             Ok(()) => DeliveryState::Delivered { at_ms: now_ms() },
@@ -107,7 +111,7 @@ impl Pipeline {
         self.notifier.notify(&email).await
     }
 
-    async fn to_chat(&self, job: &Job, destination: &Destination) -> Result<(), PortError> {
+    async fn to_chat(&self, job: &Job, destination: &Destination, delivery: &Delivery) -> Result<(), PortError> {
         let Some(messenger) = &self.messenger else {
             return Err(PortError::rejected("chat delivery", "chat is not configured in this process"));
         };
@@ -135,7 +139,7 @@ impl Pipeline {
                     .unwrap_or_else(|| "Something went wrong.".into()),
             },
         };
-        messenger.deliver(destination, &result).await
+        messenger.deliver(destination, &result, delivery).await
     }
 
     /// The email for a job: the text and links when done, the reason

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::faults::Faults;
 use crate::domain::{Destination, ErrorKind, PortError};
-use crate::ports::{ChatResult, Email, Messenger, Notifier};
+use crate::ports::{ChatResult, Delivery, Email, Messenger, Notifier};
 
 /// Keeps every email it is given.
 #[derive(Default)]
@@ -42,6 +42,7 @@ impl Notifier for InMemoryNotifier {
 #[derive(Default)]
 pub struct InMemoryMessenger {
     delivered: Mutex<Vec<(Destination, ChatResult)>>,
+    keys: Mutex<Vec<String>>,
     faults: Faults,
 }
 
@@ -63,8 +64,13 @@ impl InMemoryMessenger {
 
 #[async_trait]
 impl Messenger for InMemoryMessenger {
-    async fn deliver(&self, to: &Destination, result: &ChatResult) -> Result<(), PortError> {
+    async fn deliver(&self, to: &Destination, result: &ChatResult, delivery: &Delivery) -> Result<(), PortError> {
         self.faults.next("the chat stand-in")?;
+        let mut keys = self.keys.lock().expect("keys lock");
+        if delivery.repeat && keys.contains(&delivery.key) {
+            return Ok(());
+        }
+        keys.push(delivery.key.clone());
         self.delivered.lock().expect("delivered lock").push((to.clone(), result.clone()));
         Ok(())
     }

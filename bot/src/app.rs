@@ -300,7 +300,8 @@ struct Engines {
 
 impl Engines {
     fn new(settings: &PipelineSettings, aws: &Aws) -> anyhow::Result<Self> {
-        let tesseract = Arc::new(TesseractReader::new(&settings.engines.tesseract));
+        let tesseract =
+            Arc::new(TesseractReader::new(&settings.engines.tesseract).with_timeout(settings.engines.timeout));
         let mut setup: Vec<Arc<dyn Setup>> = vec![tesseract.clone()];
         let reader: Arc<dyn TextReader> = match settings.backends.reader {
             ReaderBackend::Tesseract => tesseract,
@@ -308,12 +309,14 @@ impl Engines {
         };
         let narrator: Arc<dyn Narrator> = match settings.backends.narrator {
             NarratorBackend::Espeak => {
-                let espeak = Arc::new(EspeakNarrator::new(&settings.engines.espeak));
+                let espeak =
+                    Arc::new(EspeakNarrator::new(&settings.engines.espeak).with_timeout(settings.engines.timeout));
                 setup.push(espeak.clone());
                 espeak
             }
             NarratorBackend::Piper => {
-                let espeak = Arc::new(EspeakNarrator::new(&settings.engines.espeak));
+                let espeak =
+                    Arc::new(EspeakNarrator::new(&settings.engines.espeak).with_timeout(settings.engines.timeout));
                 let piper = Arc::new(PiperNarrator::new(
                     PiperSetup {
                         program: settings.engines.piper.clone(),

@@ -93,7 +93,7 @@ impl From<IntakeError> for ApiError {
             IntakeError::NoPages => Self::bad_request("empty_body", e.to_string()),
             IntakeError::Busy { retry_after } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
                 .with_retry_after(retry_after.as_secs() as u32),
-            IntakeError::Unavailable(port) => Self::internal(port),
+            IntakeError::Unavailable(port) => port.into(),
         }
     }
 }
@@ -109,6 +109,15 @@ impl From<LinkError> for ApiError {
 
 impl From<storytime_pipeline::PortError> for ApiError {
     fn from(e: storytime_pipeline::PortError) -> Self {
+        if e.kind() == storytime_pipeline::ErrorKind::StorageFull {
+            tracing::error!(error = %e, "out of space: free some on the data directory's disk");
+            return Self::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "storage_full",
+                "Storytime's storage is full; nothing was kept. Try again later",
+            )
+            .with_retry_after(60);
+        }
         Self::internal(e)
     }
 }

@@ -70,6 +70,15 @@ impl Server {
         s
     }
 
+    /// Starts a server on a data directory the caller owns (e.g. a small
+    /// disk), with `env` on top of the defaults.
+    pub fn start_in(data_dir: PathBuf, env: &[(&str, &str)]) -> Self {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut s = Self { base: String::new(), data_dir, env, child: None, _dir: None, http: reqwest::Client::new() };
+        s.spawn();
+        s
+    }
+
     /// Starts a server for a benchmark: as [`start`](Self::start), without
     /// the per-sender upload limit (a benchmark is one sender sending a lot).
     pub fn start_for_bench(env: &[(&str, &str)]) -> Self {

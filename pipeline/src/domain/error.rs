@@ -17,8 +17,10 @@ pub enum ErrorKind {
     Conflict,
     /// The service asked us to slow down.
     Throttled,
-    /// A timeout, a server error, a lost connection, a full disk: may pass.
+    /// A timeout, a server error, a lost connection: may pass.
     Unavailable,
+    /// The disk (or store) is full: may pass once space is freed.
+    StorageFull,
     /// The credentials or permissions refused the call.
     AccessDenied,
     /// Something the adapter needs does not exist: a bucket, queue, table,
@@ -33,7 +35,7 @@ pub enum ErrorKind {
 impl ErrorKind {
     /// Worth another try later.
     pub fn is_retryable(self) -> bool {
-        matches!(self, Self::Conflict | Self::Throttled | Self::Unavailable)
+        matches!(self, Self::Conflict | Self::Throttled | Self::Unavailable | Self::StorageFull)
     }
 }
 
@@ -66,6 +68,24 @@ impl PortError {
     /// Worth retrying: a timeout, a service briefly down.
     pub fn unavailable(what: impl Into<String>, detail: impl ToString) -> Self {
         Self::new(ErrorKind::Unavailable, what, detail)
+    }
+
+    /// The disk `what` writes to is full.
+    pub fn storage_full(what: impl Into<String>, detail: impl ToString) -> Self {
+        Self::new(ErrorKind::StorageFull, what, detail)
+    }
+
+    /// The kind of an I/O error: a full disk, one that may pass, or a
+    /// fault.
+    pub fn io(what: impl Into<String>, e: std::io::Error) -> Self {
+        let kind = match e.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => ErrorKind::StorageFull,
+            std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => ErrorKind::Unavailable,
+            std::io::ErrorKind::PermissionDenied => ErrorKind::AccessDenied,
+            _ => ErrorKind::Failed,
+        };
+        Self::new(kind, what, e.to_string()).with_source(e)
     }
 
     /// Retrying will not help, and no more precise kind applies.
@@ -105,7 +125,8 @@ impl PortError {
             ErrorKind::NotFound => "something it needed was missing",
             ErrorKind::Conflict => "another update of the same job got in the way",
             ErrorKind::Throttled => "a service it relies on asked it to slow down",
-            ErrorKind::Unavailable => "a service it relies on did not answer in time",
+            ErrorKind::Unavailable => "a service it relies on failed or did not answer in time",
+            ErrorKind::StorageFull => "the server's storage is full",
             ErrorKind::AccessDenied => "it was not allowed to use a service it relies on",
             ErrorKind::Missing | ErrorKind::Invalid | ErrorKind::Failed => "a service it relies on refused the work",
         }
@@ -120,6 +141,7 @@ impl std::fmt::Display for PortError {
             ErrorKind::NotFound => write!(f, "{what} not found: {detail}"),
             ErrorKind::Conflict => write!(f, "conflicting update of {what}"),
             ErrorKind::Throttled | ErrorKind::Unavailable => write!(f, "{what} is unavailable: {detail}"),
+            ErrorKind::StorageFull => write!(f, "{what} is out of space: {detail}"),
             ErrorKind::AccessDenied | ErrorKind::Missing | ErrorKind::Invalid | ErrorKind::Failed => {
                 write!(f, "{what} refused: {detail}")
             }

@@ -47,7 +47,7 @@ async fn a_passing_failure_is_retried_with_backoff_and_the_job_says_why_meanwhil
     let waiting = t.pipeline.jobs.get(&job).await.unwrap().unwrap();
     // In words for the user: the detail (which can name programs, paths or
     // cloud resources) stays in the log.
-    assert_eq!(waiting.last_error.as_deref(), Some("a service it relies on did not answer in time"));
+    assert_eq!(waiting.last_error.as_deref(), Some("a service it relies on failed or did not answer in time"));
     t.queue.set_visibility(&received, Duration::from_secs(2)).await.unwrap();
 
     t.drive_until_idle().await;

@@ -1,6 +1,7 @@
 //! The pipeline's settings as a whole.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::aws::AwsSettings;
 use super::backends::Backends;
@@ -47,6 +48,10 @@ pub struct EngineSettings {
     /// `STORYTIME_PIPER_MODEL`: the Piper voice model (`.onnx`). Default:
     /// the installed `joe` voice package's.
     pub piper_model: Option<String>,
+    /// `STORYTIME_ENGINE_TIMEOUT` (seconds, default 120): longest one call
+    /// of `tesseract` or `espeak-ng` may take before it is killed and the
+    /// work retried.
+    pub timeout: Duration,
 }
 
 /// Where `scripts/run` installs Piper, relative to the checkout.
@@ -84,6 +89,7 @@ impl PipelineSettings {
                 espeak: env.get("STORYTIME_ESPEAK").unwrap_or_else(|| "espeak-ng".into()),
                 piper: piper_program(env),
                 piper_model: env.get("STORYTIME_PIPER_MODEL"),
+                timeout: env.seconds("STORYTIME_ENGINE_TIMEOUT", 120)?,
             },
             limits: Limits::from_env(env)?,
             workers: WorkerSettings::from_env(env)?,

@@ -217,7 +217,12 @@ impl Database {
         if self.shared.journal.mark_written() {
             self.submit(Work::Appended)?;
         }
-        written.map_err(|e| PortError::unavailable("the queue journal", format!("could not record a message: {e}")))
+        written.map_err(|e| match e.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                PortError::storage_full("the queue journal", format!("could not record a message: {e}"))
+            }
+            _ => PortError::unavailable("the queue journal", format!("could not record a message: {e}")),
+        })
     }
 
     fn submit(&self, work: Work) -> Result<(), PortError> {
@@ -324,9 +329,10 @@ fn checkpoint_until_closed(conn: &Connection, journal: &Journal, asked: &mpsc::R
 /// Classifies an SQLite error: a busy or locked database is worth retrying,
 /// anything else is a fault.
 pub(crate) fn db_error(e: rusqlite::Error) -> PortError {
-    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked};
+    use rusqlite::ErrorCode::{DatabaseBusy, DatabaseLocked, DiskFull};
     match e.sqlite_error_code() {
         Some(DatabaseBusy | DatabaseLocked) => PortError::unavailable("the database", e),
+        Some(DiskFull) => PortError::storage_full("the database", e),
         _ => PortError::rejected("the database", e),
     }
 }

@@ -38,6 +38,12 @@ impl EspeakNarrator {
             speed: 150,
         }
     }
+
+    /// Kills a call that takes longer than `timeout` (the work is retried).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.program.timeout = timeout;
+        self
+    }
 }
 
 /// Installed, with the Korean voice.

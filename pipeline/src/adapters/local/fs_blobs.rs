@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
-use crate::domain::{BlobKey, ErrorKind, PortError};
+use crate::domain::{BlobKey, PortError};
 use crate::links::MediaLinks;
 use crate::ports::{BlobRead, BlobStore, ByteRange};
 
@@ -32,14 +32,10 @@ impl FsBlobStore {
 }
 
 fn io_error(what: &BlobKey, e: std::io::Error) -> PortError {
-    let kind = match e.kind() {
-        std::io::ErrorKind::NotFound => return PortError::not_found(what.to_string()).with_source(e),
-        std::io::ErrorKind::StorageFull | std::io::ErrorKind::Interrupted | std::io::ErrorKind::TimedOut => {
-            ErrorKind::Unavailable
-        }
-        std::io::ErrorKind::PermissionDenied => ErrorKind::AccessDenied,
-        _ => ErrorKind::Failed,
-    };
+    if e.kind() == std::io::ErrorKind::NotFound {
+        return PortError::not_found(what.to_string()).with_source(e);
+    }
+    let kind = PortError::io("the blob store", std::io::Error::from(e.kind())).kind();
     PortError::new(kind, "the blob store", format!("{what}: {e}")).with_source(e)
 }
 
@@ -95,6 +91,6 @@ mod tests {
         let leftovers: Vec<_> = std::fs::read_dir(dir.path().join("audio")).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary files remain");
         let key = BlobKey::audio(&ContentId::of(b"absent"));
-        assert_eq!(store.read(&key, ByteRange::All).await.err().map(|e| e.kind()), Some(ErrorKind::NotFound));
+        assert_eq!(store.read(&key, ByteRange::All).await.err().map(|e| e.kind()), Some(crate::ErrorKind::NotFound));
     }
 }

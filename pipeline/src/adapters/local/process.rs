@@ -81,6 +81,11 @@ impl Program {
             .map_err(|_| PortError::unavailable(&self.program, format!("no answer within {:?}", self.timeout)))?
             .map_err(|e| PortError::unavailable(&self.program, e))?;
         let _ = writer.await;
+        // Killed by a signal (a crash, the kernel out of memory): may not
+        // happen again, so the work is retried.
+        if let Some(signal) = std::os::unix::process::ExitStatusExt::signal(&output.status) {
+            return Err(PortError::unavailable(&self.program, format!("crashed (signal {signal})")));
+        }
         Ok(Output {
             stdout: output.stdout,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),

@@ -33,6 +33,12 @@ impl TesseractReader {
         }
     }
 
+    /// Kills a call that takes longer than `timeout` (the work is retried).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.program.timeout = timeout;
+        self
+    }
+
     async fn run(&self, page: &PreparedImage, args: &[&str]) -> Result<super::process::Output, PortError> {
         let mut full = vec!["stdin", "stdout"];
         full.extend_from_slice(args);

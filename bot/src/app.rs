@@ -27,7 +27,7 @@ use storytime_pipeline::stages::{PipelineConfig, Ports};
 use storytime_pipeline::{Pipeline, Stage};
 
 use self::aws::Aws;
-use crate::health::{EngineHealth, WorkerHealth};
+use crate::health::{EngineHealth, StorageReadings, WorkerHealth};
 use crate::settings::Settings;
 use crate::slack::{SlackApi, SlackApp, SlackCheck, SlackHosts, SlackMessenger};
 use crate::state::AppState;
@@ -136,6 +136,7 @@ impl App {
             metrics_token: self.settings.telemetry.metrics_token.clone().map(Arc::new),
             engines: Some(self.engines.clone()),
             workers: self.workers.clone(),
+            storage: Arc::new(StorageReadings::new(self.settings.http.health_cache)),
         }
     }
 

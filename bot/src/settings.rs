@@ -5,8 +5,9 @@
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::time::Duration;
 
-use storytime_pipeline::settings::{Env, PipelineSettings, Secret, SettingsError, closest};
+use storytime_pipeline::settings::{Env, JobsBackend, PipelineSettings, QueueBackend, Secret, SettingsError, closest};
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -40,6 +41,11 @@ pub struct HttpSettings {
     /// `STORYTIME_API_KEYS`: bearer tokens the REST API accepts (comma
     /// separated). Empty: the API is open, fine on loopback only.
     pub api_keys: Vec<Secret>,
+    /// `STORYTIME_HEALTH_CACHE` (seconds; default 5 when the queues or jobs
+    /// are on AWS, else 0): how long `/healthz` and `/metrics` reuse one
+    /// reading of the queue depths and job counts, so that frequent probes
+    /// cost at most one set of storage calls per period.
+    pub health_cache: Duration,
 }
 
 impl HttpSettings {
@@ -166,6 +172,7 @@ impl Settings {
                 .get("STORYTIME_API_KEYS")
                 .map(|v| v.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Secret::new).collect())
                 .unwrap_or_default(),
+            health_cache: Duration::ZERO,
         };
         let slack_off = match env.get("STORYTIME_SLACK").as_deref() {
             None | Some("on") => false,
@@ -174,6 +181,9 @@ impl Settings {
         };
         let slack = SlackSettings::from_env(env)?;
         let pipeline = PipelineSettings::from_env(env)?;
+        let remote = pipeline.backends.queue == QueueBackend::Sqs || pipeline.backends.jobs == JobsBackend::DynamoDb;
+        let http =
+            HttpSettings { health_cache: env.seconds("STORYTIME_HEALTH_CACHE", if remote { 5 } else { 0 })?, ..http };
         let telemetry = TelemetrySettings::from_env(env)?;
         let unknown = unknown_variables(&env.names_read(), present);
         Ok(Self { http, slack, slack_off, pipeline, telemetry, unknown })
@@ -223,6 +233,9 @@ mod tests {
         assert_eq!((s.telemetry.log_format, s.telemetry.metrics), (LogFormat::Text, true));
         let lambda = from(&[("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001")]).unwrap();
         assert_eq!(lambda.telemetry.log_format, LogFormat::Json, "JSON by default on Lambda");
+        assert_eq!(s.http.health_cache, Duration::ZERO, "a local database answers health probes itself");
+        let aws = from(&[("STORYTIME_QUEUE", "sqs"), ("STORYTIME_JOBS", "dynamodb")]).unwrap();
+        assert_eq!(aws.http.health_cache, Duration::from_secs(5), "AWS sees one set of calls per 5 s");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use storytime_pipeline::links::MediaLinks;
 use storytime_pipeline::ports::BlobStore;
 use storytime_pipeline::settings::Secret;
 
-use crate::health::{EngineHealth, WorkerHealth};
+use crate::health::{EngineHealth, StorageReadings, WorkerHealth};
 use crate::slack::SlackApp;
 
 #[derive(Clone)]
@@ -35,4 +35,6 @@ pub struct AppState {
     pub engines: Option<Arc<EngineHealth>>,
     /// The workers `/healthz` expects to run in this process.
     pub workers: Option<Arc<WorkerHealth>>,
+    /// The queue depths and job counts `/healthz` and `/metrics` show.
+    pub storage: Arc<StorageReadings>,
 }

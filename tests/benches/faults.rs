@@ -30,13 +30,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use storytime_tests::fake_slack::{FakeSlack, Plan, SIGNING_SECRET, photo_event};
-use storytime_tests::slack_sign::{now, slack_signature};
+use storytime_tests::Server;
+use storytime_tests::fake_slack::{FakeSlack, Plan};
 use storytime_tests::stats::percentile;
-use storytime_tests::{Page, Server, render_page};
-
-/// How long the work acknowledged before a fault may take to finish after it.
-const SETTLE: Duration = Duration::from_secs(900);
+use storytime_tests::traffic::{Acked, Pages, SETTLE, answers, send_photo, settle, upload};
 
 /// What one fault showed: figures to print, and promises broken.
 #[derive(Default)]
@@ -74,140 +71,13 @@ impl Rng {
     }
 }
 
-/// Page images that differ in their pixels, so no two uploads share work.
-struct Pages {
-    base: image::GrayImage,
-}
-
-impl Pages {
-    fn new() -> Self {
-        let page = Page::new(&["The little fox ran home.", "It was time for tea."]);
-        let base = image::load_from_memory(&render_page(&page)).expect("a rendered page decodes").to_luma8();
-        Self { base }
-    }
-
-    /// Page `n`: the same text, with a few pixels in a corner set from `n`.
-    fn png(&self, n: u64) -> Vec<u8> {
-        let mut img = self.base.clone();
-        for bit in 0..32 {
-            let dark = (n >> bit) & 1 == 1;
-            img.put_pixel(bit, 0, image::Luma([if dark { 0 } else { 255 }]));
-        }
-        let mut out = std::io::Cursor::new(Vec::new());
-        img.write_to(&mut out, image::ImageFormat::Png).expect("PNG encodes");
-        out.into_inner()
-    }
-}
-
-/// What the server acknowledged.
-#[derive(Default)]
-struct Acked {
-    /// `(ID, Timestamp)` of each upload answered 200.
-    uploads: Vec<(String, String)>,
-    /// `(channel, thread, file name)` of each Slack event answered 200.
-    events: Vec<(String, String, String)>,
-    /// Events sent, acknowledged or not: `(channel, thread)`.
-    sent_events: Vec<(String, String)>,
-}
-
-async fn upload(http: &reqwest::Client, base: &str, png: Vec<u8>, name: &str) -> Result<(u16, Value), String> {
-    let r = http
-        .post(format!("{base}/upload"))
-        .header("Content-Type", "image/png")
-        .header("Content-Disposition", format!("form-data; name=\"page\"; filename=\"{name}\""))
-        .timeout(Duration::from_secs(30))
-        .body(png)
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = r.status().as_u16();
-    let body = r.json().await.map_err(|e| e.to_string())?;
-    Ok((status, body))
-}
-
-async fn slack_event(http: &reqwest::Client, base: &str, body: &str) -> Result<u16, String> {
-    let ts = now();
-    let r = http
-        .post(format!("{base}/slack/events"))
-        .header("Content-Type", "application/json")
-        .header("X-Slack-Request-Timestamp", ts.to_string())
-        .header("X-Slack-Signature", slack_signature(SIGNING_SECRET, ts, body))
-        .timeout(Duration::from_secs(30))
-        .body(body.to_owned())
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(r.status().as_u16())
-}
-
-/// Sends one Slack photo event for page `n` into its own thread; returns
-/// whether it was acknowledged.
-async fn send_photo(
-    fake: &FakeSlack,
-    http: &reqwest::Client,
-    base: &str,
-    pages: &Pages,
-    channel: &str,
-    n: u64,
-    acked: &Mutex<Acked>,
-) -> bool {
-    let name = format!("page-{n}.png");
-    let file = fake.add_file(&format!("F0N{n}"), &name, "image/png", pages.png(n));
-    let thread = format!("1700200000.{n:06}");
-    let body = photo_event(&format!("EvN{n}"), channel, &thread, vec![file]);
-    acked.lock().unwrap().sent_events.push((channel.to_owned(), thread.clone()));
-    let ok = slack_event(http, base, &body).await == Ok(200);
-    if ok {
-        acked.lock().unwrap().events.push((channel.to_owned(), thread, name));
-    }
-    ok
-}
-
-/// The answer to an acknowledged event, as the stand-in saw it: messages
-/// in its thread, and emails naming its file.
-fn answers(fake: &FakeSlack, outbox: &[String], channel: &str, thread: &str, name: &str) -> (usize, usize) {
-    let subject = format!(": {name}\r\n");
-    let emails = outbox.iter().filter(|m| m.contains(&subject) || m.contains(&format!(": {name}\n"))).count();
-    (fake.thread(channel, thread).len(), emails)
-}
-
-/// Waits until every acknowledged upload has finished and every
-/// acknowledged event has an answer, then until the queues are empty.
-async fn settle(server: &Server, fake: &FakeSlack, acked: &Acked) -> Result<Duration, String> {
-    let start = Instant::now();
-    let mut open_uploads: Vec<&(String, String)> = acked.uploads.iter().collect();
-    loop {
-        let mut still = Vec::new();
-        for job in open_uploads {
-            if server.retrieve(&job.0, &job.1).await.status().as_u16() == 503 {
-                still.push(job);
-            }
-        }
-        open_uploads = still;
-        let outbox = server.outbox();
-        let unanswered = acked.events.iter().filter(|(c, t, n)| answers(fake, &outbox, c, t, n) == (0, 0)).count();
-        if open_uploads.is_empty() && unanswered == 0 {
-            break;
-        }
-        if start.elapsed() > SETTLE {
-            return Err(format!(
-                "after {SETTLE:?}: {} uploads unfinished, {unanswered} events unanswered",
-                open_uploads.len()
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    server.settled(SETTLE).await;
-    Ok(start.elapsed())
-}
-
 /// kill -9 at random moments with uploads and Slack events flowing.
 async fn kill_nine(kills: usize) -> Outcome {
     let mut out = Outcome::default();
     let fake = Arc::new(FakeSlack::start().await);
     let extra = [("STORYTIME_UPLOADS_PER_MINUTE", "0"), ("STORYTIME_RETRY_BASE_MS", "500")];
     let mut server = Server::start_with(&fake.env(), &extra);
-    let pages = Arc::new(Pages::new());
+    let pages = Arc::new(Pages::default());
     let acked = Arc::new(Mutex::new(Acked::default()));
     let seq = Arc::new(AtomicU64::new(0));
     let http = reqwest::Client::new();
@@ -356,7 +226,7 @@ async fn broken_engine(kind: &str, body: &str) -> Outcome {
         ("STORYTIME_RETRY_BASE_MS", "500"),
         ("STORYTIME_READ_WORKERS", "1"),
     ]);
-    let pages = Pages::new();
+    let pages = Pages::default();
     let start = Instant::now();
     let mut jobs = Vec::new();
     for n in 0..2 {
@@ -409,7 +279,7 @@ async fn slack_storms() -> Outcome {
     let extra =
         [("STORYTIME_UPLOADS_PER_MINUTE", "0"), ("STORYTIME_RETRY_BASE_MS", "500"), ("STORYTIME_MAX_ATTEMPTS", "4")];
     let server = Server::start_with(&fake.env(), &extra);
-    let pages = Pages::new();
+    let pages = Pages::default();
     let acked = Mutex::new(Acked::default());
     for _ in 0..4 {
         fake.plan("files.completeUploadExternal", Plan::RateLimit(2));
@@ -475,7 +345,7 @@ async fn disk_full() -> Outcome {
     }
     let data = mount.join("data");
     let mut server = Server::start_in(data.clone(), &[("STORYTIME_UPLOADS_PER_MINUTE", "0")]);
-    let pages = Pages::new();
+    let pages = Pages::default();
     let mut acked = Vec::new();
     for n in 0..3 {
         if let Ok((200, body)) = upload(&server.http, &server.base, pages.png(n), "before.png").await {
@@ -549,7 +419,7 @@ async fn disk_full() -> Outcome {
 async fn database_locked() -> Outcome {
     let mut out = Outcome::default();
     let server = Server::start(&[("STORYTIME_UPLOADS_PER_MINUTE", "0")]);
-    let pages = Pages::new();
+    let pages = Pages::default();
     let first = upload(&server.http, &server.base, pages.png(1), "first.png").await;
     out.check(matches!(first, Ok((200, _))), format!("first upload: {first:?}"));
     let db = server.data_dir.join("storytime.sqlite");
@@ -614,7 +484,7 @@ async fn database_locked() -> Outcome {
 async fn damaged_journal() -> Outcome {
     let mut out = Outcome::default();
     let mut server = Server::start(&[("STORYTIME_UPLOADS_PER_MINUTE", "0"), ("STORYTIME_READ_WORKERS", "0")]);
-    let pages = Pages::new();
+    let pages = Pages::default();
     let mut acked = Vec::new();
     for n in 0..5 {
         if let Ok((200, body)) = upload(&server.http, &server.base, pages.png(n), "queued.png").await {

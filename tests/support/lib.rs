@@ -11,6 +11,7 @@ pub mod server;
 pub mod slack_sign;
 pub mod stats;
 pub mod text;
+pub mod traffic;
 
 pub use pages::{Page, blank_page, photo_folder, render_page, sample_book, with_comment, write_sample_book};
 pub use server::{LIMIT, Server, piper_env, run_storytime, storytime_bin};

@@ -5,7 +5,6 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use storytime_pipeline::Stage;
 
 use super::request::bearer;
 use crate::error::ApiError;
@@ -17,33 +16,15 @@ use crate::state::AppState;
 /// The body shows queue depths and job counts too; it names what is down,
 /// never an internal error (those go to the log).
 pub async fn healthz(State(state): State<AppState>) -> Response {
-    let p = &state.pipeline;
+    let storage = state.storage.read(&state.pipeline).await;
     let mut healthy = true;
     let mut parts = serde_json::Map::new();
     let mut queues = serde_json::Map::new();
-    let mut storage_ok = true;
-    for stage in Stage::ALL {
-        match p.queue.depth(stage).await {
-            Ok(d) => {
-                queues.insert(
-                    stage.name().into(),
-                    json!({ "waiting": d.waiting, "in_flight": d.in_flight, "dead": d.dead }),
-                );
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, %stage, "health check: the queue does not answer");
-                storage_ok = false;
-            }
-        }
+    for (stage, d) in storage.depths.iter().filter_map(|(s, d)| Some((s, d.as_ref()?))) {
+        queues.insert(stage.name().into(), json!({ "waiting": d.waiting, "in_flight": d.in_flight, "dead": d.dead }));
     }
-    let jobs: serde_json::Map<_, _> = match p.jobs.counts().await {
-        Ok(counts) => counts.into_iter().map(|(s, n)| (s, json!(n))).collect(),
-        Err(e) => {
-            tracing::warn!(error = %e, "health check: the job store does not answer");
-            storage_ok = false;
-            serde_json::Map::new()
-        }
-    };
+    let jobs: serde_json::Map<_, _> = storage.counts.iter().flatten().map(|(s, n)| (s.clone(), json!(n))).collect();
+    let storage_ok = storage.answered();
     healthy &= storage_ok;
     parts.insert("storage".into(), json!(if storage_ok { "ok" } else { "unavailable" }));
     if let Some(engines) = &state.engines {
@@ -80,22 +61,18 @@ pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Resul
     if let Some(token) = &state.metrics_token {
         bearer(&headers, [token.as_ref()])?;
     }
-    let p = &state.pipeline;
+    let storage = state.storage.read(&state.pipeline).await;
     let mut out = String::from("# HELP storytime_jobs Jobs by status.\n# TYPE storytime_jobs gauge\n");
-    if let Ok(counts) = p.jobs.counts().await {
-        for (status, n) in counts {
-            out.push_str(&format!("storytime_jobs{{status=\"{status}\"}} {n}\n"));
-        }
+    for (status, n) in storage.counts.iter().flatten() {
+        out.push_str(&format!("storytime_jobs{{status=\"{status}\"}} {n}\n"));
     }
     out.push_str(
         "# HELP storytime_queue_messages Messages by stage and state.\n# TYPE storytime_queue_messages gauge\n",
     );
-    for stage in Stage::ALL {
-        if let Ok(d) = p.queue.depth(stage).await {
-            storytime_pipeline::metrics::queue_depth(stage, &d);
-            for (kind, n) in [("waiting", d.waiting), ("in_flight", d.in_flight), ("dead", d.dead)] {
-                out.push_str(&format!("storytime_queue_messages{{stage=\"{stage}\",state=\"{kind}\"}} {n}\n"));
-            }
+    for (stage, d) in storage.depths.iter().filter_map(|(s, d)| Some((*s, d.as_ref()?))) {
+        storytime_pipeline::metrics::queue_depth(stage, d);
+        for (kind, n) in [("waiting", d.waiting), ("in_flight", d.in_flight), ("dead", d.dead)] {
+            out.push_str(&format!("storytime_queue_messages{{stage=\"{stage}\",state=\"{kind}\"}} {n}\n"));
         }
     }
     if let Some(recorder) = &state.metrics {

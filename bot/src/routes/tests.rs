@@ -40,6 +40,7 @@ fn api(settings: &[(&'static str, &str)], api_keys: &[&str]) -> Api {
         metrics_token: None,
         engines: None,
         workers: None,
+        storage: Arc::new(crate::health::StorageReadings::new(std::time::Duration::ZERO)),
     };
     Api { router: super::router(state), t, blobs }
 }
@@ -310,6 +311,7 @@ async fn metrics_can_require_a_token() {
         metrics_token: Some(Arc::new(Secret::new("scrape-me"))),
         engines: None,
         workers: None,
+        storage: Arc::new(crate::health::StorageReadings::new(std::time::Duration::ZERO)),
     };
     api.router = super::router(state);
     assert_eq!(api.get("/metrics").await.status, 401);

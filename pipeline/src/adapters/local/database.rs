@@ -25,6 +25,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     body TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS jobs_attention ON jobs(needs_attention, updated_ms);
+-- Counts by status (/healthz, /metrics) read this index, not the job rows.
+CREATE INDEX IF NOT EXISTS jobs_status ON jobs(status);
 CREATE TABLE IF NOT EXISTS content_claims (
     content_key TEXT PRIMARY KEY,
     job_id TEXT NOT NULL

@@ -333,6 +333,24 @@ fn mount_tmpfs(at: &Path, size: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Files a write cut short would leave: the blob store's hidden
+/// temporary files.
+fn half_written(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                half_written(&path)
+            } else {
+                usize::from(e.file_name().to_string_lossy().starts_with('.'))
+            }
+        })
+        .sum()
+}
+
 /// The data directory's disk fills up, then space is freed.
 async fn disk_full() -> Outcome {
     let mut out = Outcome::default();
@@ -375,6 +393,8 @@ async fn disk_full() -> Outcome {
         }
     }
     let health = server.http.get(server.url("/healthz")).send().await.map(|r| r.status().as_u16());
+    let leftovers = half_written(&data);
+    out.check(leftovers == 0, format!("{leftovers} half-written files left on the full disk"));
     out.check(
         answers.keys().all(|s| [200, 503, 507].contains(s)),
         format!("uploads on a full disk answered {answers:?}"),
@@ -404,7 +424,9 @@ async fn disk_full() -> Outcome {
     out.check(check.as_deref() == Ok("ok"), format!("integrity check: {check:?}"));
     let mut answers: Vec<_> = answers.into_iter().collect();
     answers.sort();
-    out.figure(format!("10 uploads on a full 24 MB disk answered {answers:?}: {message}"));
+    out.figure(format!(
+        "10 uploads on a full 24 MB disk answered {answers:?}: {message}; {leftovers} half-written files"
+    ));
     out.figure(format!(
         "after freeing space: 3 of 3 accepted; {finished} of {} acknowledged jobs finished; database integrity {}",
         acked.len(),

@@ -46,8 +46,12 @@ impl BlobStore for FsBlobStore {
         let dir = path.parent().expect("keys have a prefix").to_owned();
         tokio::fs::create_dir_all(&dir).await.map_err(|e| io_error(key, e))?;
         let tmp = dir.join(format!(".{}.{}", key.file_name(), uuid::Uuid::new_v4().simple()));
-        tokio::fs::write(&tmp, &bytes).await.map_err(|e| io_error(key, e))?;
-        if let Err(e) = tokio::fs::rename(&tmp, &path).await {
+        // A write cut short (a full disk) leaves nothing behind.
+        let written = match tokio::fs::write(&tmp, &bytes).await {
+            Ok(()) => tokio::fs::rename(&tmp, &path).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             let _ = tokio::fs::remove_file(&tmp).await;
             return Err(io_error(key, e));
         }

@@ -73,6 +73,8 @@ struct Recorded {
     calls: Vec<Call>,
     plans: HashMap<String, VecDeque<Plan>>,
     history: Vec<Value>,
+    /// How long each Web API call takes after it took effect.
+    latency: Duration,
     uploads: HashMap<String, Vec<u8>>,
     upload_seq: u64,
     /// Messages posted into threads, by (channel, thread ts), in order.
@@ -157,6 +159,12 @@ impl FakeSlack {
 
     pub fn all_calls(&self) -> Vec<Call> {
         self.lock().calls.clone()
+    }
+
+    /// Every Web API call takes `latency` to answer, after it took effect
+    /// (as Slack's own calls take a few hundred milliseconds).
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
     }
 
     /// The messages posted into a thread (file shares and replies).
@@ -382,6 +390,8 @@ async fn api(
         }
         _ => json!({ "ok": true }),
     };
+    let latency = shared.state.lock().unwrap_or_else(|p| p.into_inner()).latency;
+    tokio::time::sleep(latency).await;
     if matches!(plan, Some(Plan::AnswerLost)) {
         return StatusCode::BAD_GATEWAY.into_response();
     }

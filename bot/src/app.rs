@@ -29,7 +29,7 @@ use storytime_pipeline::{Pipeline, Stage};
 use self::aws::Aws;
 use crate::health::{EngineHealth, StorageReadings, WorkerHealth};
 use crate::settings::Settings;
-use crate::slack::{SlackApi, SlackApp, SlackCheck, SlackHosts, SlackMessenger};
+use crate::slack::{Sealer, SlackApi, SlackApp, SlackCheck, SlackHosts, SlackMessenger, Workspaces};
 use crate::state::AppState;
 
 /// What a process runs, which decides what it needs.
@@ -89,17 +89,19 @@ impl App {
     async fn assemble(settings: Settings, role: &Role, aws: Aws) -> anyhow::Result<Self> {
         require_slack_where_needed(&settings, role)?;
         let adapters = Adapters::open(&settings, &aws).await?;
-        let slack_api = match &settings.slack {
-            Some(slack) => Some(slack_api(slack)?),
+        let workspaces = match &settings.slack {
+            Some(slack) => Some(Arc::new(workspaces(&settings, slack, adapters.prefs.clone())?)),
             None => None,
         };
-        let messenger = slack_api.clone().map(|api| Arc::new(SlackMessenger::new(api)) as Arc<dyn Messenger>);
+        let voices = adapters.engines.narrator.voices();
+        let messenger = workspaces.clone().map(|w| Arc::new(SlackMessenger::new(w, voices)) as Arc<dyn Messenger>);
         let pipeline = Arc::new(Pipeline::new(adapters.ports(messenger), config(&settings.pipeline)));
-        let slack = match (&settings.slack, slack_api) {
-            (Some(slack), Some(api)) => {
+        let slack = match (&settings.slack, workspaces) {
+            (Some(slack), Some(workspaces)) => {
                 let mode = if slack.app_token.is_some() { "Socket Mode" } else { "HTTP (/slack/events)" };
-                tracing::info!(api = %slack.api_url, mode, "Slack app enabled");
-                Some(SlackApp::new(slack, api, pipeline.clone()))
+                let installs = if slack.oauth.is_some() { "any workspace (OAuth)" } else { "one workspace" };
+                tracing::info!(api = %slack.api_url, mode, installs, "Slack app enabled");
+                Some(SlackApp::new(slack, workspaces, pipeline.clone()))
             }
             _ => None,
         };
@@ -175,6 +177,7 @@ pub async fn setup(settings: &Settings) -> (Vec<Arc<dyn Setup>>, Option<anyhow::
     if let Some(slack) = &settings.slack
         && let Ok(api) = slack_api(slack)
     {
+        let api = slack.bot_token.as_ref().map(|t| api.with_token(t));
         items.push(Arc::new(SlackCheck::new(slack, api, &settings.http.public_url())));
     }
     (items, failure)
@@ -203,8 +206,45 @@ fn require_slack_where_needed(settings: &Settings, role: &Role) -> anyhow::Resul
 }
 
 fn slack_api(slack: &crate::settings::SlackSettings) -> anyhow::Result<SlackApi> {
-    SlackApi::new(&slack.api_url, &slack.bot_token, SlackHosts::new(&slack.api_url))
+    SlackApi::new(&slack.api_url, SlackHosts::new(&slack.api_url))
         .context("cannot set up the HTTPS client for Slack (are the CA certificates installed?)")
+}
+
+/// Each workspace's token: `SLACK_BOT_TOKEN`, and with OAuth the
+/// installations kept (sealed) in the job store. Their key comes from the
+/// media key (the data directory's, or `STORYTIME_MEDIA_SECRET`).
+fn workspaces(
+    settings: &Settings,
+    slack: &crate::settings::SlackSettings,
+    store: Arc<dyn Preferences>,
+) -> anyhow::Result<Workspaces> {
+    let p = &settings.pipeline;
+    let sealer = match &slack.oauth {
+        None => None,
+        Some(_) if p.backends.uses_data_dir() => {
+            let key = media_key(&p.data_dir, p.media_secret.as_ref()).context("cannot read the media key")?;
+            Some(Sealer::new(&key))
+        }
+        Some(_) => match &p.media_secret {
+            Some(secret) if secret.expose().len() >= 32 => Some(Sealer::new(secret.expose().as_bytes())),
+            _ => bail!(
+                "SLACK_CLIENT_ID keeps each workspace's token sealed with the media key; without a data directory \
+                 set STORYTIME_MEDIA_SECRET (at least 32 characters)"
+            ),
+        },
+    };
+    let api = slack_api(slack)?;
+    let oauth = slack.oauth.as_ref().map(|o| {
+        let scopes = crate::slack::manifest::scopes_for(slack.trigger);
+        crate::slack::OAuthClient::new(
+            &o.client_id,
+            &o.client_secret,
+            &slack.api_url,
+            &settings.http.public_url(),
+            &scopes,
+        )
+    });
+    Ok(Workspaces::new(api, slack.bot_token.clone(), store, sealer, oauth))
 }
 
 fn config(settings: &PipelineSettings) -> PipelineConfig {

@@ -91,6 +91,7 @@ impl From<IntakeError> for ApiError {
                 Self::new(StatusCode::PAYLOAD_TOO_LARGE, "too_many_pages", e.to_string())
             }
             IntakeError::NoPages => Self::bad_request("empty_body", e.to_string()),
+            IntakeError::NotRead => Self::new(StatusCode::CONFLICT, "not_read", e.to_string()),
             IntakeError::Busy { retry_after } => Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", e.to_string())
                 .with_retry_after(retry_after.as_secs() as u32),
             IntakeError::Unavailable(port) => port.into(),

@@ -100,8 +100,15 @@ pub struct SlackSettings {
     /// `SLACK_SIGNING_SECRET`, and `SLACK_SIGNING_SECRET_PREVIOUS` while a
     /// rotation is under way: requests signed with either are accepted.
     pub signing_secrets: Vec<Secret>,
-    /// `SLACK_BOT_TOKEN` (`xoxb-…`).
-    pub bot_token: Secret,
+    /// `SLACK_BOT_TOKEN` (`xoxb-…`): the token for a single workspace, and
+    /// for workspaces without an installation of their own.
+    pub bot_token: Option<Secret>,
+    /// `SLACK_CLIENT_ID` and `SLACK_CLIENT_SECRET`: the app can be
+    /// installed into any workspace (OAuth), each with its own token.
+    pub oauth: Option<SlackOAuth>,
+    /// `STORYTIME_SLACK_TRIGGER`: `all` photos shared where the app is
+    /// (default), or only `mentions` (an @mention, a DM, the shortcut).
+    pub trigger: crate::slack::Trigger,
     /// `SLACK_APP_TOKEN` (`xapp-…`): when set, Socket Mode is used.
     pub app_token: Option<Secret>,
     /// `SLACK_API_URL`: the Web API base, `https://slack.com/api` unless a
@@ -109,19 +116,44 @@ pub struct SlackSettings {
     pub api_url: String,
 }
 
+/// The app's OAuth credentials, for installs into any workspace.
+#[derive(Debug, Clone)]
+pub struct SlackOAuth {
+    pub client_id: String,
+    pub client_secret: Secret,
+}
+
 impl SlackSettings {
     pub const DEFAULT_API_URL: &'static str = "https://slack.com/api";
 
     fn from_env(env: &Env) -> Result<Option<Self>, SettingsError> {
-        let (secret, token) = match (env.get("SLACK_SIGNING_SECRET"), env.get("SLACK_BOT_TOKEN")) {
-            (None, None) => return Ok(None),
-            (Some(s), Some(t)) => (s, t),
-            (None, Some(_)) => {
-                return Err(SettingsError::new("SLACK_SIGNING_SECRET", "is needed with SLACK_BOT_TOKEN"));
+        let oauth = match (env.get("SLACK_CLIENT_ID"), env.get("SLACK_CLIENT_SECRET")) {
+            (None, None) => None,
+            (Some(client_id), Some(secret)) => Some(SlackOAuth { client_id, client_secret: Secret::new(secret) }),
+            (Some(_), None) => return Err(SettingsError::new("SLACK_CLIENT_SECRET", "is needed with SLACK_CLIENT_ID")),
+            (None, Some(_)) => return Err(SettingsError::new("SLACK_CLIENT_ID", "is needed with SLACK_CLIENT_SECRET")),
+        };
+        let token = env.get("SLACK_BOT_TOKEN");
+        let trigger = env.get("STORYTIME_SLACK_TRIGGER");
+        let secret = match env.get("SLACK_SIGNING_SECRET") {
+            None if token.is_none() && oauth.is_none() => return Ok(None),
+            None => {
+                let with = if token.is_some() { "SLACK_BOT_TOKEN" } else { "SLACK_CLIENT_ID" };
+                return Err(SettingsError::new("SLACK_SIGNING_SECRET", format!("is needed with {with}")));
             }
-            (Some(_), None) => {
-                return Err(SettingsError::new("SLACK_BOT_TOKEN", "is needed with SLACK_SIGNING_SECRET"));
+            Some(_) if token.is_none() && oauth.is_none() => {
+                return Err(SettingsError::new(
+                    "SLACK_BOT_TOKEN",
+                    "is needed with SLACK_SIGNING_SECRET (or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET, to install \
+                     the app into any workspace)",
+                ));
             }
+            Some(s) => s,
+        };
+        let trigger = match trigger.as_deref() {
+            None | Some("all") => crate::slack::Trigger::All,
+            Some("mentions") => crate::slack::Trigger::Mentions,
+            Some(_) => return Err(SettingsError::new("STORYTIME_SLACK_TRIGGER", "must be all or mentions")),
         };
         let api_url = env.url("SLACK_API_URL")?.unwrap_or_else(|| Self::DEFAULT_API_URL.into());
         let app_token = env.get("SLACK_APP_TOKEN");
@@ -132,7 +164,9 @@ impl SlackSettings {
         signing_secrets.extend(env.get("SLACK_SIGNING_SECRET_PREVIOUS").map(Secret::new));
         Ok(Some(Self {
             signing_secrets,
-            bot_token: Secret::new(token),
+            bot_token: token.map(Secret::new),
+            oauth,
+            trigger,
             app_token: app_token.map(Secret::new),
             api_url,
         }))
@@ -279,6 +313,28 @@ mod tests {
                 .unwrap_err()
                 .name,
             "SLACK_APP_TOKEN"
+        );
+    }
+
+    #[test]
+    fn slack_installs_need_the_client_id_and_secret_together() {
+        let base = [("SLACK_SIGNING_SECRET", "s")];
+        assert_eq!(from(&base).unwrap_err().name, "SLACK_BOT_TOKEN");
+        let oauth = from(&[base[0], ("SLACK_CLIENT_ID", "1.2"), ("SLACK_CLIENT_SECRET", "c")]).unwrap();
+        let slack = oauth.slack.unwrap();
+        assert!(slack.bot_token.is_none() && slack.oauth.is_some());
+        assert_eq!(from(&[base[0], ("SLACK_CLIENT_ID", "1.2")]).unwrap_err().name, "SLACK_CLIENT_SECRET");
+        assert_eq!(
+            from(&[("SLACK_CLIENT_ID", "1.2"), ("SLACK_CLIENT_SECRET", "c")]).unwrap_err().name,
+            "SLACK_SIGNING_SECRET"
+        );
+        let t = [("SLACK_BOT_TOKEN", "xoxb-1"), ("SLACK_SIGNING_SECRET", "s")];
+        assert_eq!(from(&t).unwrap().slack.unwrap().trigger, crate::slack::Trigger::All);
+        let mentions = from(&[t[0], t[1], ("STORYTIME_SLACK_TRIGGER", "mentions")]).unwrap();
+        assert_eq!(mentions.slack.unwrap().trigger, crate::slack::Trigger::Mentions);
+        assert_eq!(
+            from(&[t[0], t[1], ("STORYTIME_SLACK_TRIGGER", "some")]).unwrap_err().name,
+            "STORYTIME_SLACK_TRIGGER"
         );
     }
 

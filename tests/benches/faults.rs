@@ -179,7 +179,7 @@ async fn kill_nine(kills: usize) -> Outcome {
         .sent_events
         .iter()
         .filter(|(c, t)| !acked.events.iter().any(|(ac, at, _)| ac == c && at == t))
-        .filter(|(c, t)| fake.thread(c, t).len() > 1)
+        .filter(|(c, t)| fake.deliveries(c, t).len() > 1)
         .count();
     avoided += repeats_avoided(&server).await;
     out.figure(format!("{kills} kills in {:.0} s of traffic", traffic_time.as_secs_f64()));

@@ -16,5 +16,6 @@ mod observability;
 mod privacy;
 mod rest_api;
 mod slack;
+mod slack_apps;
 mod support_checks;
 mod web_page;

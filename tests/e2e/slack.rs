@@ -231,7 +231,7 @@ async fn a_delivery_whose_answer_was_lost_is_found_in_the_thread_not_posted_twic
     let looked = fake.wait_for("conversations.replies", 1, LIMIT).await;
     assert_eq!(looked[0].params["ts"], "1700000007.000100");
     settled(&server).await;
-    assert_eq!(fake.thread("C0KIDS", "1700000007.000100").len(), 1, "one narration in the thread");
+    assert_eq!(fake.deliveries("C0KIDS", "1700000007.000100").len(), 1, "one narration in the thread");
     assert_eq!(fake.calls("files.completeUploadExternal").len(), 1);
     assert!(server.outbox().is_empty(), "delivered, so no fallback email");
     let done: Vec<Value> = fake.calls("reactions.add").into_iter().map(|c| c.params["name"].clone()).collect();
@@ -473,6 +473,14 @@ async fn doctor_checks_the_bot_token_with_slack() {
     let report = String::from_utf8_lossy(&revoked.stdout);
     assert_eq!(revoked.status.code(), Some(1), "{report}");
     assert!(report.contains("invalid_auth") && report.contains("Bot User OAuth Token"), "{report}");
+
+    // A token installed before the app asked for a scope it now needs.
+    let all = storytime_bot::slack::manifest::bot_scopes();
+    fake.grant_scopes(&all.iter().copied().filter(|s| *s != "files:read").collect::<Vec<_>>());
+    let narrow = doctor(fake.env()).await.unwrap();
+    let report = String::from_utf8_lossy(&narrow.stdout);
+    assert_eq!(narrow.status.code(), Some(1), "{report}");
+    assert!(report.contains("lacks the scopes files:read") && report.contains("reinstall"), "{report}");
 }
 
 #[tokio::test]

@@ -22,6 +22,9 @@ pub const BOT_TOKEN: &str = "xoxb-test-token";
 pub const SIGNING_SECRET: &str = "test-signing-secret";
 pub const TEAM: &str = "T0TEAM";
 pub const BOT_USER: &str = "U0BOT";
+/// The app's OAuth credentials the fake accepts on `oauth.v2.access`.
+pub const CLIENT_ID: &str = "1111.2222";
+pub const CLIENT_SECRET: &str = "test-client-secret";
 
 /// The body of a `message` event with files, as Slack sends it for a
 /// shared photo.
@@ -82,6 +85,14 @@ struct Recorded {
     message_seq: u64,
     sockets: Vec<mpsc::UnboundedSender<String>>,
     acks: Vec<Value>,
+    /// Bot tokens issued by installs, with their workspace.
+    tokens: HashMap<String, String>,
+    /// Authorization codes waiting for `oauth.v2.access`: code → team.
+    codes: HashMap<String, String>,
+    /// The scopes `auth.test` reports (`x-oauth-scopes`); `None`: all.
+    scopes: Option<Vec<String>>,
+    /// Home tabs published, by user.
+    homes: HashMap<String, Value>,
 }
 
 #[derive(Clone)]
@@ -138,6 +149,35 @@ impl FakeSlack {
         file_json(&self.shared.base, id, name, mimetype)
     }
 
+    /// Plays the user's side of an install in `team`: Slack's authorize
+    /// page would send the browser back with this code.
+    pub fn authorize(&self, team: &str) -> String {
+        let mut s = self.lock();
+        let code = format!("code-{team}-{}", s.codes.len() + s.tokens.len());
+        s.codes.insert(code.clone(), team.to_owned());
+        code
+    }
+
+    /// The bot token an install gave `team`, if it has one.
+    pub fn token_of(&self, team: &str) -> Option<String> {
+        self.lock().tokens.iter().find(|(_, t)| *t == team).map(|(k, _)| k.clone())
+    }
+
+    /// Revokes `team`'s token, as uninstalling the app does.
+    pub fn revoke(&self, team: &str) {
+        self.lock().tokens.retain(|_, t| t != team);
+    }
+
+    /// The scopes `auth.test` reports as granted.
+    pub fn grant_scopes(&self, scopes: &[&str]) {
+        self.lock().scopes = Some(scopes.iter().map(|s| s.to_string()).collect());
+    }
+
+    /// The Home tab last published for `user`.
+    pub fn home_of(&self, user: &str) -> Option<Value> {
+        self.lock().homes.get(user).cloned()
+    }
+
     /// Makes downloads of a file answer with a sign-in page.
     pub fn deny_download(&self, id: &str) {
         if let Some(f) = self.lock().files.get_mut(id) {
@@ -175,6 +215,16 @@ impl FakeSlack {
     /// Every thread with the number of messages posted into it.
     pub fn thread_counts(&self) -> HashMap<(String, String), usize> {
         self.lock().threads.iter().map(|(k, v)| (k.clone(), v.len())).collect()
+    }
+
+    /// The results delivered into a thread: messages whose first block is
+    /// named for a delivery (`storytime-<job>-<recipient>`), not status
+    /// lines or what is offered next.
+    pub fn deliveries(&self, channel: &str, thread_ts: &str) -> Vec<Value> {
+        self.thread(channel, thread_ts)
+            .into_iter()
+            .filter(|m| first_block_id(m).is_some_and(|id| id.starts_with("storytime-") && !id.ends_with("-next")))
+            .collect()
     }
 
     /// The bytes uploaded for a file id.
@@ -336,7 +386,11 @@ async fn api(
         }
         Some(Plan::AnswerLost) | None => {}
     }
-    if authorization.as_deref() != Some(&format!("Bearer {BOT_TOKEN}")) && method != "apps.connections.open" {
+    if method == "oauth.v2.access" {
+        return axum::Json(shared.exchange(&params)).into_response();
+    }
+    let known = shared.known_token(authorization.as_deref());
+    if !known && method != "apps.connections.open" {
         return axum::Json(json!({ "ok": false, "error": "invalid_auth" })).into_response();
     }
     let base = &shared.base;
@@ -386,7 +440,25 @@ async fn api(
             json!({ "ok": true, "url": format!("{}/socket", base.replacen("http://", "ws://", 1)) })
         }
         "auth.test" => {
-            json!({ "ok": true, "user_id": BOT_USER, "bot_id": "B0BOT", "team_id": TEAM, "team": "Test", "url": "https://test.slack.com/" })
+            let scopes = shared.state.lock().unwrap().scopes.clone();
+            let scopes = scopes.map(|s| s.join(",")).unwrap_or_else(|| ALL_SCOPES.join(","));
+            let answer = json!({ "ok": true, "user_id": BOT_USER, "bot_id": "B0BOT", "team_id": TEAM, "team": "Test", "url": "https://test.slack.com/" });
+            return ([("x-oauth-scopes", scopes)], axum::Json(answer)).into_response();
+        }
+        "chat.update" => {
+            let mut s = shared.state.lock().unwrap();
+            let ts = params["ts"].clone();
+            for message in s.threads.values_mut().flatten().filter(|m| m["ts"] == ts) {
+                message["text"] = params["text"].clone();
+                message["blocks"] = json_param(&params["blocks"]);
+            }
+            json!({ "ok": true, "channel": params["channel"], "ts": ts })
+        }
+        "views.publish" => {
+            let user = params["user_id"].as_str().unwrap_or_default().to_owned();
+            let view = json_param(&params["view"]);
+            shared.state.lock().unwrap().homes.insert(user, view.clone());
+            json!({ "ok": true, "view": view })
         }
         _ => json!({ "ok": true }),
     };
@@ -398,6 +470,46 @@ async fn api(
     axum::Json(answer).into_response()
 }
 
+/// Every scope a full install grants (as `manifest.yml` asks).
+const ALL_SCOPES: &[&str] = &[
+    "app_mentions:read",
+    "channels:history",
+    "chat:write",
+    "commands",
+    "files:read",
+    "files:write",
+    "groups:history",
+    "im:history",
+    "mpim:history",
+    "reactions:write",
+];
+
+impl Shared {
+    /// The configured bot token, or one an install issued.
+    fn known_token(&self, authorization: Option<&str>) -> bool {
+        let Some(token) = authorization.and_then(|a| a.strip_prefix("Bearer ")) else { return false };
+        token == BOT_TOKEN || self.state.lock().unwrap_or_else(|p| p.into_inner()).tokens.contains_key(token)
+    }
+
+    /// `oauth.v2.access`: the app's credentials and a code from an install.
+    fn exchange(&self, params: &Value) -> Value {
+        if params["client_id"] != CLIENT_ID || params["client_secret"] != CLIENT_SECRET {
+            return json!({ "ok": false, "error": "invalid_client_id" });
+        }
+        let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(team) = params["code"].as_str().and_then(|c| s.codes.remove(c)) else {
+            return json!({ "ok": false, "error": "invalid_code" });
+        };
+        let token = format!("xoxb-{team}-{}", s.tokens.len() + 1);
+        s.tokens.insert(token.clone(), team.clone());
+        json!({
+            "ok": true, "access_token": token, "token_type": "bot", "scope": ALL_SCOPES.join(","),
+            "bot_user_id": format!("U{team}BOT"), "app_id": "A0APP", "team": { "id": team, "name": format!("Team {team}") },
+            "enterprise": null, "authed_user": { "id": format!("U{team}ADMIN") }, "is_enterprise_install": false
+        })
+    }
+}
+
 async fn download(State(shared): State<Shared>, Path(id): Path<String>, headers: HeaderMap) -> Response {
     let authorization = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
     shared.record(Call {
@@ -405,11 +517,12 @@ async fn download(State(shared): State<Shared>, Path(id): Path<String>, headers:
         params: json!({ "file": id }),
         authorization: authorization.clone(),
     });
+    let known = shared.known_token(authorization.as_deref());
     let s = shared.state.lock().unwrap();
     let Some(file) = s.files.get(&id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    if file.login_page || authorization.as_deref() != Some(&format!("Bearer {BOT_TOKEN}")) {
+    if file.login_page || !known {
         // Slack's answer to a download without access: a sign-in page.
         let page = "<!DOCTYPE html><html><head><title>Slack</title></head><body>Sign in to continue</body></html>";
         return ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], page).into_response();

@@ -126,7 +126,7 @@ pub async fn send_photo(
 pub fn answers(fake: &FakeSlack, outbox: &[String], channel: &str, thread: &str, name: &str) -> (usize, usize) {
     let emails =
         outbox.iter().filter(|m| m.contains(&format!(": {name}\r\n")) || m.contains(&format!(": {name}\n"))).count();
-    (fake.thread(channel, thread).len(), emails)
+    (fake.deliveries(channel, thread).len(), emails)
 }
 
 /// Waits until every acknowledged upload has finished and every

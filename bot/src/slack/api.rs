@@ -27,6 +27,9 @@ const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 /// Slack errors that mean the destination is gone or the app lacks access:
 /// retrying cannot help, so the result goes by email instead.
 const PERMANENT: &[&str] = &[
+    // No token for the workspace: the app was never installed there, or
+    // was uninstalled.
+    "not_installed",
     "not_in_channel",
     "channel_not_found",
     "is_archived",
@@ -95,16 +98,29 @@ impl From<SlackError> for PortError {
     }
 }
 
+/// A Web API client for one bot token (or none: response URLs, OAuth).
 #[derive(Clone)]
 pub struct SlackApi {
     client: Arc<SlackHyperClient>,
     token: SlackApiToken,
+    bearer: Secret,
     http: reqwest::Client,
     hosts: SlackHosts,
+    api_url: Arc<str>,
+}
+
+/// What `auth.test` says of a token.
+pub struct Identity {
+    pub team: String,
+    pub team_id: String,
+    pub user: String,
+    /// The scopes granted, from the `x-oauth-scopes` answer header.
+    pub scopes: Option<Vec<String>>,
 }
 
 impl SlackApi {
-    pub fn new(api_url: &str, bot_token: &Secret, hosts: SlackHosts) -> std::io::Result<Self> {
+    /// A client without a token; [`Self::with_token`] makes one per token.
+    pub fn new(api_url: &str, hosts: SlackHosts) -> std::io::Result<Self> {
         let https =
             hyper_rustls::HttpsConnectorBuilder::new().with_native_roots()?.https_or_http().enable_http1().build();
         let connector = SlackClientHyperConnector::with_connector(https).with_slack_api_url(api_url);
@@ -115,10 +131,26 @@ impl SlackApi {
             .expect("a plain HTTP client builds");
         Ok(Self {
             client: Arc::new(SlackClient::new(connector)),
-            token: SlackApiToken::new(SlackApiTokenValue(bot_token.expose().to_owned())),
+            token: SlackApiToken::new(SlackApiTokenValue(String::new())),
+            bearer: Secret::new(""),
             http,
             hosts,
+            api_url: api_url.trim_end_matches('/').into(),
         })
+    }
+
+    /// The same client speaking with `token`.
+    pub fn with_token(&self, token: &Secret) -> Self {
+        Self {
+            token: SlackApiToken::new(SlackApiTokenValue(token.expose().to_owned())),
+            bearer: token.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// The token, for file downloads.
+    pub fn bearer(&self) -> &Secret {
+        &self.bearer
     }
 
     pub fn client(&self) -> Arc<SlackHyperClient> {
@@ -215,10 +247,43 @@ impl SlackApi {
         done(self.call("chat.postMessage", || async move { self.session().chat_post_message(req).await }).await)
     }
 
+    /// Posts a message (text, and blocks when given) in a thread; its `ts`.
+    pub async fn post_blocks(
+        &self,
+        channel: &str,
+        thread_ts: &str,
+        text: &str,
+        blocks: Option<Value>,
+    ) -> Result<String, SlackError> {
+        let mut body = json!({ "channel": channel, "thread_ts": thread_ts, "text": text });
+        if let Some(blocks) = blocks {
+            body["blocks"] = blocks;
+        }
+        let (answer, _) = self.raw("chat.postMessage", &body).await?;
+        Ok(answer["ts"].as_str().unwrap_or_default().to_owned())
+    }
+
+    /// Replaces a message the app posted.
+    pub async fn update(&self, channel: &str, ts: &str, text: &str, blocks: Option<Value>) -> Result<(), SlackError> {
+        let body = json!({ "channel": channel, "ts": ts, "text": text, "blocks": blocks.unwrap_or_else(|| json!([])) });
+        self.raw("chat.update", &body).await.map(drop)
+    }
+
     /// Whether a message whose first block is named `key` is in the thread
     /// (its replies, newest pages first as Slack gives them, at most
-    /// `REPLIES_PAGES` pages of 200).
+    /// `REPLIES_PAGES` pages of 200). An app installed without the history
+    /// scopes (`manifest.mentions.yml`) cannot look, and posts again.
     pub async fn posted(&self, channel: &str, thread_ts: &str, key: &str) -> Result<bool, SlackError> {
+        match self.find_marked(channel, thread_ts, key).await {
+            Err(e) if e.code() == Some("missing_scope") => {
+                tracing::warn!(channel, "cannot read the thread (no history scope) to check for an earlier post");
+                Ok(false)
+            }
+            other => other,
+        }
+    }
+
+    async fn find_marked(&self, channel: &str, thread_ts: &str, key: &str) -> Result<bool, SlackError> {
         let mut cursor: Option<SlackCursorId> = None;
         for _ in 0..REPLIES_PAGES {
             let mut req = SlackApiConversationsRepliesRequest::new(
@@ -291,10 +356,117 @@ impl SlackApi {
         )
     }
 
-    /// Who the bot token belongs to: `(team, bot user id)`.
-    pub async fn whoami(&self) -> Result<(String, String), SlackError> {
-        let res = self.call("auth.test", || async move { self.session().auth_test().await }).await?;
-        Ok((res.team, res.user_id.to_string()))
+    /// Who the bot token belongs to, and the scopes it was granted.
+    pub async fn whoami(&self) -> Result<Identity, SlackError> {
+        let (answer, headers) = self.raw("auth.test", &serde_json::Map::new().into()).await?;
+        let scopes = headers
+            .get("x-oauth-scopes")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(',').map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect());
+        let text = |k: &str| answer[k].as_str().unwrap_or_default().to_owned();
+        Ok(Identity { team: text("team"), team_id: text("team_id"), user: text("user_id"), scopes })
+    }
+
+    /// Calls a Web API method with a JSON body and the token, waiting out
+    /// rate limits within the budget; the answer and its headers.
+    pub async fn raw(
+        &self,
+        method: &'static str,
+        body: &Value,
+    ) -> Result<(Value, reqwest::header::HeaderMap), SlackError> {
+        let deadline = Instant::now() + RATE_LIMIT_BUDGET;
+        loop {
+            let sent = self
+                .http
+                .post(format!("{}/{method}", self.api_url))
+                .bearer_auth(self.bearer.expose())
+                .json(body)
+                .send()
+                .await;
+            let answer = self.answer(method, sent).await;
+            match answer {
+                Err(Answer::RateLimited(wait)) => {
+                    counted(method, "rate_limited".into());
+                    let wait = wait.min(MAX_RETRY_AFTER);
+                    if Instant::now() + wait > deadline {
+                        return Err(SlackError::Unavailable { method, detail: "still rate limited".into() });
+                    }
+                    tracing::warn!(method, wait = ?wait, "Slack rate limit: waiting");
+                    metrics::counter!(storytime_pipeline::metrics::SLACK_RATE_LIMITED).increment(wait.as_secs());
+                    tokio::time::sleep(wait).await;
+                }
+                Err(Answer::Failed(e)) => {
+                    counted(method, e.code().unwrap_or("error").to_owned());
+                    return Err(e);
+                }
+                Ok(ok) => {
+                    counted(method, "ok".into());
+                    return Ok(ok);
+                }
+            }
+        }
+    }
+
+    /// `oauth.v2.access` with form parameters (the app's credentials, not
+    /// a token).
+    pub async fn oauth_access(&self, form: &[(&str, &str)]) -> Result<Value, SlackError> {
+        let method = "oauth.v2.access";
+        let field = |name: &str| form.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        let mut request = self.http.post(format!("{}/{method}", self.api_url)).form(form);
+        // Slack prefers the credentials as HTTP Basic; the form has them too.
+        if let (Some(id), Some(secret)) = (field("client_id"), field("client_secret")) {
+            request = request.basic_auth(id, Some(secret));
+        }
+        let sent = request.send().await;
+        match self.answer(method, sent).await {
+            Ok((answer, _)) => {
+                counted(method, "ok".into());
+                Ok(answer)
+            }
+            Err(Answer::RateLimited(_)) => {
+                counted(method, "rate_limited".into());
+                Err(SlackError::Unavailable { method, detail: "rate limited".into() })
+            }
+            Err(Answer::Failed(e)) => {
+                counted(method, e.code().unwrap_or("error").to_owned());
+                Err(e)
+            }
+        }
+    }
+
+    async fn answer(
+        &self,
+        method: &'static str,
+        sent: reqwest::Result<reqwest::Response>,
+    ) -> Result<(Value, reqwest::header::HeaderMap), Answer> {
+        let r =
+            sent.map_err(|e| Answer::Failed(SlackError::Unavailable { method, detail: e.without_url().to_string() }))?;
+        let status = r.status();
+        if status.as_u16() == 429 {
+            let wait = r
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse().ok())
+                .map_or(Duration::from_secs(1), Duration::from_secs);
+            return Err(Answer::RateLimited(wait));
+        }
+        if status.is_server_error() {
+            return Err(Answer::Failed(SlackError::Unavailable { method, detail: format!("HTTP {status}") }));
+        }
+        if !status.is_success() {
+            return Err(Answer::Failed(SlackError::Rejected { method, detail: format!("HTTP {status}") }));
+        }
+        let headers = r.headers().clone();
+        let answer: Value = r
+            .json()
+            .await
+            .map_err(|e| Answer::Failed(SlackError::Unexpected { method, detail: e.without_url().to_string() }))?;
+        if answer["ok"] != true {
+            let code = answer["error"].as_str().unwrap_or("unknown_error").to_owned();
+            return Err(Answer::Failed(SlackError::Api { method, code }));
+        }
+        Ok((answer, headers))
     }
 
     /// The most recent messages of a channel, newest first, as JSON.
@@ -333,6 +505,12 @@ impl SlackApi {
             s => Err(SlackError::Rejected { method, detail: format!("HTTP {s}") }),
         }
     }
+}
+
+/// How one raw call went, before rate limits are waited out.
+enum Answer {
+    RateLimited(Duration),
+    Failed(SlackError),
 }
 
 /// Mrkdwn as section blocks (3,000 characters each at most); the first is

@@ -4,21 +4,36 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use axum::Router;
-use axum::routing::post;
+use axum::routing::{get, post};
 use storytime_pipeline::{Pipeline, PortError, StageMessage};
 
 use super::api::SlackApi;
 use super::files::{FileFetcher, SlackHosts};
+use super::installs::Workspaces;
 use super::verify::{self, Verifier};
-use super::{commands, events, interactions, manifest, socket};
+use super::{commands, events, interactions, manifest, oauth, socket};
 use crate::settings::SlackSettings;
 
 /// The source name of Slack's inbound messages.
 pub const SOURCE: &str = "slack";
 
+/// `STORYTIME_SLACK_TRIGGER`: which shared photos are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Trigger {
+    /// Every photo shared where the app is.
+    #[default]
+    All,
+    /// Photos shared with an @mention, in a direct message, or through the
+    /// shortcut or `/storytime last`.
+    Mentions,
+}
+
 pub struct SlackApp {
     pub(super) pipeline: Arc<Pipeline>,
-    pub(super) api: SlackApi,
+    /// Each workspace's bot token.
+    pub(super) workspaces: Arc<Workspaces>,
+    /// Which photos are read.
+    pub(super) trigger: Trigger,
     verifier: Verifier,
     pub(super) files: FileFetcher,
     /// The Socket Mode connection: not used, connecting, or connected.
@@ -30,13 +45,25 @@ pub(super) const SOCKET_CONNECTING: u8 = 1;
 pub(super) const SOCKET_CONNECTED: u8 = 2;
 
 impl SlackApp {
-    /// The app on `api` (the client the pipeline's messenger also uses),
-    /// submitting jobs to `pipeline`.
-    pub fn new(settings: &SlackSettings, api: SlackApi, pipeline: Arc<Pipeline>) -> Arc<Self> {
+    /// The app speaking through `workspaces` (which the pipeline's
+    /// messenger also uses), submitting jobs to `pipeline`.
+    pub fn new(settings: &SlackSettings, workspaces: Arc<Workspaces>, pipeline: Arc<Pipeline>) -> Arc<Self> {
         let hosts = SlackHosts::new(&settings.api_url);
-        let files = FileFetcher::new(settings.bot_token.clone(), hosts, pipeline.config.limits.image.max_bytes);
+        let files = FileFetcher::new(hosts, pipeline.config.limits.image.max_bytes);
         let socket = AtomicU8::new(if settings.app_token.is_some() { SOCKET_CONNECTING } else { SOCKET_OFF });
-        Arc::new(Self { verifier: Verifier::new(settings.signing_secrets.clone()), pipeline, api, files, socket })
+        Arc::new(Self {
+            verifier: Verifier::new(settings.signing_secrets.clone()),
+            pipeline,
+            workspaces,
+            trigger: settings.trigger,
+            files,
+            socket,
+        })
+    }
+
+    /// The client for `team`'s workspace.
+    pub(super) async fn api(&self, team: &str) -> Result<SlackApi, super::api::SlackError> {
+        self.workspaces.api(team).await
     }
 
     /// The Socket Mode connection's state, when Socket Mode is used.
@@ -49,15 +76,18 @@ impl SlackApp {
     }
 
     /// `/slack/events`, `/slack/commands` and `/slack/interactions`, each
-    /// behind signature verification.
+    /// behind signature verification, and the install pages (OAuth).
     pub fn routes(self: &Arc<Self>) -> Router {
         let verify = axum::middleware::from_fn_with_state(self.verifier.clone(), verify::require_signature);
-        Router::new()
+        let signed = Router::new()
             .route(manifest::EVENTS_PATH, post(events::events))
             .route(manifest::COMMANDS_PATH, post(commands::commands))
             .route(manifest::INTERACTIONS_PATH, post(interactions::interactions))
-            .layer(verify)
-            .with_state(self.clone())
+            .layer(verify);
+        let install = Router::new()
+            .route(manifest::INSTALL_PATH, get(oauth::install))
+            .route(manifest::REDIRECT_PATH, get(oauth::redirect));
+        signed.merge(install).with_state(self.clone())
     }
 
     /// Connects over Socket Mode with the app-level token, retrying with

@@ -162,7 +162,7 @@ impl SlackApp {
         })
     }
 
-    async fn email(&self, user: &str, arg: &str) -> Result<String, storytime_pipeline::PortError> {
+    pub(super) async fn email(&self, user: &str, arg: &str) -> Result<String, storytime_pipeline::PortError> {
         let mut prefs: UserPrefs = self.pipeline.prefs.get(user).await?;
         if arg.eq_ignore_ascii_case("off") {
             prefs.email = None;

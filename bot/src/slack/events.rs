@@ -15,6 +15,7 @@ use serde_json::json;
 use serde_json::value::RawValue;
 
 use super::SlackApp;
+use super::app::Trigger;
 
 pub async fn events(State(app): State<Arc<SlackApp>>, headers: HeaderMap, body: Bytes) -> Response {
     let Ok(envelope) = serde_json::from_slice::<Envelope>(&body) else {
@@ -47,6 +48,8 @@ pub(super) struct Envelope<'a> {
     #[serde(default, borrow)]
     team_id: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
+    enterprise_id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
     challenge: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     authorizations: Vec<Authorization<'a>>,
@@ -60,6 +63,8 @@ struct Authorization<'a> {
     user_id: Option<Cow<'a, str>>,
     #[serde(default)]
     is_bot: bool,
+    #[serde(default)]
+    is_enterprise_install: bool,
 }
 
 /// The fields of an event that decide what to do with it.
@@ -81,18 +86,59 @@ struct Event<'a> {
     channel_type: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     ts: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    event_ts: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tab: Option<Cow<'a, str>>,
     #[serde(default)]
     files: Option<Vec<IgnoredAny>>,
+}
+
+/// The part of `tokens_revoked` that says whether the bot token went.
+#[derive(Deserialize)]
+struct Revoked {
+    #[serde(default)]
+    tokens: RevokedTokens,
+}
+
+#[derive(Deserialize, Default)]
+struct RevokedTokens {
+    #[serde(default)]
+    bot: Vec<IgnoredAny>,
 }
 
 impl SlackApp {
     /// Records an event the app must act on; others are acknowledged and
     /// dropped. Shared by HTTP and Socket Mode.
     pub(super) async fn accept_event(&self, envelope: &Envelope<'_>) -> Result<(), storytime_pipeline::PortError> {
-        match triage(envelope) {
+        match triage(envelope, self.trigger) {
             Some((key, payload)) => self.record_raw(key, payload).await,
-            None => Ok(()),
+            None => self.forget_if_uninstalled(envelope).await,
         }
+    }
+
+    /// `app_uninstalled`, or `tokens_revoked` naming the bot: the
+    /// workspace's installation is deleted before Slack gets its answer,
+    /// so its token is never used again (pending results go by email).
+    async fn forget_if_uninstalled(&self, envelope: &Envelope<'_>) -> Result<(), storytime_pipeline::PortError> {
+        let Some(raw) = envelope.event.filter(|_| envelope.kind == "event_callback") else { return Ok(()) };
+        let Ok(event) = serde_json::from_str::<Event>(raw.get()) else { return Ok(()) };
+        let gone = match &*event.kind {
+            "app_uninstalled" => true,
+            "tokens_revoked" => serde_json::from_str::<Revoked>(raw.get()).is_ok_and(|r| !r.tokens.bot.is_empty()),
+            _ => false,
+        };
+        let Some(team) = envelope.team_id.as_deref().or(event.team.as_deref()).filter(|_| gone) else {
+            return Ok(());
+        };
+        self.workspaces.remove(team).await?;
+        if envelope.authorizations.iter().any(|a| a.is_enterprise_install)
+            && let Some(enterprise) = envelope.enterprise_id.as_deref()
+        {
+            self.workspaces.remove(enterprise).await?;
+        }
+        tracing::info!(team, event = %event.kind, "Storytime was removed from a workspace; its token is forgotten");
+        Ok(())
     }
 }
 
@@ -102,7 +148,7 @@ impl SlackApp {
 /// `app_mention`) is one request. Bots' messages, the app's own uploads,
 /// edits and deletions are ignored. The request is the inbound stage's
 /// JSON (`kind`, `key`, `team`, `event`), with the event as Slack sent it.
-pub(super) fn triage(envelope: &Envelope) -> Option<(String, String)> {
+pub(super) fn triage(envelope: &Envelope, trigger: Trigger) -> Option<(String, String)> {
     if envelope.kind != "event_callback" {
         return None;
     }
@@ -117,14 +163,29 @@ pub(super) fn triage(envelope: &Envelope) -> Option<(String, String)> {
     if Some(user) == bot_user {
         return None;
     }
+    let quoted = |s: &str| serde_json::to_string(s).expect("a string serialises");
+    if event.kind == "app_home_opened" {
+        // The Home tab is drawn fresh each time it is opened.
+        if event.tab.as_deref() != Some("home") {
+            return None;
+        }
+        let at = event.event_ts.as_deref().unwrap_or_default();
+        let key = format!("slack:{team}:home:{user}:{at}");
+        let payload =
+            format!(r#"{{"kind":"home","key":{},"team":{},"user":{}}}"#, quoted(&key), quoted(team), quoted(user));
+        return Some((key, payload));
+    }
     let channel = event.channel.as_deref()?;
     let ts = event.ts.as_deref()?;
     let has_files = event.files.is_some_and(|f| !f.is_empty());
     let kind = match &*event.kind {
         "message" => {
             let plain = matches!(event.subtype.as_deref(), None | Some("file_share") | Some("thread_broadcast"));
+            let direct = event.channel_type.as_deref() == Some("im");
             match (plain, has_files, event.channel_type.as_deref()) {
-                (true, true, _) => "message",
+                // With `mentions`, a photo in a channel is read only when
+                // the app is mentioned (the app_mention event).
+                (true, true, _) if direct || trigger == Trigger::All => "message",
                 // Someone wrote to the bot without a photo: say how it works.
                 (true, false, Some("im")) => "help",
                 _ => return None,
@@ -135,7 +196,6 @@ pub(super) fn triage(envelope: &Envelope) -> Option<(String, String)> {
         _ => return None,
     };
     let key = format!("slack:{team}:{channel}:{ts}");
-    let quoted = |s: &str| serde_json::to_string(s).expect("a string serialises");
     let payload =
         format!(r#"{{"kind":"{kind}","key":{},"team":{},"event":{}}}"#, quoted(&key), quoted(team), raw.get());
     Some((key, payload))
@@ -149,7 +209,7 @@ mod tests {
     fn triage(envelope: &Value) -> Option<(String, Value)> {
         let body = envelope.to_string();
         let envelope = serde_json::from_str(&body).unwrap();
-        let (key, payload) = super::triage(&envelope)?;
+        let (key, payload) = super::triage(&envelope, super::Trigger::All)?;
         Some((key, serde_json::from_str(&payload).expect("the request is JSON")))
     }
 
@@ -217,6 +277,39 @@ mod tests {
         assert_eq!(triage(&dm).unwrap().1["kind"], "help");
     }
 
+    #[test]
+    fn with_mentions_only_a_channel_photo_needs_an_at_mention() {
+        let mentions = |envelope: &Value| {
+            let body = envelope.to_string();
+            let envelope = serde_json::from_str(&body).unwrap();
+            super::triage(&envelope, super::Trigger::Mentions).map(|(k, _)| k)
+        };
+        let shared = envelope(
+            json!({ "type": "message", "subtype": "file_share", "user": "U1", "channel": "C1", "ts": "5.1", "files": [photo()] }),
+        );
+        let mention =
+            envelope(json!({ "type": "app_mention", "user": "U1", "channel": "C1", "ts": "5.1", "files": [photo()] }));
+        let dm = envelope(json!({ "type": "message", "subtype": "file_share", "channel_type": "im", "user": "U1",
+                                  "channel": "D1", "ts": "5.2", "files": [photo()] }));
+        assert_eq!(mentions(&shared), None);
+        assert_eq!(mentions(&mention).as_deref(), Some("slack:T1:C1:5.1"));
+        assert_eq!(mentions(&dm).as_deref(), Some("slack:T1:D1:5.2"));
+    }
+
+    #[test]
+    fn opening_the_home_tab_asks_for_it_to_be_drawn() {
+        let home = envelope(
+            json!({ "type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "home", "event_ts": "6.1" }),
+        );
+        let (key, request) = triage(&home).unwrap();
+        assert_eq!(key, "slack:T1:home:U1:6.1");
+        assert_eq!(request, json!({ "kind": "home", "key": key, "team": "T1", "user": "U1" }));
+        let messages = envelope(
+            json!({ "type": "app_home_opened", "user": "U1", "channel": "D1", "tab": "messages", "event_ts": "6.2" }),
+        );
+        assert!(triage(&messages).is_none());
+    }
+
     proptest::proptest! {
         /// Envelopes of any shape: triaged or ignored, never a panic.
         #[test]
@@ -224,7 +317,8 @@ mod tests {
             for text in [raw.clone(), format!(r#"{{"type":"{kind}","team_id":"T1","event":{event}}}"#),
                 format!(r#"{{"type":"event_callback","event":{{"type":"message","subtype":"file_share","files":[{event}]}}}}"#)] {
                 if let Ok(envelope) = serde_json::from_str::<super::Envelope>(&text) {
-                    let _ = super::triage(&envelope);
+                    let _ = super::triage(&envelope, super::Trigger::All);
+                    let _ = super::triage(&envelope, super::Trigger::Mentions);
                 }
             }
         }

@@ -83,23 +83,22 @@ fn authority(u: &Url) -> String {
 #[derive(Clone)]
 pub struct FileFetcher {
     http: reqwest::Client,
-    token: Secret,
     hosts: SlackHosts,
     max_bytes: usize,
 }
 
 impl FileFetcher {
-    pub fn new(token: Secret, hosts: SlackHosts, max_bytes: usize) -> Self {
+    pub fn new(hosts: SlackHosts, max_bytes: usize) -> Self {
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(60))
             .build()
             .expect("a plain HTTP client builds");
-        Self { http, token, hosts, max_bytes }
+        Self { http, hosts, max_bytes }
     }
 
-    /// Downloads a private file with the bot token.
-    pub async fn download(&self, url: &str) -> Result<Bytes, FetchError> {
+    /// Downloads a private file with the workspace's bot token.
+    pub async fn download(&self, url: &str, token: &Secret) -> Result<Bytes, FetchError> {
         let mut url = Url::parse(url).map_err(|e| FetchError::Unavailable(format!("bad file URL: {e}")))?;
         for _ in 0..=MAX_REDIRECTS {
             if !self.hosts.allows(&url) {
@@ -108,7 +107,7 @@ impl FileFetcher {
             let response = self
                 .http
                 .get(url.clone())
-                .bearer_auth(self.token.expose())
+                .bearer_auth(token.expose())
                 .send()
                 .await
                 .map_err(|e| FetchError::Unavailable(e.without_url().to_string()))?;

@@ -7,12 +7,14 @@
 use async_trait::async_trait;
 use serde_json::Value;
 use storytime_pipeline::ports::InboundHandler;
-use storytime_pipeline::stages::{IntakeError, SubmitRequest, Upload};
-use storytime_pipeline::{Destination, Failure, PortError, Reuse, StageError};
+use storytime_pipeline::stages::{IntakeError, Retell, SubmitRequest, Upload};
+use storytime_pipeline::{Destination, Failure, JobId, PortError, Reuse, Speed, StageError};
 
 use super::SlackApp;
+use super::api::SlackApi;
 use super::commands::{help, user_key};
 use super::files::FetchError;
+use super::interactions::{EMAIL, SLOWER, VOICE};
 use super::mrkdwn;
 
 /// Reaction when a photo is picked up.
@@ -41,6 +43,7 @@ impl InboundHandler for SlackApp {
             .map_err(|e| StageError::Permanent(Failure::internal(format!("unreadable Slack request: {e}"))))?;
         let key = p["key"].as_str().unwrap_or_default();
         let team = p["team"].as_str().unwrap_or("T");
+        let api = &self.api(team).await.map_err(port)?;
         match p["kind"].as_str().unwrap_or_default() {
             "message" => {
                 let event = &p["event"];
@@ -53,7 +56,7 @@ impl InboundHandler for SlackApp {
                     key,
                     response_url: None,
                 };
-                self.read_photos(request).await
+                self.read_photos(api, request).await
             }
             "help" => {
                 let event = &p["event"];
@@ -61,7 +64,7 @@ impl InboundHandler for SlackApp {
                     (event["channel"].as_str().unwrap_or_default(), event["ts"].as_str().unwrap_or_default());
                 let thread = event["thread_ts"].as_str().unwrap_or(ts);
                 if self.pipeline.jobs.claim(&format!("{key}:help")).await? {
-                    self.api.post(channel, thread, &help()).await.map_err(port)?;
+                    api.post(channel, thread, &help()).await.map_err(port)?;
                 }
                 Ok(())
             }
@@ -75,9 +78,14 @@ impl InboundHandler for SlackApp {
                     key,
                     response_url: p["response_url"].as_str(),
                 };
-                self.read_photos(request).await
+                self.read_photos(api, request).await
             }
-            "last" => self.read_latest(&p, team, key).await,
+            "last" => self.read_latest(api, &p, team, key).await,
+            "action" => self.act(api, &p, team, key).await,
+            "home" => {
+                let user = p["user"].as_str().unwrap_or_default();
+                self.publish_home(api, team, user, p["note"].as_str()).await
+            }
             other => {
                 tracing::warn!(kind = other, "ignoring an unknown Slack request");
                 Ok(())
@@ -88,14 +96,20 @@ impl InboundHandler for SlackApp {
 
 impl SlackApp {
     /// `/storytime last`: the newest message with a photo in the channel.
-    async fn read_latest(&self, p: &Value, team: &str, key: &str) -> Result<(), StageError> {
+    async fn read_latest(&self, api: &SlackApi, p: &Value, team: &str, key: &str) -> Result<(), StageError> {
         let channel = p["channel"].as_str().unwrap_or_default();
         let response_url = p["response_url"].as_str();
-        let history = match self.api.history(channel, HISTORY).await {
+        let history = match api.history(channel, HISTORY).await {
             Ok(h) => h,
             Err(e) if e.code() == Some("not_in_channel") || e.code() == Some("channel_not_found") => {
                 self.tell(response_url, "I can't see this channel's messages. Invite me first: `/invite @Storytime`.")
                     .await;
+                return Ok(());
+            }
+            Err(e) if e.code() == Some("missing_scope") => {
+                let text = "Here I only see photos shared with an @mention. Mention me with the photo, or use \
+                            the Read aloud shortcut on its message.";
+                self.tell(response_url, text).await;
                 return Ok(());
             }
             Err(e) => return Err(port(e)),
@@ -106,17 +120,17 @@ impl SlackApp {
             return Ok(());
         };
         let request = PhotoRequest { team, channel, user: p["user"].as_str(), message, key, response_url };
-        self.read_photos(request).await
+        self.read_photos(api, request).await
     }
 
-    async fn read_photos(&self, r: PhotoRequest<'_>) -> Result<(), StageError> {
+    async fn read_photos(&self, api: &SlackApi, r: PhotoRequest<'_>) -> Result<(), StageError> {
         let ts = r.message["ts"].as_str().unwrap_or_default();
         let thread = r.message["thread_ts"].as_str().unwrap_or(ts);
         let files: Vec<Value> = r.message["files"].as_array().cloned().unwrap_or_default();
         let mut photos = Vec::new();
         let mut others = Vec::new();
         for file in files {
-            let file = self.complete(file).await?;
+            let file = self.complete(api, file).await?;
             if is_image(&file) { photos.push(file) } else { others.push(file) }
         }
         if photos.is_empty() {
@@ -128,11 +142,11 @@ impl SlackApp {
                     "I can only read photos of book pages (JPEG, PNG, WebP…), and {names} {} not a photo.",
                     if others.len() == 1 { "is" } else { "are" }
                 );
-                self.say(r.channel, thread, &text).await?;
+                self.say(api, r.channel, thread, &text).await?;
             }
             return Ok(());
         }
-        if let Err(e) = self.api.react(r.channel, ts, PICKED_UP).await {
+        if let Err(e) = api.react(r.channel, ts, PICKED_UP).await {
             tracing::warn!(error = %e, "could not add the picked-up reaction");
         }
         let sender = format!("slack:{}:{}", r.team, r.user.unwrap_or_default());
@@ -141,12 +155,12 @@ impl SlackApp {
                 "You've sent me a lot of photos in the last minute; send this one again in {} seconds.",
                 wait.as_secs().max(1)
             );
-            return self.refuse(r.channel, ts, thread, &text).await;
+            return self.refuse(api, r.channel, ts, thread, &text).await;
         }
         let max_pages = self.pipeline.config.limits.max_pages;
         if photos.len() > max_pages {
             let text = format!("A book holds at most {max_pages} pages; I'll read the first {max_pages}.");
-            self.say(r.channel, thread, &text).await?;
+            self.say(api, r.channel, thread, &text).await?;
             photos.truncate(max_pages);
         }
 
@@ -154,7 +168,7 @@ impl SlackApp {
         for photo in &photos {
             let url =
                 photo["url_private_download"].as_str().or_else(|| photo["url_private"].as_str()).unwrap_or_default();
-            match self.files.download(url).await {
+            match self.files.download(url, api.bearer()).await {
                 Ok(bytes) => pages.push(Upload { bytes, name: Some(name(photo).to_owned()) }),
                 Err(e) if e.is_retryable() => return Err(StageError::retry("the photo download", e)),
                 Err(e) => {
@@ -166,6 +180,7 @@ impl SlackApp {
                     };
                     return self
                         .refuse(
+                            api,
                             r.channel,
                             ts,
                             thread,
@@ -176,6 +191,7 @@ impl SlackApp {
             }
         }
 
+        let status = self.status_line(api, r.key, r.channel, thread, "Picked up your photo…").await?;
         let prefs = match r.user {
             Some(user) => self.pipeline.prefs.get(&user_key(r.team, user)).await?,
             None => Default::default(),
@@ -187,6 +203,7 @@ impl SlackApp {
             message: ts.to_owned(),
             user: r.user.map(str::to_owned),
             fallback_email: prefs.email.clone(),
+            status: status.clone(),
         }];
         if let Some(email) = &prefs.email {
             destinations.push(Destination::Email { to: Some(email.clone()) });
@@ -206,22 +223,31 @@ impl SlackApp {
         match submitted {
             Ok(accepted) => {
                 tracing::info!(job = %accepted.job.id, channel = r.channel, new = accepted.created, "Slack photo submitted");
+                if let Some(user) = r.user
+                    && let Err(e) = self.remember(r.team, user, &accepted.job.id).await
+                {
+                    tracing::warn!(error = %e, "could not add the book to the user's recent books");
+                }
                 Ok(())
             }
             Err(IntakeError::Unavailable(e)) => Err(e.into()),
             Err(e @ IntakeError::Busy { .. }) => Err(StageError::retry("reading the photo", e.to_string())),
             Err(IntakeError::Rejected { page, reason }) => {
                 let photo = photos.get(page).map(|p| mrkdwn::code(name(p))).unwrap_or_else(|| "the photo".into());
-                self.refuse(r.channel, ts, thread, &format!("I couldn't read {photo}: {reason}.")).await
+                let text = format!("I couldn't read {photo}: {reason}.");
+                self.refuse_in_status(api, r.channel, ts, thread, status.as_deref(), &text).await
             }
-            Err(e) => self.refuse(r.channel, ts, thread, &format!("I couldn't read this: {e}.")).await,
+            Err(e) => {
+                let text = format!("I couldn't read this: {e}.");
+                self.refuse_in_status(api, r.channel, ts, thread, status.as_deref(), &text).await
+            }
         }
     }
 
     /// A file object from an event may be a stub (Slack Connect) or not yet
     /// processed (no URL or type until Slack's scan ends): ask `files.info`,
     /// a few times if needed.
-    async fn complete(&self, file: Value) -> Result<Value, StageError> {
+    async fn complete(&self, api: &SlackApi, file: Value) -> Result<Value, StageError> {
         let ready = |f: &Value| {
             f["mimetype"].as_str().is_some_and(|m| !m.is_empty())
                 && (f["url_private_download"].is_string() || f["url_private"].is_string())
@@ -234,7 +260,7 @@ impl SlackApp {
         };
         for delay_ms in [0u64, 500, 1000, 2000] {
             tokio::time::sleep(std::time::Duration::from_millis(delay_ms)).await;
-            let info = self.api.file_info(id).await.map_err(port)?;
+            let info = api.file_info(id).await.map_err(port)?;
             let info = serde_json::to_value(info).unwrap_or_default();
             if ready(&info) {
                 return Ok(info);
@@ -243,16 +269,174 @@ impl SlackApp {
         Err(StageError::retry(format!("Slack file {id}"), "Slack has not finished processing it"))
     }
 
+    /// Posts the thread's status line for request `key`, once: a repeated
+    /// request goes without one. Not being able to post it is no reason to
+    /// stop.
+    async fn status_line(
+        &self,
+        api: &SlackApi,
+        key: &str,
+        channel: &str,
+        thread: &str,
+        text: &str,
+    ) -> Result<Option<String>, StageError> {
+        if !self.pipeline.jobs.claim(&format!("{key}:status")).await? {
+            return Ok(None);
+        }
+        match api.post_blocks(channel, thread, text, None).await {
+            Ok(ts) if !ts.is_empty() => Ok(Some(ts)),
+            Ok(_) => Ok(None),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not post the status line");
+                Ok(None)
+            }
+        }
+    }
+
+    /// A click on a result's buttons: the book narrated again (slower, or
+    /// in another voice) into the same thread, or emailed; from the stored
+    /// reading, without downloading or reading the photo again.
+    async fn act(&self, api: &SlackApi, p: &Value, team: &str, key: &str) -> Result<(), StageError> {
+        let text = |k: &str| p[k].as_str().unwrap_or_default();
+        let (channel, thread, user, action) = (text("channel"), text("thread"), text("user"), text("action"));
+        let response_url = p["response_url"].as_str();
+        // Only a book this workspace asked for.
+        let ours = |job: &storytime_pipeline::Job| {
+            job.recipients
+                .iter()
+                .any(|r| matches!(&r.destination, Destination::Chat { workspace, .. } if workspace == team))
+        };
+        let source = match JobId::parse(text("job")) {
+            Ok(id) => self.pipeline.jobs.get(&id).await?.filter(ours),
+            Err(_) => None,
+        };
+        let Some(source) = source else {
+            self.tell(response_url, "I don't know that book any more; share the photo again.").await;
+            return Ok(());
+        };
+        let sender = user_key(team, user);
+        let prefs = self.pipeline.prefs.get(&sender).await?;
+        let (mut voice, mut speed, mut destinations) = (None, source.speed, Vec::new());
+        let status_text = match action {
+            SLOWER => {
+                let now = source.speed.unwrap_or_default();
+                let slower = Speed::try_from(now.factor() * 0.75).unwrap_or(Speed::SLOWEST);
+                if slower >= now {
+                    self.tell(response_url, "That's already as slow as I read.").await;
+                    return Ok(());
+                }
+                speed = Some(slower);
+                format!("Reading it again, slower (speed {slower})…")
+            }
+            VOICE => {
+                let chosen = text("voice");
+                let Some(v) = self.pipeline.narrator.voices().into_iter().find(|v| v.name == chosen) else {
+                    self.tell(response_url, "I don't have that voice; pick another.").await;
+                    return Ok(());
+                };
+                let line = format!("Reading it again with the voice {}…", mrkdwn::escape(&v.name));
+                voice = Some(v.name);
+                line
+            }
+            EMAIL => {
+                let Some(address) = prefs.email.clone() else {
+                    let hint = "Tell me your address first: `/storytime email you@example.com` \
+                                (I'll mail you a code to confirm it).";
+                    self.tell(response_url, hint).await;
+                    return Ok(());
+                };
+                if let Err(wait) = self.pipeline.rates.mail(&sender, &address) {
+                    let minutes = wait.as_secs().div_ceil(60).max(1);
+                    self.tell(
+                        response_url,
+                        &format!("I've emailed you a lot already; try again in {minutes} minutes."),
+                    )
+                    .await;
+                    return Ok(());
+                }
+                destinations.push(Destination::Email { to: Some(address.clone()) });
+                self.tell(response_url, &format!("Emailing it to {}.", mrkdwn::name(&address))).await;
+                String::new()
+            }
+            _ => return Ok(()),
+        };
+        if !status_text.is_empty() {
+            let status = self.status_line(api, key, channel, thread, &status_text).await?;
+            destinations.push(Destination::Chat {
+                workspace: team.to_owned(),
+                channel: channel.to_owned(),
+                thread: thread.to_owned(),
+                message: thread.to_owned(),
+                user: Some(user.to_owned()),
+                fallback_email: prefs.email.clone(),
+                status,
+            });
+        }
+        let retell = Retell {
+            source: source.id.clone(),
+            voice,
+            speed,
+            destinations,
+            request_key: Some(key.to_owned()),
+            owner: sender,
+        };
+        match self.pipeline.retell(retell).await {
+            Ok(accepted) => {
+                tracing::info!(job = %accepted.job.id, from = %source.id, action, "Slack result retold");
+                if let Err(e) = self.remember(team, user, &accepted.job.id).await {
+                    tracing::warn!(error = %e, "could not add the book to the user's recent books");
+                }
+                Ok(())
+            }
+            Err(IntakeError::NotRead) => {
+                self.tell(response_url, "That book is still being read; try again when it's done.").await;
+                Ok(())
+            }
+            Err(IntakeError::Unavailable(e)) => Err(e.into()),
+            Err(e) => {
+                self.tell(response_url, &format!("I couldn't do that: {e}.")).await;
+                Ok(())
+            }
+        }
+    }
+
+    /// [`Self::refuse`], saying it in the status line when there is one.
+    async fn refuse_in_status(
+        &self,
+        api: &SlackApi,
+        channel: &str,
+        ts: &str,
+        thread: &str,
+        status: Option<&str>,
+        text: &str,
+    ) -> Result<(), StageError> {
+        match status {
+            Some(status) if api.update(channel, status, text, None).await.is_ok() => {
+                let _ = api.react(channel, ts, "x").await;
+                let _ = api.unreact(channel, ts, PICKED_UP).await;
+                Ok(())
+            }
+            _ => self.refuse(api, channel, ts, thread, text).await,
+        }
+    }
+
     /// Explains in the thread why a photo can't be read, and marks it.
-    async fn refuse(&self, channel: &str, ts: &str, thread: &str, text: &str) -> Result<(), StageError> {
-        self.say(channel, thread, text).await?;
-        let _ = self.api.react(channel, ts, "x").await;
-        let _ = self.api.unreact(channel, ts, PICKED_UP).await;
+    async fn refuse(
+        &self,
+        api: &SlackApi,
+        channel: &str,
+        ts: &str,
+        thread: &str,
+        text: &str,
+    ) -> Result<(), StageError> {
+        self.say(api, channel, thread, text).await?;
+        let _ = api.react(channel, ts, "x").await;
+        let _ = api.unreact(channel, ts, PICKED_UP).await;
         Ok(())
     }
 
-    async fn say(&self, channel: &str, thread: &str, text: &str) -> Result<(), StageError> {
-        match self.api.post(channel, thread, text).await {
+    async fn say(&self, api: &SlackApi, channel: &str, thread: &str, text: &str) -> Result<(), StageError> {
+        match api.post(channel, thread, text).await {
             Ok(()) => Ok(()),
             Err(e) => {
                 let e = PortError::from(e);
@@ -270,7 +454,7 @@ impl SlackApp {
     /// An answer only the requesting user sees, when there is a response URL.
     async fn tell(&self, response_url: Option<&str>, text: &str) {
         if let Some(url) = response_url
-            && let Err(e) = self.api.respond(url, text).await
+            && let Err(e) = self.workspaces.bare().respond(url, text).await
         {
             tracing::warn!(error = %e, "could not answer through the response URL");
         }

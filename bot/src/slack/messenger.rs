@@ -2,49 +2,142 @@
 //! photo's thread so it plays inline, with the text and a link; failures
 //! are explained in the thread. Reactions on the photo show the outcome.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
-use storytime_pipeline::ports::{ChatResult, Delivery, Messenger};
+use serde_json::{Value, json};
+use storytime_pipeline::ports::{ChatResult, Delivery, Messenger, Progress, Voice};
 use storytime_pipeline::{Destination, PortError};
 
 use super::api::SlackApi;
 use super::inbound::PICKED_UP;
+use super::installs::Workspaces;
+use super::interactions::{CONTROLS_BLOCK, EMAIL, SLOWER, VOICE};
 use super::mrkdwn::{escape, quote};
 
 /// Longest page text quoted in the thread.
 const QUOTE_CHARS: usize = 2500;
 
 pub struct SlackMessenger {
-    api: SlackApi,
+    workspaces: Arc<Workspaces>,
+    /// The voices offered on a result's voice menu.
+    voices: Vec<Voice>,
 }
 
 impl SlackMessenger {
-    pub fn new(api: SlackApi) -> Self {
-        Self { api }
+    pub fn new(workspaces: Arc<Workspaces>, voices: Vec<Voice>) -> Self {
+        Self { workspaces, voices }
+    }
+
+    /// What a result offers next: its job ID, and buttons to hear it
+    /// slower, in another voice, or by email.
+    fn controls(&self, job: &str, headline: &str) -> (String, Value) {
+        let options: Vec<Value> = self
+            .voices
+            .iter()
+            .take(100)
+            .map(|v| json!({ "text": { "type": "plain_text", "text": format!("{} ({})", v.name, v.language.code()) }, "value": v.name }))
+            .collect();
+        let mut elements = vec![json!({
+            "type": "button", "action_id": SLOWER, "value": job, "text": { "type": "plain_text", "text": "Slower" }
+        })];
+        if !options.is_empty() {
+            elements.push(json!({
+                "type": "static_select", "action_id": VOICE,
+                "placeholder": { "type": "plain_text", "text": "Another voice" }, "options": options
+            }));
+        }
+        elements.push(json!({
+            "type": "button", "action_id": EMAIL, "value": job, "text": { "type": "plain_text", "text": "Email me" }
+        }));
+        let text = format!("{headline} Job `{job}`");
+        let blocks = json!([
+            { "type": "section", "text": { "type": "mrkdwn", "text": text } },
+            { "type": "actions", "block_id": format!("{CONTROLS_BLOCK}{job}"), "elements": elements },
+        ]);
+        (text, blocks)
     }
 }
 
 #[async_trait]
 impl Messenger for SlackMessenger {
     async fn deliver(&self, to: &Destination, result: &ChatResult, delivery: &Delivery) -> Result<(), PortError> {
-        let Destination::Chat { channel, thread, message, .. } = to else {
+        let Destination::Chat { workspace, channel, thread, message, .. } = to else {
             return Err(PortError::rejected("Slack", "not a chat destination"));
         };
+        // A workspace that uninstalled the app has no token: final, so the
+        // result goes by email.
+        let api = self.workspaces.api(workspace).await?;
         let key = &delivery.key;
         let done = outcome_reaction(result);
-        if delivery.repeat && self.api.posted(channel, thread, key).await? {
+        if delivery.repeat && api.posted(channel, thread, key).await? {
             tracing::info!(key, "an earlier attempt delivered this already; not posting it again");
             metrics::counter!(storytime_pipeline::metrics::SLACK_REPEATS_AVOIDED).increment(1);
         } else {
-            self.post(channel, thread, result, key).await?;
+            post(&api, channel, thread, result, key).await?;
         }
-        // The outcome is delivered; reactions are a courtesy.
-        if let Err(e) = self.api.react(channel, message, done).await {
+        // The outcome is delivered; the rest is a courtesy.
+        if let Err(e) = self.offer_next(&api, to, result, delivery).await {
+            tracing::warn!(error = %e, "could not show what to do next with the result");
+        }
+        if let Err(e) = api.react(channel, message, done).await {
             tracing::warn!(error = %e, "could not add the outcome reaction");
         }
-        if let Err(e) = self.api.unreact(channel, message, PICKED_UP).await {
+        if let Err(e) = api.unreact(channel, message, PICKED_UP).await {
             tracing::warn!(error = %e, "could not remove the picked-up reaction");
         }
         Ok(())
+    }
+
+    async fn progress(&self, to: &Destination, step: Progress) -> Result<(), PortError> {
+        let Destination::Chat { workspace, channel, status: Some(ts), .. } = to else { return Ok(()) };
+        let api = self.workspaces.api(workspace).await?;
+        api.update(channel, ts, &progress_text(step), None).await?;
+        Ok(())
+    }
+}
+
+impl SlackMessenger {
+    /// Turns the thread's status line into what can be done next with the
+    /// result (or, without one, posts that under the result).
+    async fn offer_next(
+        &self,
+        api: &SlackApi,
+        to: &Destination,
+        result: &ChatResult,
+        delivery: &Delivery,
+    ) -> Result<(), PortError> {
+        let Destination::Chat { channel, thread, status, .. } = to else { return Ok(()) };
+        let (text, blocks) = match result {
+            ChatResult::Narrated { .. } => {
+                let (text, blocks) = self.controls(&delivery.job, "Done.");
+                (text, Some(blocks))
+            }
+            ChatResult::NoText { .. } => (format!("Done: no text found. Job `{}`", delivery.job), None),
+            ChatResult::Failed { .. } => (format!("Could not read the page. Job `{}`", delivery.job), None),
+        };
+        match status {
+            Some(ts) => api.update(channel, ts, &text, blocks).await?,
+            None if matches!(result, ChatResult::Narrated { .. }) => {
+                let key = format!("{}-next", delivery.key);
+                if !(delivery.repeat && api.posted(channel, thread, &key).await?) {
+                    let mut blocks = blocks.unwrap_or_default();
+                    blocks[0]["block_id"] = json!(key);
+                    api.post_blocks(channel, thread, &text, Some(blocks)).await?;
+                }
+            }
+            None => {}
+        }
+        Ok(())
+    }
+}
+
+/// What the status line says while the work goes on.
+pub(super) fn progress_text(step: Progress) -> String {
+    match step {
+        Progress::Reading { page: 1, of: 1 } => "Reading the page…".to_owned(),
+        Progress::Reading { page, of } => format!("Reading page {page} of {of}…"),
+        Progress::Narrating => "Narrating…".to_owned(),
     }
 }
 
@@ -57,33 +150,31 @@ fn outcome_reaction(result: &ChatResult) -> &'static str {
     }
 }
 
-impl SlackMessenger {
-    /// Posts the result into the thread, marked with `key`.
-    async fn post(&self, channel: &str, thread: &str, result: &ChatResult, key: &str) -> Result<(), PortError> {
-        match result {
-            ChatResult::Narrated { title, text, truncated, audio, file_name, seconds, link } => {
-                let mut comment =
-                    format!("Here is *{}* read aloud ({:.0} s).\n{}", escape(title), seconds, quote(text, QUOTE_CHARS));
-                if *truncated {
-                    comment.push_str("\n_The page was long; the narration stops at the length limit._");
-                }
-                if !link.is_empty() {
-                    comment.push_str(&format!("\n<{link}|Download the MP3>"));
-                }
-                self.api.upload_audio(channel, thread, audio.clone(), file_name, title, &comment, key).await?;
+/// Posts the result into the thread, marked with `key`.
+async fn post(api: &SlackApi, channel: &str, thread: &str, result: &ChatResult, key: &str) -> Result<(), PortError> {
+    match result {
+        ChatResult::Narrated { title, text, truncated, audio, file_name, seconds, link } => {
+            let mut comment =
+                format!("Here is *{}* read aloud ({:.0} s).\n{}", escape(title), seconds, quote(text, QUOTE_CHARS));
+            if *truncated {
+                comment.push_str("\n_The page was long; the narration stops at the length limit._");
             }
-            ChatResult::NoText { title } => {
-                let text = format!(
-                    "I couldn't find any text on *{}*. Try a closer, sharper photo of the page, in good light.",
-                    escape(title)
-                );
-                self.api.post_marked(channel, thread, &text, key).await?;
+            if !link.is_empty() {
+                comment.push_str(&format!("\n<{link}|Download the MP3>"));
             }
-            ChatResult::Failed { title, reason } => {
-                let text = format!("Sorry, I couldn't read *{}*: {}", escape(title), escape(reason));
-                self.api.post_marked(channel, thread, &text, key).await?;
-            }
+            api.upload_audio(channel, thread, audio.clone(), file_name, title, &comment, key).await?;
         }
-        Ok(())
+        ChatResult::NoText { title } => {
+            let text = format!(
+                "I couldn't find any text on *{}*. Try a closer, sharper photo of the page, in good light.",
+                escape(title)
+            );
+            api.post_marked(channel, thread, &text, key).await?;
+        }
+        ChatResult::Failed { title, reason } => {
+            let text = format!("Sorry, I couldn't read *{}*: {}", escape(title), escape(reason));
+            api.post_marked(channel, thread, &text, key).await?;
+        }
     }
+    Ok(())
 }

@@ -80,8 +80,9 @@ async fn on_hello<Hello: Send>(_: Hello, _: Arc<SlackHyperClient>, state: SlackC
 /// them again every few seconds while Slack refuses or drops them; the app
 /// counts as connected once Slack has said hello.
 pub async fn run(app: Arc<SlackApp>, app_token: &Secret) -> anyhow::Result<()> {
-    let environment =
-        Arc::new(SlackClientEventsListenerEnvironment::new(app.api.client()).with_user_state(app.clone()));
+    let environment = Arc::new(
+        SlackClientEventsListenerEnvironment::new(app.workspaces.bare().client()).with_user_state(app.clone()),
+    );
     let callbacks = SlackSocketModeListenerCallbacks::new()
         .with_hello_events(on_hello)
         .with_push_events(on_push)

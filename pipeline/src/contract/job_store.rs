@@ -157,4 +157,14 @@ pub async fn preferences(prefs: &dyn Preferences) {
     prefs.set("slack:T:U1", &mine).await.unwrap();
     assert_eq!(prefs.get("slack:T:U1").await.unwrap(), mine);
     assert_eq!(prefs.get("slack:T:U2").await.unwrap(), UserPrefs::default());
+
+    assert_eq!(prefs.record("install:T1").await.unwrap(), None);
+    prefs.put_record("install:T1", "first").await.unwrap();
+    prefs.put_record("install:T2", "other").await.unwrap();
+    prefs.put_record("install:T1", "second").await.unwrap();
+    assert_eq!(prefs.record("install:T1").await.unwrap().as_deref(), Some("second"));
+    prefs.delete_record("install:T1").await.unwrap();
+    prefs.delete_record("install:T1").await.unwrap();
+    assert_eq!(prefs.record("install:T1").await.unwrap(), None);
+    assert_eq!(prefs.record("install:T2").await.unwrap().as_deref(), Some("other"));
 }

@@ -109,6 +109,10 @@ pub enum Destination {
         user: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         fallback_email: Option<String>,
+        /// A message in the thread that shows progress and, once the
+        /// result is in, what can be done with it next.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        status: Option<String>,
     },
 }
 

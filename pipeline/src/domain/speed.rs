@@ -6,12 +6,14 @@ use serde::{Deserialize, Serialize};
 
 /// A reading speed from 0.5 (half the voice's pace) to 1.5, in hundredths
 /// so that equal speeds compare equal; 1.0 is the voice's own pace.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(try_from = "f32", into = "f32")]
 pub struct Speed(u16);
 
 impl Speed {
     pub const NORMAL: Speed = Speed(100);
+    /// The slowest reading offered.
+    pub const SLOWEST: Speed = Speed(Self::MIN);
     const MIN: u16 = 50;
     const MAX: u16 = 150;
 

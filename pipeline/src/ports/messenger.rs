@@ -40,6 +40,22 @@ pub enum ChatResult {
 #[async_trait]
 pub trait Messenger: Send + Sync {
     async fn deliver(&self, to: &Destination, result: &ChatResult, delivery: &Delivery) -> Result<(), PortError>;
+
+    /// Shows how far the work on a job got, where the destination has a
+    /// place for it (a status line in the thread). A courtesy: the caller
+    /// logs a failure and goes on.
+    async fn progress(&self, _to: &Destination, _step: Progress) -> Result<(), PortError> {
+        Ok(())
+    }
+}
+
+/// A step of the work on a job, for [`Messenger::progress`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Page `page` (from 1) of `of` is being read.
+    Reading { page: usize, of: usize },
+    /// The text is being narrated.
+    Narrating,
 }
 
 /// Which delivery this is: `key` names it in the thread (unique per job and
@@ -48,4 +64,6 @@ pub trait Messenger: Send + Sync {
 pub struct Delivery {
     pub key: String,
     pub repeat: bool,
+    /// The job delivered, for what the message offers to do with it next.
+    pub job: String,
 }

@@ -35,10 +35,18 @@ pub struct PendingEmail {
 }
 
 /// Per-user settings, keyed by a front end's user key (e.g.
-/// `slack:T123:U456`).
+/// `slack:T123:U456`), and a front end's per-workspace records (a Slack
+/// workspace's installation), kept for good: no expiry.
 #[async_trait]
 pub trait Preferences: Send + Sync {
     /// The user's settings; defaults when none were saved.
     async fn get(&self, user: &str) -> Result<UserPrefs, PortError>;
     async fn set(&self, user: &str, prefs: &UserPrefs) -> Result<(), PortError>;
+
+    /// The record stored under `key`, if any.
+    async fn record(&self, key: &str) -> Result<Option<String>, PortError>;
+    /// Stores `value` under `key`, replacing what was there.
+    async fn put_record(&self, key: &str, value: &str) -> Result<(), PortError>;
+    /// Removes the record under `key`; removing a missing one is no error.
+    async fn delete_record(&self, key: &str) -> Result<(), PortError>;
 }

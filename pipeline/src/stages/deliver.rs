@@ -35,7 +35,11 @@ impl Pipeline {
         let outcome = match &destination {
             Destination::Email { to } => self.email(&job, to.clone()).await,
             Destination::Chat { .. } => {
-                let delivery = Delivery { key: format!("storytime-{}-{index}", job.id), repeat: tries > 1 };
+                let delivery = Delivery {
+                    key: format!("storytime-{}-{index}", job.id),
+                    repeat: tries > 1,
+                    job: job.id.to_string(),
+                };
                 self.to_chat(&job, &destination, &delivery).await
             }
         };

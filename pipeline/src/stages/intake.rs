@@ -7,7 +7,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::Pipeline;
-use crate::domain::{BlobKey, Destination, Job, Page, PortError, Reuse, Speed, StageMessage, now_ms};
+use crate::domain::{BlobKey, Destination, Job, JobStatus, Page, PortError, Reuse, Speed, StageMessage, now_ms};
 use crate::image::{Cleaning, ImageInfo, ImageRejection, clean, cleaning, decode_cost, inspect, stored_kind};
 use crate::ports::Submitted;
 
@@ -47,11 +47,26 @@ pub enum IntakeError {
     TooManyPages { count: usize, max: usize },
     #[error("no photo was sent")]
     NoPages,
+    /// A new narration was asked of a book whose pages are not read yet.
+    #[error("the book is still being read")]
+    NotRead,
     /// Pictures being decoded fill the memory budget: try again shortly.
     #[error("Storytime is busy with other large pictures; try again in {} seconds", retry_after.as_secs())]
     Busy { retry_after: Duration },
     #[error(transparent)]
     Unavailable(#[from] PortError),
+}
+
+/// A new narration of a book already read: [`Pipeline::retell`].
+#[derive(Debug, Clone)]
+pub struct Retell {
+    pub source: crate::domain::JobId,
+    /// `None` keeps the book's voice.
+    pub voice: Option<String>,
+    pub speed: Option<Speed>,
+    pub destinations: Vec<Destination>,
+    pub request_key: Option<String>,
+    pub owner: String,
 }
 
 /// How long an upload that must decode its picture waits for its share of
@@ -120,14 +135,40 @@ impl Pipeline {
         let mut job =
             Job::new(pages, name, voice, request.reuse, now_ms()).with_speed(request.speed).owned_by(&request.owner);
         job.request = request.request_key;
+        self.start(job, request.destinations).await
+    }
 
-        match self.jobs.submit(job, request.destinations).await? {
+    /// A new narration of a book already read (another voice or speed, or
+    /// the same one for another destination): the pages are not stored or
+    /// read again, and a narration made before is reused.
+    pub async fn retell(&self, request: Retell) -> Result<Accepted, IntakeError> {
+        let Some(source) = self.jobs.get(&request.source).await? else {
+            return Err(IntakeError::Unavailable(PortError::not_found("the book")));
+        };
+        if !source.all_pages_read() {
+            return Err(IntakeError::NotRead);
+        }
+        let voice = request.voice.or_else(|| source.voice.clone());
+        let mut job = Job::new(source.pages.clone(), source.name.clone(), voice, Reuse::Results, now_ms())
+            .with_speed(request.speed)
+            .owned_by(&request.owner);
+        job.status = JobStatus::Narrating;
+        job.request = request.request_key;
+        self.start(job, request.destinations).await
+    }
+
+    /// Stores a new job (or finds the one it repeats) and queues its work.
+    async fn start(&self, job: Job, destinations: Vec<Destination>) -> Result<Accepted, IntakeError> {
+        match self.jobs.submit(job, destinations).await? {
             Submitted::Created(job) => {
                 tracing::info!(job = %job.id, pages = job.pages.len(), "job created");
-                let pages: Vec<StageMessage> =
-                    (0..job.pages.len()).map(|page| StageMessage::Read { job: job.id.clone(), page }).collect();
+                let work: Vec<StageMessage> = if job.all_pages_read() {
+                    vec![StageMessage::Narrate { job: job.id.clone() }]
+                } else {
+                    (0..job.pages.len()).map(|page| StageMessage::Read { job: job.id.clone(), page }).collect()
+                };
                 // A failed send leaves the job for the stall sweep to re-queue.
-                if let Err(e) = self.queue.send_many(&pages).await {
+                if let Err(e) = self.queue.send_many(&work).await {
                     tracing::error!(job = %job.id, error = %e, "could not queue the pages; the stall sweep will retry");
                 }
                 Ok(Accepted { job, created: true })

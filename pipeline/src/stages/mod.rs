@@ -13,7 +13,7 @@ mod read;
 #[cfg(test)]
 mod tests;
 
-pub use intake::{Accepted, IntakeError, SubmitRequest, Upload};
+pub use intake::{Accepted, IntakeError, Retell, SubmitRequest, Upload};
 pub use narrate::synthesize_book;
 pub use pipeline::{Links, Pipeline, PipelineConfig, Ports};
 pub use read::{PageResult, read_page};

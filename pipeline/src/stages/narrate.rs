@@ -52,6 +52,7 @@ impl Pipeline {
         let language = Language::detect(&text);
         let voice = self.narrator.choose_voice(job.voice.as_deref(), language);
         let speed = job.speed.unwrap_or_default();
+        self.report(&job, crate::ports::Progress::Narrating).await;
         let key = narration_key(self.narrator.engine(), &voice, speed, &text);
 
         // Narrations from before word timings were kept are made again.

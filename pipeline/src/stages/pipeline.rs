@@ -159,6 +159,19 @@ impl Pipeline {
         Ok(count)
     }
 
+    /// Tells the job's chat recipients how far the work got (best effort:
+    /// a failure is logged, the work goes on).
+    pub async fn report(&self, job: &Job, step: crate::ports::Progress) {
+        let Some(messenger) = &self.messenger else { return };
+        for recipient in &job.recipients {
+            if let crate::domain::Destination::Chat { status: Some(_), .. } = &recipient.destination
+                && let Err(e) = messenger.progress(&recipient.destination, step).await
+            {
+                tracing::warn!(job = %job.id, error = %e, "could not show progress in the chat");
+            }
+        }
+    }
+
     /// Fresh links to a job's photo and audio.
     pub async fn links(&self, job: &Job) -> Result<Links, PortError> {
         let ttl = self.config.limits.link_ttl;

@@ -10,6 +10,7 @@ use super::Pipeline;
 use crate::domain::page_text::{Fragment, PageText, assemble};
 use crate::domain::{BlobKey, ErrorKind, Failure, JobId, JobStatus, Language, PageReading, StageError, StageMessage};
 use crate::image::{DecodedImage, ImageLimits, PreparedImage, Rotation, decode, prepare, rotate};
+use crate::ports::Progress;
 use crate::ports::{PageLayout, Script, TextReader};
 
 /// Orientation confidence (Tesseract's OSD scale) above which the detected
@@ -56,6 +57,7 @@ impl Pipeline {
             // until the page is read.
             let cost = crate::image::decode_cost(&bytes, page.width, page.height);
             let _memory = self.memory.reserve(cost).await;
+            self.report(&job, Progress::Reading { page: index + 1, of: job.pages.len() }).await;
             let reading = self.read_image(bytes, job.fresh).await?;
             tracing::info!(job = %job_id, page = index, words = reading.text.split_whitespace().count(),
                 rotation = reading.rotation, language = reading.language.code(), "page read");

@@ -29,6 +29,7 @@ fn chat(fallback: Option<&str>) -> Destination {
         message: "1.1".into(),
         user: Some("U1".into()),
         fallback_email: fallback.map(str::to_owned),
+        status: None,
     }
 }
 

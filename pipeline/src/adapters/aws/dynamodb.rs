@@ -10,6 +10,7 @@
 //! | `narration#<key>`      | a narration's audio reference               |
 //! | `claim#<key>`          | an inbound request handled once             |
 //! | `user#<user>`          | a user's preferences                        |
+//! | `record#<key>`         | a front end's record (Slack installation)   |
 //!
 //! Deduplication never trusts a query: a new job is written in one
 //! transaction with its content-key marker, on the condition that the
@@ -17,8 +18,8 @@
 //! Of two concurrent submissions one transaction is cancelled, and that
 //! submitter joins the winner's job. Unfinished jobs carry an `attention`
 //! attribute, which puts them in the sparse `attention` index the stall
-//! sweep queries. Records other than preferences carry `expires_at`, the
-//! table's TTL attribute.
+//! sweep queries. Everything but preferences and `record#` items carries
+//! `expires_at`, the table's TTL attribute.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -433,6 +434,35 @@ impl Preferences for DynamoJobStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify(WHAT, e))?;
+        Ok(())
+    }
+
+    async fn record(&self, key: &str) -> Result<Option<String>, PortError> {
+        let item = self.get_item(&format!("record#{key}")).await?;
+        Ok(item.and_then(|mut i| i.remove("value")).and_then(|v| v.as_s().ok().cloned()))
+    }
+
+    async fn put_record(&self, key: &str, value: &str) -> Result<(), PortError> {
+        // No expires_at: a record is kept until it is deleted.
+        let item = Item::from([("pk".into(), s(format!("record#{key}"))), ("value".into(), s(value))]);
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify(WHAT, e))?;
+        Ok(())
+    }
+
+    async fn delete_record(&self, key: &str) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(format!("record#{key}")))
             .send()
             .await
             .map_err(|e| classify(WHAT, e))?;

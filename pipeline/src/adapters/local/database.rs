@@ -61,6 +61,11 @@ CREATE TABLE IF NOT EXISTS preferences (
     user TEXT PRIMARY KEY,
     body TEXT NOT NULL
 );
+-- A front end's per-workspace records (Slack installations, encrypted).
+CREATE TABLE IF NOT EXISTS records (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS journal_offsets (
     name TEXT PRIMARY KEY,
     offset INTEGER NOT NULL

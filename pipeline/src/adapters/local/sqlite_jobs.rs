@@ -289,6 +289,42 @@ impl Preferences for SqlitePreferences {
             })
             .await
     }
+
+    async fn record(&self, key: &str) -> Result<Option<String>, PortError> {
+        let key = key.to_owned();
+        self.db
+            .call(move |conn| {
+                conn.query_row("SELECT value FROM records WHERE key = ?1", [key], |r| r.get(0))
+                    .optional()
+                    .map_err(db_error)
+            })
+            .await
+    }
+
+    async fn put_record(&self, key: &str, value: &str) -> Result<(), PortError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.db
+            .call(move |conn| {
+                conn.execute(
+                    "INSERT INTO records (key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    [key, value],
+                )
+                .map_err(db_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn delete_record(&self, key: &str) -> Result<(), PortError> {
+        let key = key.to_owned();
+        self.db
+            .call(move |conn| {
+                conn.execute("DELETE FROM records WHERE key = ?1", [key]).map_err(db_error)?;
+                Ok(())
+            })
+            .await
+    }
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ struct State {
     narrations: HashMap<ContentId, AudioRef>,
     claims: HashSet<String>,
     prefs: HashMap<String, UserPrefs>,
+    records: HashMap<String, String>,
 }
 
 impl InMemoryJobStore {
@@ -139,6 +140,20 @@ impl Preferences for InMemoryJobStore {
 
     async fn set(&self, user: &str, prefs: &UserPrefs) -> Result<(), PortError> {
         self.state().prefs.insert(user.to_owned(), prefs.clone());
+        Ok(())
+    }
+
+    async fn record(&self, key: &str) -> Result<Option<String>, PortError> {
+        Ok(self.state().records.get(key).cloned())
+    }
+
+    async fn put_record(&self, key: &str, value: &str) -> Result<(), PortError> {
+        self.state().records.insert(key.to_owned(), value.to_owned());
+        Ok(())
+    }
+
+    async fn delete_record(&self, key: &str) -> Result<(), PortError> {
+        self.state().records.remove(key);
         Ok(())
     }
 }

@@ -4,6 +4,7 @@
 //! the status line that shows progress.
 
 use serde_json::{Value, json};
+use storytime_bot::slack::manifest::METHODS;
 use storytime_tests::fake_slack::{
     CLIENT_ID, CLIENT_SECRET, FakeSlack, SIGNING_SECRET, TEAM, first_block_id, photo_event,
 };
@@ -95,6 +96,15 @@ fn bearer_of(call: &storytime_tests::fake_slack::Call) -> String {
     call.authorization.clone().unwrap_or_default()
 }
 
+/// Every Web API method called is one the manifest's scopes were chosen for.
+fn only_registered_methods(fake: &FakeSlack) {
+    for call in fake.all_calls() {
+        let known = METHODS.iter().any(|(m, _)| *m == call.method)
+            || ["download", "upload", "response_url"].contains(&call.method.as_str());
+        assert!(known, "{} is not in manifest::METHODS", call.method);
+    }
+}
+
 #[tokio::test]
 async fn installs_answer_each_workspace_with_its_own_token_and_forget_it_on_uninstall() {
     let fake = FakeSlack::start().await;
@@ -168,6 +178,7 @@ async fn installs_answer_each_workspace_with_its_own_token_and_forget_it_on_unin
     let done = fake.wait_for("files.completeUploadExternal", 2, LIMIT).await;
     assert_eq!(done[1].params["channel_id"], "C0ONE");
     assert_eq!(bearer_of(&done[1]), format!("Bearer {}", fake.token_of(TEAM).unwrap()));
+    only_registered_methods(&fake);
 }
 
 #[tokio::test]
@@ -281,4 +292,5 @@ async fn slower_reads_the_page_again_into_the_thread_without_downloading_it() {
     };
     let (normal, slower) = (audio(&done[0]), audio(&done[1]));
     assert!(slower > normal * 1.15, "slower narration is longer: {normal:.2} s then {slower:.2} s");
+    only_registered_methods(&fake);
 }

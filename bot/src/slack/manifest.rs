@@ -48,6 +48,8 @@ pub const METHODS: &[(&str, &[&str])] = &[
     ("reactions.add", &["reactions:write"]),
     ("reactions.remove", &["reactions:write"]),
     ("views.publish", &[]),
+    // Installs into other workspaces: the app's credentials, no token.
+    ("oauth.v2.access", &[]),
 ];
 
 /// The scopes the events and the rest of the app need.

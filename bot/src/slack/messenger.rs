@@ -98,8 +98,8 @@ impl Messenger for SlackMessenger {
 }
 
 impl SlackMessenger {
-    /// Turns the thread's status line into what can be done next with the
-    /// result (or, without one, posts that under the result).
+    /// Ends the thread's status line with the outcome, and offers what can
+    /// be done next with a narration (its own message, under the result).
     async fn offer_next(
         &self,
         api: &SlackApi,
@@ -108,25 +108,23 @@ impl SlackMessenger {
         delivery: &Delivery,
     ) -> Result<(), PortError> {
         let Destination::Chat { channel, thread, status, .. } = to else { return Ok(()) };
-        let (text, blocks) = match result {
-            ChatResult::Narrated { .. } => {
-                let (text, blocks) = self.controls(&delivery.job, "Done.");
-                (text, Some(blocks))
-            }
-            ChatResult::NoText { .. } => (format!("Done: no text found. Job `{}`", delivery.job), None),
-            ChatResult::Failed { .. } => (format!("Could not read the page. Job `{}`", delivery.job), None),
+        let job = &delivery.job;
+        let summary = match result {
+            ChatResult::Narrated { seconds, .. } => format!("Done: {seconds:.0} s read aloud below."),
+            ChatResult::NoText { .. } => format!("Done: no text found on the page. Job `{job}`"),
+            ChatResult::Failed { .. } => format!("Could not read the page. Job `{job}`"),
         };
-        match status {
-            Some(ts) => api.update(channel, ts, &text, blocks).await?,
-            None if matches!(result, ChatResult::Narrated { .. }) => {
-                let key = format!("{}-next", delivery.key);
-                if !(delivery.repeat && api.posted(channel, thread, &key).await?) {
-                    let mut blocks = blocks.unwrap_or_default();
-                    blocks[0]["block_id"] = json!(key);
-                    api.post_blocks(channel, thread, &text, Some(blocks)).await?;
-                }
+        if let Some(ts) = status {
+            api.update(channel, ts, &summary, None).await?;
+        }
+        if let ChatResult::Narrated { .. } = result {
+            // Its own message, named for the delivery: posted once.
+            let key = format!("{}-next", delivery.key);
+            if !(delivery.repeat && api.posted(channel, thread, &key).await?) {
+                let (text, mut blocks) = self.controls(job, "Hear it again slower, in another voice, or by email.");
+                blocks[0]["block_id"] = json!(key);
+                api.post_blocks(channel, thread, &text, Some(blocks)).await?;
             }
-            None => {}
         }
         Ok(())
     }

@@ -15,6 +15,10 @@
 //! little of the machine from the app under test as it can; it measures
 //! both apps the same way.
 //!
+//! Storytime runs `BENCH_ROUNDS` (default 3) rounds of two floods, metrics
+//! on and off, the order alternating from round to round; the figures
+//! compared are the medians, and the worst 99th percentile.
+//!
 //! Settings (environment): `BENCH_EVENTS` (default 60000) events per app,
 //! `BENCH_CONNECTIONS` (default 32) keep-alive connections, `BOLT_APP`
 //! (default `tests/benches/bolt`) the folder of the Bolt-JS app, with its
@@ -350,13 +354,46 @@ async fn main() -> anyhow::Result<()> {
     // More settings for the server, e.g. `STORYTIME_INBOUND_WORKERS=2`.
     let extra = std::env::var("BENCH_SERVER_ENV").unwrap_or_default();
     env.extend(extra.split_whitespace().filter_map(|kv| kv.split_once('=')));
-    // Storytime twice, metrics on (the default) and off: recording them
-    // must not cost the acknowledgements more than a few percent.
-    let ours = storytime(&env, &files, connections, total, "storytime serve").await?;
+    // Storytime with metrics on (the default) and off, in alternating
+    // rounds (on first, then off first) so that neither gets the quieter
+    // moments of the machine: recording them must not cost the
+    // acknowledgements more than a few percent.
     let mut off = env.clone();
     off.push(("STORYTIME_METRICS", "off"));
-    let without = storytime(&off, &files, connections, total, "storytime serve, metrics off").await?;
-    println!("{:<28} metrics on / off: {:.3}x the acknowledgements per second\n", "", ours.rate() / without.rate());
+    let rounds = setting("BENCH_ROUNDS", 3).max(1);
+    let (mut on_floods, mut off_floods) = (Vec::new(), Vec::new());
+    for round in 0..rounds {
+        for metrics in if round % 2 == 0 { [true, false] } else { [false, true] } {
+            let (settings, name, floods) = match metrics {
+                true => (&env, "storytime serve", &mut on_floods),
+                false => (&off, "storytime serve, metrics off", &mut off_floods),
+            };
+            floods.push(storytime(settings, &files, connections, total, name).await?);
+        }
+    }
+    let median = |floods: &[Flood], f: &dyn Fn(&Flood) -> f64| {
+        let mut v: Vec<f64> = floods.iter().map(f).collect();
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let rate = |f: &Flood| f.rate();
+    let p99 = |f: &Flood| f.percentile(0.99).as_secs_f64() * 1000.0;
+    let worst = |floods: &[Flood]| floods.iter().map(p99).fold(0.0, f64::max);
+    println!(
+        "\n{rounds} rounds: metrics on {:.0} acks/s (median), p99 median {:.2} ms, worst {:.2} ms; \
+         metrics off {:.0} acks/s, p99 median {:.2} ms, worst {:.2} ms",
+        median(&on_floods, &rate),
+        median(&on_floods, &p99),
+        worst(&on_floods),
+        median(&off_floods, &rate),
+        median(&off_floods, &p99),
+        worst(&off_floods),
+    );
+    println!(
+        "metrics on / off: {:.3}x the acknowledgements per second (medians)\n",
+        median(&on_floods, &rate) / median(&off_floods, &rate)
+    );
+    let ours = median(&on_floods, &rate);
 
     let dir = bolt_dir();
     if !dir.join("node_modules/@slack/bolt").exists() {
@@ -371,6 +408,6 @@ async fn main() -> anyhow::Result<()> {
     let theirs = flood(bolt_addr, requests(bolt_addr, &files, WARM, total), connections).await?;
     drop(bolt);
     theirs.print("Bolt-JS (no-op handler)");
-    println!("\nstorytime / Bolt-JS: {:.2}x the acknowledgements per second", ours.rate() / theirs.rate());
+    println!("\nstorytime (median) / Bolt-JS: {:.2}x the acknowledgements per second", ours / theirs.rate());
     Ok(())
 }

@@ -74,7 +74,7 @@ impl Messenger for SlackMessenger {
             tracing::info!(key, "an earlier attempt delivered this already; not posting it again");
             metrics::counter!(storytime_pipeline::metrics::SLACK_REPEATS_AVOIDED).increment(1);
         } else {
-            post(&api, channel, thread, result, key).await?;
+            post(&api, channel, thread, result, delivery).await?;
         }
         // The outcome is delivered; the rest is a courtesy.
         if let Err(e) = self.offer_next(&api, to, result, delivery).await {
@@ -111,8 +111,8 @@ impl SlackMessenger {
         let job = &delivery.job;
         let summary = match result {
             ChatResult::Narrated { seconds, .. } => format!("Done: {seconds:.0} s read aloud below."),
-            ChatResult::NoText { .. } => format!("Done: no text found on the page. Job `{job}`"),
-            ChatResult::Failed { .. } => format!("Could not read the page. Job `{job}`"),
+            ChatResult::NoText { .. } => "Done: no text found on the page.".to_owned(),
+            ChatResult::Failed { .. } => "Could not read the page.".to_owned(),
         };
         if let Some(ts) = status {
             api.update(channel, ts, &summary, None).await?;
@@ -148,8 +148,16 @@ fn outcome_reaction(result: &ChatResult) -> &'static str {
     }
 }
 
-/// Posts the result into the thread, marked with `key`.
-async fn post(api: &SlackApi, channel: &str, thread: &str, result: &ChatResult, key: &str) -> Result<(), PortError> {
+/// Posts the result into the thread, marked with the delivery's key, with
+/// the job's ID (for `/storytime status`).
+async fn post(
+    api: &SlackApi,
+    channel: &str,
+    thread: &str,
+    result: &ChatResult,
+    delivery: &Delivery,
+) -> Result<(), PortError> {
+    let (key, job) = (&delivery.key, &delivery.job);
     match result {
         ChatResult::Narrated { title, text, truncated, audio, file_name, seconds, link } => {
             let mut comment =
@@ -160,17 +168,18 @@ async fn post(api: &SlackApi, channel: &str, thread: &str, result: &ChatResult, 
             if !link.is_empty() {
                 comment.push_str(&format!("\n<{link}|Download the MP3>"));
             }
+            comment.push_str(&format!("\nJob `{job}`"));
             api.upload_audio(channel, thread, audio.clone(), file_name, title, &comment, key).await?;
         }
         ChatResult::NoText { title } => {
             let text = format!(
-                "I couldn't find any text on *{}*. Try a closer, sharper photo of the page, in good light.",
+                "I couldn't find any text on *{}*. Try a closer, sharper photo of the page, in good light.\nJob `{job}`",
                 escape(title)
             );
             api.post_marked(channel, thread, &text, key).await?;
         }
         ChatResult::Failed { title, reason } => {
-            let text = format!("Sorry, I couldn't read *{}*: {}", escape(title), escape(reason));
+            let text = format!("Sorry, I couldn't read *{}*: {}\nJob `{job}`", escape(title), escape(reason));
             api.post_marked(channel, thread, &text, key).await?;
         }
     }

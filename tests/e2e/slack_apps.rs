@@ -182,6 +182,23 @@ async fn installs_answer_each_workspace_with_its_own_token_and_forget_it_on_unin
 }
 
 #[tokio::test]
+async fn a_rotating_token_is_refreshed_before_it_expires() {
+    let fake = FakeSlack::start().await;
+    // Tokens good for a minute: inside the refresh margin from the start.
+    fake.rotate_tokens(60);
+    let server = distributed(&fake);
+    install(&server, &fake, TEAM).await;
+    let first = fake.token_of(TEAM).unwrap();
+    let file = fake.add_file("F0ROT", "dragon.png", "image/png", render_page(&book_page()));
+    assert_eq!(event(&server, &photo_in(TEAM, "EvR1", "C0ROT", "1700000700.000100", vec![file])).await, 200);
+    let done = fake.wait_for("files.completeUploadExternal", 1, LIMIT).await;
+    assert!(fake.calls("oauth.v2.access").iter().any(|c| c.params["grant_type"] == "refresh_token"));
+    let used = bearer_of(&done[0]);
+    assert!(used.starts_with("Bearer xoxe.xoxb-"), "answered with a refreshed token: {used}");
+    assert_ne!(used, format!("Bearer {first}"));
+}
+
+#[tokio::test]
 async fn the_home_tab_shows_recent_books_and_saves_settings_as_they_change() {
     let fake = FakeSlack::start().await;
     let server = Server::start_with(&fake.env(), &[]);

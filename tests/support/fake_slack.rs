@@ -93,6 +93,11 @@ struct Recorded {
     scopes: Option<Vec<String>>,
     /// Home tabs published, by user.
     homes: HashMap<String, Value>,
+    /// Token rotation: installs get tokens that expire after this many
+    /// seconds, and a refresh token.
+    rotation: Option<u64>,
+    /// Refresh tokens: refresh token → team.
+    refresh: HashMap<String, String>,
 }
 
 #[derive(Clone)]
@@ -156,6 +161,12 @@ impl FakeSlack {
         let code = format!("code-{team}-{}", s.codes.len() + s.tokens.len());
         s.codes.insert(code.clone(), team.to_owned());
         code
+    }
+
+    /// Turns on token rotation: tokens expire `seconds` after they are
+    /// issued and come with a refresh token.
+    pub fn rotate_tokens(&self, seconds: u64) {
+        self.lock().rotation = Some(seconds);
     }
 
     /// The bot token an install gave `team`, if it has one.
@@ -497,16 +508,33 @@ impl Shared {
             return json!({ "ok": false, "error": "invalid_client_id" });
         }
         let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if params["grant_type"] == "refresh_token" {
+            let Some(team) = params["refresh_token"].as_str().and_then(|r| s.refresh.get(r).cloned()) else {
+                return json!({ "ok": false, "error": "invalid_refresh_token" });
+            };
+            // As Slack does, the old token stays good until it expires.
+            let token = format!("xoxe.xoxb-{team}-{}", s.tokens.len() + s.refresh.len() + 1);
+            s.tokens.insert(token.clone(), team);
+            return json!({ "ok": true, "access_token": token, "token_type": "bot", "expires_in": s.rotation.unwrap_or(43_200),
+                           "refresh_token": params["refresh_token"] });
+        }
         let Some(team) = params["code"].as_str().and_then(|c| s.codes.remove(c)) else {
             return json!({ "ok": false, "error": "invalid_code" });
         };
         let token = format!("xoxb-{team}-{}", s.tokens.len() + 1);
         s.tokens.insert(token.clone(), team.clone());
-        json!({
+        let mut answer = json!({
             "ok": true, "access_token": token, "token_type": "bot", "scope": ALL_SCOPES.join(","),
             "bot_user_id": format!("U{team}BOT"), "app_id": "A0APP", "team": { "id": team, "name": format!("Team {team}") },
             "enterprise": null, "authed_user": { "id": format!("U{team}ADMIN") }, "is_enterprise_install": false
-        })
+        });
+        if let Some(seconds) = s.rotation {
+            let refresh = format!("xoxe-1-refresh-{team}");
+            s.refresh.insert(refresh.clone(), team);
+            answer["refresh_token"] = json!(refresh);
+            answer["expires_in"] = json!(seconds);
+        }
+        answer
     }
 }
 

@@ -69,6 +69,8 @@ pub struct App {
     media_links: Option<MediaLinks>,
     engines: Arc<EngineHealth>,
     workers: Option<Arc<WorkerHealth>>,
+    /// Checks bearer JWTs on the REST API, when an issuer is configured.
+    jwt: Option<Arc<crate::jwt::JwtVerifier>>,
 }
 
 impl App {
@@ -122,7 +124,8 @@ impl App {
         let workers = matches!(role, Role::Serve | Role::Workers(_))
             .then(|| Arc::new(WorkerHealth { handlers: handlers.clone(), stages }));
         let engines = Arc::new(EngineHealth::new(adapters.engines.setup.clone()));
-        Ok(Self { settings, pipeline, slack, handlers, media_links: adapters.media_links, engines, workers })
+        let jwt = settings.http.jwt.clone().map(|j| Arc::new(crate::jwt::JwtVerifier::new(j)));
+        Ok(Self { settings, pipeline, slack, handlers, media_links: adapters.media_links, engines, workers, jwt })
     }
 
     /// What every HTTP handler can reach.
@@ -133,6 +136,7 @@ impl App {
             media_links: self.media_links.clone().map(Arc::new),
             public_host: crate::routes::host_of(&self.settings.http.public_url()).into(),
             api_keys: Arc::new(self.settings.http.api_keys.clone()),
+            jwt: self.jwt.clone(),
             slack: self.slack.clone(),
             metrics: crate::telemetry::installed_prometheus(),
             metrics_token: self.settings.telemetry.metrics_token.clone().map(Arc::new),

@@ -19,11 +19,13 @@ pub struct ApiError {
     /// Boxed: most errors have none, and a JSON map is large.
     pub extra: Option<Box<Value>>,
     pub retry_after: Option<u32>,
+    /// For 401: the `WWW-Authenticate` challenge.
+    pub challenge: Option<String>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), extra: None, retry_after: None }
+        Self { status, code, message: message.into(), extra: None, retry_after: None, challenge: None }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -35,7 +37,23 @@ impl ApiError {
     }
 
     pub fn unauthorized() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", "send a valid API key as `Authorization: Bearer <key>`")
+        let mut e = Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send a valid API key (or a token from the configured issuer) as `Authorization: Bearer <key>`",
+        );
+        e.challenge = Some(r#"Bearer realm="storytime""#.into());
+        e
+    }
+
+    /// 401 for a bearer JWT that failed a check, saying which.
+    pub fn invalid_token(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        let mut e = Self::new(StatusCode::UNAUTHORIZED, "invalid_token", reason.clone());
+        let description: String = reason.chars().filter(|c| *c != '"' && *c != '\\' && !c.is_control()).collect();
+        e.challenge =
+            Some(format!(r#"Bearer realm="storytime", error="invalid_token", error_description="{description}""#));
+        e
     }
 
     /// A fault on our side: logged in full, reported to the client briefly.
@@ -140,6 +158,9 @@ impl IntoResponse for ApiError {
         let mut response = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        if let Some(challenge) = self.challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }

@@ -8,6 +8,7 @@ pub mod app;
 pub mod cli;
 pub mod error;
 pub mod health;
+pub mod jwt;
 pub mod listener;
 pub mod routes;
 pub mod settings;

@@ -41,6 +41,10 @@ pub struct HttpSettings {
     /// `STORYTIME_API_KEYS`: bearer tokens the REST API accepts (comma
     /// separated). Empty: the API is open, fine on loopback only.
     pub api_keys: Vec<Secret>,
+    /// `STORYTIME_JWT_ISSUER` and `STORYTIME_JWT_AUDIENCE` (and optionally
+    /// `STORYTIME_JWKS_URL`): bearer JWTs from this OpenID Connect issuer
+    /// (Cognito or another) are accepted beside the API keys.
+    pub jwt: Option<crate::jwt::JwtSettings>,
     /// `STORYTIME_HEALTH_CACHE` (seconds; default 5 when the queues or jobs
     /// are on AWS, else 0): how long `/healthz` and `/metrics` reuse one
     /// reading of the queue depths and job counts, so that frequent probes
@@ -173,6 +177,33 @@ impl SlackSettings {
     }
 }
 
+/// The JWT issuer and audience go together; the key set is the issuer's
+/// `/.well-known/jwks.json` unless `STORYTIME_JWKS_URL` says otherwise.
+fn jwt_settings(env: &Env) -> Result<Option<crate::jwt::JwtSettings>, SettingsError> {
+    let jwks_url = env.url("STORYTIME_JWKS_URL")?;
+    let audiences: Vec<String> = env
+        .get("STORYTIME_JWT_AUDIENCE")
+        .map(|v| v.split(',').map(str::trim).filter(|a| !a.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let issuer = match env.get("STORYTIME_JWT_ISSUER") {
+        None if audiences.is_empty() && jwks_url.is_none() => return Ok(None),
+        None => return Err(SettingsError::new("STORYTIME_JWT_ISSUER", "is needed with STORYTIME_JWT_AUDIENCE")),
+        // Kept exactly: it must equal the tokens' `iss`.
+        Some(issuer) => issuer,
+    };
+    if !issuer.starts_with("https://") && !issuer.starts_with("http://") {
+        return Err(SettingsError::new("STORYTIME_JWT_ISSUER", "must be the issuer's URL (the token's iss)"));
+    }
+    if audiences.is_empty() {
+        return Err(SettingsError::new(
+            "STORYTIME_JWT_AUDIENCE",
+            "is needed with STORYTIME_JWT_ISSUER (for Cognito, the app client ID)",
+        ));
+    }
+    let jwks_url = jwks_url.unwrap_or_else(|| format!("{}/.well-known/jwks.json", issuer.trim_end_matches('/')));
+    Ok(Some(crate::jwt::JwtSettings { issuer, audiences, jwks_url }))
+}
+
 /// Variables of the project's scripts and tests, not of the service.
 const TOOL_VARIABLES: &[&str] = &["STORYTIME_BIN", "STORYTIME_CI_MIN_FREE_GIB", "STORYTIME_ACCURACY_DIR"];
 const TOOL_PREFIXES: &[&str] = &["STORYTIME_BENCH_"];
@@ -206,6 +237,7 @@ impl Settings {
                 .get("STORYTIME_API_KEYS")
                 .map(|v| v.split(',').map(str::trim).filter(|k| !k.is_empty()).map(Secret::new).collect())
                 .unwrap_or_default(),
+            jwt: jwt_settings(env)?,
             health_cache: Duration::ZERO,
         };
         let slack_off = match env.get("STORYTIME_SLACK").as_deref() {
@@ -314,6 +346,20 @@ mod tests {
                 .name,
             "SLACK_APP_TOKEN"
         );
+    }
+
+    #[test]
+    fn a_jwt_issuer_needs_an_audience_and_finds_its_keys() {
+        assert!(from(&[]).unwrap().http.jwt.is_none());
+        let issuer = ("STORYTIME_JWT_ISSUER", "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/");
+        assert_eq!(from(&[issuer]).unwrap_err().name, "STORYTIME_JWT_AUDIENCE");
+        assert_eq!(from(&[("STORYTIME_JWT_AUDIENCE", "c1")]).unwrap_err().name, "STORYTIME_JWT_ISSUER");
+        let jwt = from(&[issuer, ("STORYTIME_JWT_AUDIENCE", "c1, c2")]).unwrap().http.jwt.unwrap();
+        assert_eq!(jwt.issuer, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/", "as the tokens say it");
+        assert_eq!(jwt.audiences, ["c1", "c2"]);
+        assert_eq!(jwt.jwks_url, "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc/.well-known/jwks.json");
+        let own = from(&[issuer, ("STORYTIME_JWT_AUDIENCE", "c1"), ("STORYTIME_JWKS_URL", "http://127.0.0.1:9/keys")]);
+        assert_eq!(own.unwrap().http.jwt.unwrap().jwks_url, "http://127.0.0.1:9/keys");
     }
 
     #[test]

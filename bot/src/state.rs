@@ -23,8 +23,11 @@ pub struct AppState {
     /// The host name of `STORYTIME_PUBLIC_URL`: with the API open, the
     /// only name (besides IP addresses and `localhost`) it answers to.
     pub public_host: Arc<str>,
-    /// Bearer tokens the REST API accepts; empty means open.
+    /// Bearer tokens the REST API accepts; empty (and no JWT issuer) means
+    /// open.
     pub api_keys: Arc<Vec<Secret>>,
+    /// Checks bearer JWTs, when an issuer is configured.
+    pub jwt: Option<Arc<crate::jwt::JwtVerifier>>,
     /// The Slack app, when configured.
     pub slack: Option<Arc<SlackApp>>,
     /// The metrics `/metrics` serves, when this process records them.

@@ -9,6 +9,7 @@ mod aws_sqs;
 mod cli;
 mod durability;
 mod hostile;
+mod jwt;
 mod lambda;
 mod manifest;
 mod narration;

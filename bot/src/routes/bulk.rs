@@ -28,7 +28,7 @@ struct Key {
 }
 
 pub async fn bulk(State(state): State<AppState>, request: Parts, body: Body) -> Result<Response, ApiError> {
-    let caller = authorize(&state, &request)?;
+    let caller = authorize(&state, &request).await?;
     let headers = &request.headers;
     let bytes = read_body(headers, body, 64 * 1024).await?;
     let keys: Vec<Key> = serde_json::from_slice(&bytes).map_err(|e| {

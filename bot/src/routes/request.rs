@@ -20,16 +20,38 @@ use crate::state::AppState;
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct Caller(pub String);
 
-/// Checks the bearer token when API keys are configured, and says who the
-/// caller is.
-pub(crate) fn authorize(state: &AppState, request: &Parts) -> Result<Caller, ApiError> {
-    if state.api_keys.is_empty() {
+/// Checks the bearer token when API keys or a JWT issuer are configured,
+/// and says who the caller is: an API key, or a JWT that passes every
+/// check of [`crate::jwt`].
+pub(crate) async fn authorize(state: &AppState, request: &Parts) -> Result<Caller, ApiError> {
+    if state.api_keys.is_empty() && state.jwt.is_none() {
         same_site(&request.headers, &state.public_host)?;
         let peer = request.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         return Ok(Caller(peer.map_or_else(|| "open".to_owned(), |ip| format!("addr:{ip}"))));
     }
-    let key = bearer(&request.headers, state.api_keys.iter())?;
-    Ok(Caller(format!("key:{}", &hex::encode(Sha256::digest(key.as_bytes()))[..16])))
+    let digest = |s: &str| hex::encode(Sha256::digest(s.as_bytes()))[..16].to_owned();
+    match (bearer(&request.headers, state.api_keys.iter()), &state.jwt) {
+        (Ok(key), _) => Ok(Caller(format!("key:{}", digest(key)))),
+        (Err(e), None) => Err(e),
+        (Err(_), Some(jwt)) => {
+            let token = presented(&request.headers).ok_or_else(ApiError::unauthorized)?;
+            match jwt.verify(token).await {
+                Ok(subject) => Ok(Caller(format!("jwt:{}", digest(&subject)))),
+                Err(crate::jwt::JwtError::KeysUnavailable(e)) => Err(ApiError::internal(format!("JWT keys: {e}"))),
+                Err(e) => Err(ApiError::invalid_token(e.to_string())),
+            }
+        }
+    }
+}
+
+/// The token of an `Authorization: Bearer` header.
+fn presented(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
 }
 
 /// An open API on a private machine is reachable by any web page its user
@@ -87,12 +109,7 @@ pub(crate) fn bearer<'h, 'k>(
     headers: &'h HeaderMap,
     keys: impl IntoIterator<Item = &'k Secret>,
 ) -> Result<&'h str, ApiError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim)
-        .ok_or_else(ApiError::unauthorized)?;
+    let presented = presented(headers).ok_or_else(ApiError::unauthorized)?;
     let ok =
         keys.into_iter().fold(false, |acc, key| acc | bool::from(key.expose().as_bytes().ct_eq(presented.as_bytes())));
     if ok { Ok(presented) } else { Err(ApiError::unauthorized()) }

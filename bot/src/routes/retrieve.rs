@@ -19,7 +19,7 @@ use crate::state::AppState;
 const RETRY_AFTER: u32 = 3;
 
 pub async fn retrieve(State(state): State<AppState>, request: Parts) -> Result<Response, ApiError> {
-    authorize(&state, &request)?;
+    authorize(&state, &request).await?;
     let headers = &request.headers;
     let id = header_value(headers, header::ETAG.as_str())?;
     let timestamp = header_value(headers, "timestamp")?;

@@ -22,7 +22,7 @@ use crate::state::AppState;
 const MAX_FORM_BYTES: usize = 100 * 1024 * 1024;
 
 pub async fn upload(State(state): State<AppState>, request: Parts, body: Body) -> Result<Response, ApiError> {
-    let caller = authorize(&state, &request)?;
+    let caller = authorize(&state, &request).await?;
     let headers = &request.headers;
     state
         .pipeline

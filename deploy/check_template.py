@@ -6,8 +6,10 @@
    misses on SAM resources (runtimes, batch sizes, event settings).
 3. Checks Storytime's own rules: least privilege (no `*` or `service:*`
    actions), every SQS-triggered function reports partial batch failures,
-   every queue has a dead-letter queue with an alarm on it, and the bucket
-   is private.
+   may change its messages' visibility, has reserved concurrency and caps
+   its event source; every queue has a dead-letter queue with an alarm on
+   it; the bucket is private and expires media; every function's log group
+   has a retention.
 
 Usage: python check_template.py deploy/template.yaml
 """
@@ -82,6 +84,33 @@ def check_rules(expanded, problems):
             block = props.get("PublicAccessBlockConfiguration", {})
             if not all(block.get(k) for k in ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets")):
                 problem(f"{name}: public access must be blocked", problems)
+            rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
+            if not any(r.get("Status") == "Enabled" and "ExpirationInDays" in r for r in rules):
+                problem(f"{name}: media must expire (a lifecycle rule)", problems)
+        if kind == "AWS::Lambda::EventSourceMapping":
+            function = props.get("FunctionName", {}).get("Ref")
+            queue = props.get("EventSourceArn", {}).get("Fn::GetAtt", [None])[0]
+            if "MaximumConcurrency" not in props.get("ScalingConfig", {}):
+                problem(f"{name}: the event source must cap its concurrency", problems)
+            if function and queue:
+                role = resources.get(function, {}).get("Properties", {}).get("Role", {}).get("Fn::GetAtt", [None])[0]
+                granted = [
+                    s
+                    for p in resources.get(role, {}).get("Properties", {}).get("Policies", [])
+                    for s in p.get("PolicyDocument", {}).get("Statement", [])
+                    if "sqs:ChangeMessageVisibility" in actions(s)
+                ]
+                if not any(queue in json.dumps(s.get("Resource")) for s in granted):
+                    problem(f"{function}: may not change the visibility of {queue}'s messages", problems)
+                if "ReservedConcurrentExecutions" not in resources.get(function, {}).get("Properties", {}):
+                    problem(f"{function}: needs reserved concurrency", problems)
+        if kind == "AWS::Lambda::Function":
+            groups = [
+                r for r in resources.values()
+                if r["Type"] == "AWS::Logs::LogGroup" and name in json.dumps(r["Properties"].get("LogGroupName"))
+            ]
+            if not any("RetentionInDays" in g["Properties"] for g in groups):
+                problem(f"{name}: its log group needs a retention", problems)
 
 
 def main():

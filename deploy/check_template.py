@@ -9,7 +9,7 @@
    may change its messages' visibility, has reserved concurrency and caps
    its event source; every queue has a dead-letter queue with an alarm on
    it; the bucket is private and expires media; every function's log group
-   has a retention.
+   has a retention; no function has a secret in a plain variable.
 
 Usage: python check_template.py deploy/template.yaml
 """
@@ -33,6 +33,19 @@ class NoManagedPolicies:
 
     def load(self):
         return {}
+
+
+# Settings that are secrets: never in a function's plain environment.
+SECRETS = (
+    "SLACK_SIGNING_SECRET",
+    "SLACK_SIGNING_SECRET_PREVIOUS",
+    "SLACK_BOT_TOKEN",
+    "SLACK_APP_TOKEN",
+    "SLACK_CLIENT_SECRET",
+    "STORYTIME_API_KEYS",
+    "STORYTIME_MEDIA_SECRET",
+    "STORYTIME_METRICS_TOKEN",
+)
 
 
 def problem(message, problems):
@@ -105,6 +118,10 @@ def check_rules(expanded, problems):
                 if "ReservedConcurrentExecutions" not in resources.get(function, {}).get("Properties", {}):
                     problem(f"{function}: needs reserved concurrency", problems)
         if kind == "AWS::Lambda::Function":
+            variables = props.get("Environment", {}).get("Variables", {})
+            for secret in SECRETS:
+                if secret in variables:
+                    problem(f"{name}: {secret} must come from Secrets Manager (STORYTIME_SECRETS), not a variable", problems)
             groups = [
                 r for r in resources.values()
                 if r["Type"] == "AWS::Logs::LogGroup" and name in json.dumps(r["Properties"].get("LogGroupName"))

@@ -1,6 +1,7 @@
 //! `storytime`: the one binary. `serve` runs the HTTP front end and every
 //! worker in one process; the other commands run parts of it.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -93,6 +94,37 @@ fn keep_files_private() {
 #[cfg(not(unix))]
 fn keep_files_private() {}
 
+/// Settings kept in AWS Secrets Manager (`STORYTIME_SECRETS`: secret IDs
+/// or ARNs, comma-separated), read before anything else, and where they
+/// came from.
+async fn secret_settings() -> Result<(HashMap<String, String>, Option<String>), String> {
+    let Some(ids) = std::env::var("STORYTIME_SECRETS").ok().filter(|v| !v.trim().is_empty()) else {
+        return Ok((HashMap::new(), None));
+    };
+    let ids: Vec<&str> = ids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    read_secrets(&ids).await.map(|values| {
+        let names: Vec<&str> = values.keys().map(String::as_str).collect();
+        let source = format!("{} read from Secrets Manager ({})", names.join(", "), ids.join(", "));
+        (values, Some(source))
+    })
+}
+
+#[cfg(feature = "aws")]
+async fn read_secrets(ids: &[&str]) -> Result<HashMap<String, String>, String> {
+    use storytime_pipeline::adapters::aws::{sdk_config, secret_settings};
+    secret_settings(&sdk_config().await, ids).await.map_err(|e| {
+        format!(
+            "cannot read STORYTIME_SECRETS ({}): {e}; the process's role needs secretsmanager:GetSecretValue on them",
+            ids.join(", ")
+        )
+    })
+}
+
+#[cfg(not(feature = "aws"))]
+async fn read_secrets(_: &[&str]) -> Result<HashMap<String, String>, String> {
+    Err("STORYTIME_SECRETS needs a storytime built with the aws feature".into())
+}
+
 /// Started by the Lambda runtime as `bootstrap`, without arguments: the
 /// function's handler setting names what to run.
 #[cfg(feature = "aws")]
@@ -111,13 +143,21 @@ fn lambda_bootstrap() -> Option<Args> {
 
 async fn run() -> ExitCode {
     let args = lambda_bootstrap().unwrap_or_else(Args::parse);
-    let settings = match Settings::from_env() {
+    let (secrets, source) = match secret_settings().await {
+        Ok(found) => found,
+        Err(e) => {
+            eprintln!("storytime: configuration error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut settings = match Settings::from_env_and(&secrets) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("storytime: configuration error: {e}");
             return ExitCode::from(2);
         }
     };
+    settings.secrets = source;
     let _logs = telemetry::init_logs(&settings.telemetry);
     for (name, closest) in &settings.unknown {
         tracing::warn!("{name} is not a Storytime setting and is ignored; did you mean {closest}?");

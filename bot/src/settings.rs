@@ -23,6 +23,9 @@ pub struct Settings {
     /// `STORYTIME_*` variables that are set but mean nothing to Storytime
     /// (misspellings), each with the closest real name.
     pub unknown: Vec<(String, String)>,
+    /// Where settings came from besides the environment (`STORYTIME_SECRETS`:
+    /// secrets in AWS Secrets Manager), for `doctor`.
+    pub secrets: Option<String>,
 }
 
 /// The HTTP front end.
@@ -215,6 +218,15 @@ impl Settings {
         Self::load(&Env::process(), present)
     }
 
+    /// From the process environment, with `secrets` (settings read from a
+    /// secret store) taking the place of variables of the same name.
+    pub fn from_env_and(secrets: &std::collections::HashMap<String, String>) -> Result<Self, SettingsError> {
+        let env = Env::new(|name| secrets.get(name).cloned().or_else(|| std::env::var(name).ok()));
+        let mut present: Vec<String> = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()).collect();
+        present.extend(secrets.keys().cloned());
+        Self::load(&env, present)
+    }
+
     /// From a list of variables (tests).
     pub fn from_pairs(pairs: &[(&str, &str)]) -> Result<Self, SettingsError> {
         let env = Env::new(|name| pairs.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()));
@@ -224,6 +236,8 @@ impl Settings {
     /// Reads every setting from `env`; `present` names the variables that
     /// are set, to spot the misspelt ones.
     fn load(env: &Env, present: Vec<String>) -> Result<Self, SettingsError> {
+        // Read by `main` before the settings: known here.
+        let _ = env.get("STORYTIME_SECRETS");
         let listen = env.parse("STORYTIME_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
         let http = HttpSettings {
             listen,
@@ -252,7 +266,7 @@ impl Settings {
             HttpSettings { health_cache: env.seconds("STORYTIME_HEALTH_CACHE", if remote { 5 } else { 0 })?, ..http };
         let telemetry = TelemetrySettings::from_env(env)?;
         let unknown = unknown_variables(&env.names_read(), present);
-        Ok(Self { http, slack, slack_off, pipeline, telemetry, unknown })
+        Ok(Self { http, slack, slack_off, pipeline, telemetry, unknown, secrets: None })
     }
 }
 

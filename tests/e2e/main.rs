@@ -4,6 +4,7 @@ mod aws_dynamodb;
 mod aws_pipeline;
 mod aws_readers;
 mod aws_s3;
+mod aws_secrets;
 mod aws_sns;
 mod aws_sqs;
 mod cli;

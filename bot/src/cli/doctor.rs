@@ -23,6 +23,9 @@ pub async fn run(settings: Settings) -> anyhow::Result<ExitCode> {
         findings.extend(item.check().await);
     }
     findings.extend([mp3_encoder(), listen(&settings), api_keys(&settings)]);
+    if let Some(source) = &settings.secrets {
+        findings.push(Finding::ok("secrets", source.clone()));
+    }
     if settings.slack.is_none() {
         findings.push(Finding::note(
             "slack",

@@ -1,0 +1,73 @@
+//! Settings from AWS Secrets Manager (`STORYTIME_SECRETS`) against moto:
+//! the Slack signing secret and the API keys come from a secret, not from
+//! the environment; `doctor` says where they came from; an unreadable
+//! secret stops the process with a message naming what is missing.
+
+use storytime_tests::fake_slack::{BOT_TOKEN, SIGNING_SECRET};
+use storytime_tests::moto::Moto;
+use storytime_tests::{Server, run_storytime};
+
+fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", moto.url.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "testing".into()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".into()),
+        ("AWS_EC2_METADATA_DISABLED", "true".into()),
+    ]
+}
+
+/// `storytime doctor` with `env`, off the async threads.
+async fn doctor(env: &[(&'static str, String)]) -> std::process::Output {
+    let env = env.to_vec();
+    tokio::task::spawn_blocking(move || {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_storytime(&["doctor"], &env)
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_come_from_secrets_manager_not_the_environment() {
+    let moto = Moto::start();
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let settings = serde_json::json!({
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": BOT_TOKEN, "STORYTIME_API_KEYS": "key-from-the-secret",
+    });
+    let created =
+        client.create_secret().name("storytime/settings").secret_string(settings.to_string()).send().await.unwrap();
+    let arn = created.arn().unwrap().to_owned();
+
+    let mut env = aws_env(&moto);
+    env.push(("STORYTIME_SECRETS", arn.clone()));
+    env.push(("SLACK_API_URL", "http://127.0.0.1:9/api".into()));
+    let server = Server::start_with(&env, &[]);
+    let retrieve = |key: Option<&'static str>| {
+        let mut r = server.http.get(server.url("/retrieve")).header("ETag", "0".repeat(32)).header("Timestamp", "1");
+        if let Some(key) = key {
+            r = r.header("Authorization", format!("Bearer {key}"));
+        }
+        r.send()
+    };
+    assert_eq!(retrieve(None).await.unwrap().status(), 401, "the API keys from the secret are required");
+    assert_eq!(retrieve(Some("key-from-the-secret")).await.unwrap().status(), 404, "and accepted");
+    // Slack's requests are checked with the signing secret from the secret.
+    let body = r#"{"type":"url_verification","challenge":"from-slack"}"#;
+    let signed = server.post_signed("/slack/events", body, "application/json", &[]).await;
+    assert_eq!(signed.status(), 200);
+    assert!(signed.text().await.unwrap().contains("from-slack"));
+
+    let report = doctor(&env).await;
+    let stdout = String::from_utf8_lossy(&report.stdout);
+    assert!(stdout.contains("read from Secrets Manager") && stdout.contains("STORYTIME_API_KEYS"), "{stdout}");
+    assert!(!stdout.contains("key-from-the-secret"), "values are never printed: {stdout}");
+
+    let mut elsewhere = env.clone();
+    elsewhere.retain(|(k, _)| *k != "STORYTIME_SECRETS");
+    elsewhere.push(("STORYTIME_SECRETS", "storytime/nowhere".into()));
+    let out = doctor(&elsewhere).await;
+    assert_eq!(out.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("storytime/nowhere") && said.contains("secretsmanager:GetSecretValue"), "{said}");
+}

@@ -388,8 +388,8 @@ mod aws {
 
     use anyhow::Context;
     use storytime_pipeline::adapters::aws::{
-        DynamoJobStore, PollyNarrator, RekognitionReader, S3BlobStore, SnsNotifier, SqsQueue, TextractReader,
-        sdk_config,
+        CdnSigner, DynamoJobStore, PollyNarrator, RekognitionReader, S3BlobStore, SnsNotifier, SqsQueue,
+        TextractReader, sdk_config,
     };
     use storytime_pipeline::ports::{BlobStore, JobStore, Narrator, Notifier, Preferences, Queue, TextReader};
     use storytime_pipeline::settings::{PipelineSettings, ReaderBackend};
@@ -425,7 +425,15 @@ mod aws {
             p: &PipelineSettings,
             setup: &mut SetupList,
         ) -> anyhow::Result<Arc<dyn BlobStore>> {
-            let s3 = Arc::new(S3BlobStore::new(self.sdk()?, &p.aws.bucket, p.aws.cdn_url.clone()));
+            let cdn = match (&p.aws.cdn_url, &p.aws.cdn_key_id, &p.aws.cdn_private_key) {
+                (Some(url), Some(id), Some(key)) => Some(
+                    CdnSigner::new(url, id, key.expose())
+                        .map_err(anyhow::Error::msg)
+                        .context("STORYTIME_CDN_PRIVATE_KEY")?,
+                ),
+                _ => None,
+            };
+            let s3 = Arc::new(S3BlobStore::new(self.sdk()?, &p.aws.bucket, cdn));
             setup.push(s3.clone());
             Ok(s3)
         }

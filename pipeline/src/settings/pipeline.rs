@@ -136,6 +136,11 @@ mod tests {
         assert_eq!(e.name, "STORYTIME_RETRY_BASE_MS");
         let e = from(&[("STORYTIME_CDN_URL", "d111.cloudfront.net")]).unwrap_err();
         assert_eq!(e.name, "STORYTIME_CDN_URL");
+        let e = from(&[("STORYTIME_CDN_URL", "https://d111.cloudfront.net")]).unwrap_err();
+        assert_eq!(e.name, "STORYTIME_CDN_KEY_ID", "links through a CDN are signed");
+        let e =
+            from(&[("STORYTIME_CDN_URL", "https://d111.cloudfront.net"), ("STORYTIME_CDN_KEY_ID", "K1")]).unwrap_err();
+        assert_eq!(e.name, "STORYTIME_CDN_PRIVATE_KEY");
         let e = from(&[("STORYTIME_MAX_PAGES", "0")]).unwrap_err();
         assert_eq!(e.name, "STORYTIME_MAX_*");
     }

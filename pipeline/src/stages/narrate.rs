@@ -67,12 +67,16 @@ impl Pipeline {
             }
             None => {
                 let Book { mp3, words } = synthesize_book(self.narrator.as_ref(), &text, &voice, speed).await?;
+                // The stored name is random: knowing a page's text does not
+                // give the address of its narration. The narration is found
+                // again through its key in the job store.
+                let stored = ContentId::combine([key.as_str(), &uuid::Uuid::new_v4().to_string()]);
                 let audio = AudioRef {
-                    key: BlobKey::audio(&key),
+                    key: BlobKey::audio(&stored),
                     seconds: mp3.seconds,
                     voice: voice.name.clone(),
                     bytes: mp3.bytes.len() as u64,
-                    captions: Some(BlobKey::captions(&key)),
+                    captions: Some(BlobKey::captions(&stored)),
                     words,
                 };
                 if let Some(captions) = &audio.captions {

@@ -2,6 +2,7 @@
 //! region, the credentials chain, `AWS_ENDPOINT_URL` and
 //! `AWS_ENDPOINT_URL_<SERVICE>` (so S3-compatible servers work too).
 
+mod cdn;
 mod cloud_reader;
 mod config;
 mod dynamodb;
@@ -14,6 +15,7 @@ mod sns;
 mod sqs;
 mod textract;
 
+pub use cdn::{CdnSigner, canned_policy};
 pub use cloud_reader::CloudReader;
 pub use config::{http_client, sdk_config};
 pub use dynamodb::DynamoJobStore;

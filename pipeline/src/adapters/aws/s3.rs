@@ -1,7 +1,8 @@
 //! Blobs in an S3 bucket: originals, raw readings and audio under their
-//! content-addressed keys. Links go through a CloudFront domain when one is
-//! configured (`STORYTIME_CDN_URL`; the bucket stays private behind origin
-//! access control), and are presigned S3 GET links otherwise.
+//! keys. Links go through a CloudFront domain when one is configured
+//! (`STORYTIME_CDN_URL`; the bucket stays private behind origin access
+//! control), signed so that they expire; otherwise they are presigned S3
+//! GET links with the same expiry.
 
 use std::time::Duration;
 
@@ -11,6 +12,7 @@ use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use bytes::Bytes;
 
+use super::cdn::CdnSigner;
 use super::sdk_errors::classify;
 use crate::domain::{BlobKey, ErrorKind, PortError};
 use crate::ports::BlobStore;
@@ -21,16 +23,15 @@ const WHAT: &str = "the S3 bucket";
 pub struct S3BlobStore {
     client: Client,
     bucket: String,
-    cdn: Option<String>,
+    cdn: Option<CdnSigner>,
 }
 
 impl S3BlobStore {
     /// A store on `bucket`. With an endpoint of its own (an S3-compatible
     /// server, moto) addressing is path-style, as such servers expect.
-    pub fn new(config: &aws_config::SdkConfig, bucket: impl Into<String>, cdn: Option<String>) -> Self {
+    pub fn new(config: &aws_config::SdkConfig, bucket: impl Into<String>, cdn: Option<CdnSigner>) -> Self {
         let custom_endpoint = config.endpoint_url().is_some() || std::env::var_os("AWS_ENDPOINT_URL_S3").is_some();
         let s3 = aws_sdk_s3::config::Builder::from(config).force_path_style(custom_endpoint).build();
-        let cdn = cdn.map(|c| c.trim_end_matches('/').to_owned());
         Self { client: Client::from_conf(s3), bucket: bucket.into(), cdn }
     }
 
@@ -114,7 +115,7 @@ impl BlobStore for S3BlobStore {
 
     async fn link(&self, key: &BlobKey, ttl: Duration, download_name: &str) -> Result<String, PortError> {
         if let Some(cdn) = &self.cdn {
-            return Ok(format!("{cdn}/{}", key.as_str()));
+            return Ok(cdn.sign(key.as_str(), ttl));
         }
         let presigning = PresigningConfig::expires_in(ttl).map_err(|e| PortError::rejected(WHAT, e))?;
         let disposition = format!("inline; filename=\"{}\"", download_name.replace(['"', '\\'], "_"));

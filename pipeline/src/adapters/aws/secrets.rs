@@ -1,7 +1,8 @@
 //! Settings kept in AWS Secrets Manager instead of plain environment
 //! variables: `STORYTIME_SECRETS` names one or more secrets (IDs or ARNs,
 //! comma-separated), each a JSON object of setting names and values (e.g.
-//! `{"SLACK_BOT_TOKEN": "xoxb-…", "STORYTIME_API_KEYS": "k1,k2"}`). They
+//! `{"SLACK_BOT_TOKEN": "xoxb-…", "STORYTIME_API_KEYS": "k1,k2"}`), or
+//! `NAME:=id` for a secret that is one setting's whole value. They
 //! are read once when the process starts (a Lambda function's cold start),
 //! so a rotated secret reaches every new process.
 
@@ -26,6 +27,7 @@ pub const SECRET_SETTINGS: &[&str] = &[
     "STORYTIME_API_KEYS",
     "STORYTIME_MEDIA_SECRET",
     "STORYTIME_METRICS_TOKEN",
+    "STORYTIME_CDN_PRIVATE_KEY",
 ];
 
 /// The settings in the secrets `ids`, later secrets overriding earlier.
@@ -35,12 +37,26 @@ pub async fn secret_settings(
 ) -> Result<HashMap<String, String>, PortError> {
     let client = Client::new(config);
     let mut settings = HashMap::new();
-    for id in ids {
-        let answer = client.get_secret_value().secret_id(*id).send().await.map_err(|e| classify(WHAT, e))?;
-        let text = answer.secret_string().ok_or_else(|| {
-            PortError::rejected(WHAT, format!("{id} holds binary data, not a JSON object of settings"))
-        })?;
-        settings.extend(parse(id, text)?);
+    for entry in ids {
+        // `NAME:=id`: the whole secret is that one setting's value (a PEM
+        // key, which a JSON template cannot hold).
+        let (name, id) = match entry.split_once(":=") {
+            Some((name, id)) => (Some(name.trim()), id.trim()),
+            None => (None, *entry),
+        };
+        if let Some(name) = name.filter(|n| !SECRET_SETTINGS.contains(n)) {
+            return Err(PortError::rejected(WHAT, format!("{name} is not a setting kept in a secret")));
+        }
+        let answer = client.get_secret_value().secret_id(id).send().await.map_err(|e| classify(WHAT, e))?;
+        let text = answer
+            .secret_string()
+            .ok_or_else(|| PortError::rejected(WHAT, format!("{id} holds binary data, not text")))?;
+        match name {
+            Some(name) => {
+                settings.insert(name.to_owned(), text.to_owned());
+            }
+            None => settings.extend(parse(id, text)?),
+        }
     }
     Ok(settings)
 }

@@ -314,6 +314,18 @@ impl SlackApp {
             self.tell(response_url, "I don't know that book any more; share the photo again.").await;
             return Ok(());
         };
+        // The answer goes into the thread the book was answered in, when
+        // the click came from that channel.
+        let thread = source
+            .recipients
+            .iter()
+            .find_map(|r| match &r.destination {
+                Destination::Chat { workspace, channel: c, thread, .. } if workspace == team && c == channel => {
+                    Some(thread.as_str())
+                }
+                _ => None,
+            })
+            .unwrap_or(thread);
         let sender = user_key(team, user);
         let prefs = self.pipeline.prefs.get(&sender).await?;
         let (mut voice, mut speed, mut destinations) = (None, source.speed, Vec::new());

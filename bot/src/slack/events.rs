@@ -196,8 +196,19 @@ pub(super) fn triage(envelope: &Envelope, trigger: Trigger) -> Option<(String, S
         _ => return None,
     };
     let key = format!("slack:{team}:{channel}:{ts}");
-    let payload =
-        format!(r#"{{"kind":"{kind}","key":{},"team":{},"event":{}}}"#, quoted(&key), quoted(team), raw.get());
+    // An organisation-wide install: its token speaks for this workspace.
+    let organisation = envelope
+        .enterprise_id
+        .as_deref()
+        .filter(|_| envelope.authorizations.iter().any(|a| a.is_enterprise_install))
+        .map(|e| format!(r#","enterprise":{}"#, quoted(e)))
+        .unwrap_or_default();
+    let payload = format!(
+        r#"{{"kind":"{kind}","key":{},"team":{}{organisation},"event":{}}}"#,
+        quoted(&key),
+        quoted(team),
+        raw.get()
+    );
     Some((key, payload))
 }
 
@@ -294,6 +305,18 @@ mod tests {
         assert_eq!(mentions(&shared), None);
         assert_eq!(mentions(&mention).as_deref(), Some("slack:T1:C1:5.1"));
         assert_eq!(mentions(&dm).as_deref(), Some("slack:T1:D1:5.2"));
+    }
+
+    #[test]
+    fn an_organisation_wide_install_names_its_organisation() {
+        let mut org = envelope(
+            json!({ "type": "message", "subtype": "file_share", "user": "U1", "channel": "C1", "ts": "7.1", "files": [photo()] }),
+        );
+        org["enterprise_id"] = json!("E1");
+        org["authorizations"][0]["is_enterprise_install"] = json!(true);
+        assert_eq!(triage(&org).unwrap().1["enterprise"], "E1");
+        org["authorizations"][0]["is_enterprise_install"] = json!(false);
+        assert!(triage(&org).unwrap().1.get("enterprise").is_none(), "a workspace install of a grid workspace");
     }
 
     #[test]

@@ -43,6 +43,9 @@ impl InboundHandler for SlackApp {
             .map_err(|e| StageError::Permanent(Failure::internal(format!("unreadable Slack request: {e}"))))?;
         let key = p["key"].as_str().unwrap_or_default();
         let team = p["team"].as_str().unwrap_or("T");
+        if let Some(enterprise) = p["enterprise"].as_str() {
+            self.workspaces.join_organisation(team, enterprise).await?;
+        }
         let api = &self.api(team).await.map_err(port)?;
         match p["kind"].as_str().unwrap_or_default() {
             "message" => {

@@ -123,6 +123,11 @@ fn record_key(team: &str) -> String {
     format!("slack-install:{team}")
 }
 
+/// The organisation (Enterprise Grid) a workspace belongs to.
+fn organisation_key(team: &str) -> String {
+    format!("slack-install-org:{team}")
+}
+
 impl Workspaces {
     pub fn new(
         api: SlackApi,
@@ -167,8 +172,16 @@ impl Workspaces {
     /// expire.
     pub async fn installation(&self, team: &str) -> Result<Option<Installation>, SlackError> {
         let Some(sealer) = &self.sealer else { return Ok(None) };
-        let key = record_key(team);
-        let Some(sealed) = self.store.record(&key).await.map_err(store_error)? else { return Ok(None) };
+        let mut key = record_key(team);
+        let mut sealed = self.store.record(&key).await.map_err(store_error)?;
+        if sealed.is_none()
+            && let Some(organisation) = self.store.record(&organisation_key(team)).await.map_err(store_error)?
+        {
+            // A workspace of an organisation-wide install.
+            key = record_key(&organisation);
+            sealed = self.store.record(&key).await.map_err(store_error)?;
+        }
+        let Some(sealed) = sealed else { return Ok(None) };
         let Some(installation) =
             sealer.open(&key, &sealed).and_then(|plain| serde_json::from_slice::<Installation>(&plain).ok())
         else {
@@ -184,6 +197,22 @@ impl Workspaces {
             }
             _ => Ok(Some(installation)),
         }
+    }
+
+    /// Notes that `team` belongs to `enterprise`, when the app is installed
+    /// organisation-wide there and not in `team` itself: the organisation's
+    /// installation then speaks for the workspace.
+    pub async fn join_organisation(&self, team: &str, enterprise: &str) -> Result<(), PortError> {
+        if self.sealer.is_none() || team == enterprise || self.store.record(&record_key(team)).await?.is_some() {
+            return Ok(());
+        }
+        let link = organisation_key(team);
+        if self.store.record(&link).await?.as_deref() != Some(enterprise)
+            && self.store.record(&record_key(enterprise)).await?.is_some()
+        {
+            self.store.put_record(&link, enterprise).await?;
+        }
+        Ok(())
     }
 
     /// Keeps an installation (a new one replaces the old).
@@ -216,6 +245,36 @@ fn store_error(e: PortError) -> SlackError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_organisation_wide_install_speaks_for_its_workspaces() {
+        let store = Arc::new(storytime_pipeline::adapters::memory::InMemoryJobStore::new());
+        let api =
+            SlackApi::new("http://127.0.0.1:9/api", super::super::files::SlackHosts::new("http://127.0.0.1:9/api"))
+                .unwrap();
+        let w = Workspaces::new(api, None, store, Some(Sealer::new(&[1u8; 32])), None);
+        let org = Installation {
+            team: "E1".into(),
+            team_name: String::new(),
+            enterprise: Some("E1".into()),
+            bot_token: "xoxb-org".into(),
+            bot_user: "UB".into(),
+            scopes: String::new(),
+            installer: "UA".into(),
+            app_id: String::new(),
+            refresh_token: None,
+            expires_ms: None,
+            installed_ms: 0,
+        };
+        w.save(&org).await.unwrap();
+        assert!(w.installation("T1").await.unwrap().is_none());
+        w.join_organisation("T1", "E1").await.unwrap();
+        assert_eq!(w.installation("T1").await.unwrap().unwrap().bot_token, "xoxb-org");
+        w.join_organisation("T2", "E9").await.unwrap();
+        assert!(w.installation("T2").await.unwrap().is_none(), "no such organisation installed");
+        w.remove("E1").await.unwrap();
+        assert!(w.installation("T1").await.unwrap().is_none(), "gone with the organisation's install");
+    }
 
     #[test]
     fn a_sealed_record_opens_only_under_its_own_key_and_secret() {

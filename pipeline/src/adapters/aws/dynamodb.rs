@@ -250,6 +250,19 @@ impl DynamoJobStore {
         self.put_new(item).await.map(drop)
     }
 
+    /// Writes `item` over any earlier one, without `expires_at`: kept until
+    /// replaced or deleted (preferences and records).
+    async fn put_kept(&self, item: Item) -> Result<(), PortError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| classify(WHAT, e))?;
+        Ok(())
+    }
+
     async fn get_body<T: serde::de::DeserializeOwned>(&self, pk: &str) -> Result<Option<T>, PortError> {
         self.get_item(pk).await?.map(|item| from_json(&item)).transpose()
     }
@@ -429,15 +442,7 @@ impl Preferences for DynamoJobStore {
     }
 
     async fn set(&self, user: &str, prefs: &UserPrefs) -> Result<(), PortError> {
-        let item = Item::from([("pk".into(), s(format!("user#{user}"))), ("body".into(), s(to_json(prefs)?))]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| classify(WHAT, e))?;
-        Ok(())
+        self.put_kept(Item::from([("pk".into(), s(format!("user#{user}"))), ("body".into(), s(to_json(prefs)?))])).await
     }
 
     async fn record(&self, key: &str) -> Result<Option<String>, PortError> {
@@ -446,16 +451,7 @@ impl Preferences for DynamoJobStore {
     }
 
     async fn put_record(&self, key: &str, value: &str) -> Result<(), PortError> {
-        // No expires_at: a record is kept until it is deleted.
-        let item = Item::from([("pk".into(), s(format!("record#{key}"))), ("value".into(), s(value))]);
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(|e| classify(WHAT, e))?;
-        Ok(())
+        self.put_kept(Item::from([("pk".into(), s(format!("record#{key}"))), ("value".into(), s(value))])).await
     }
 
     async fn delete_record(&self, key: &str) -> Result<(), PortError> {

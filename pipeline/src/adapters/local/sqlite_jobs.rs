@@ -258,6 +258,17 @@ impl SqlitePreferences {
     pub fn new(db: Database) -> Self {
         Self { db }
     }
+
+    /// Runs an insert-or-replace `sql` with a key and a value.
+    async fn upsert(&self, sql: &'static str, key: &str, value: &str) -> Result<(), PortError> {
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.db
+            .call(move |conn| {
+                conn.execute(sql, [key, value]).map_err(db_error)?;
+                Ok(())
+            })
+            .await
+    }
 }
 
 #[async_trait]
@@ -276,18 +287,12 @@ impl Preferences for SqlitePreferences {
     }
 
     async fn set(&self, user: &str, prefs: &UserPrefs) -> Result<(), PortError> {
-        let (user, body) = (user.to_owned(), to_json(prefs)?);
-        self.db
-            .call(move |conn| {
-                conn.execute(
-                    "INSERT INTO preferences (user, body) VALUES (?1, ?2)
-                     ON CONFLICT(user) DO UPDATE SET body = excluded.body",
-                    [user, body],
-                )
-                .map_err(db_error)?;
-                Ok(())
-            })
-            .await
+        self.upsert(
+            "INSERT INTO preferences (user, body) VALUES (?1, ?2) ON CONFLICT(user) DO UPDATE SET body = excluded.body",
+            user,
+            &to_json(prefs)?,
+        )
+        .await
     }
 
     async fn record(&self, key: &str) -> Result<Option<String>, PortError> {
@@ -302,18 +307,12 @@ impl Preferences for SqlitePreferences {
     }
 
     async fn put_record(&self, key: &str, value: &str) -> Result<(), PortError> {
-        let (key, value) = (key.to_owned(), value.to_owned());
-        self.db
-            .call(move |conn| {
-                conn.execute(
-                    "INSERT INTO records (key, value) VALUES (?1, ?2)
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    [key, value],
-                )
-                .map_err(db_error)?;
-                Ok(())
-            })
-            .await
+        self.upsert(
+            "INSERT INTO records (key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            key,
+            value,
+        )
+        .await
     }
 
     async fn delete_record(&self, key: &str) -> Result<(), PortError> {

@@ -16,89 +16,15 @@
 
 use std::collections::BTreeMap;
 use std::process::Command;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
 use storytime_pipeline::adapters::aws::SqsQueue;
 use storytime_pipeline::ports::Queue;
 use storytime_pipeline::{JobId, Stage, StageMessage};
+use storytime_tests::aws_proxy::RecordingProxy;
 use storytime_tests::moto::Moto;
 use storytime_tests::{Page, Server, render_page, storytime_bin};
-
-type Counts = Arc<Mutex<BTreeMap<String, u64>>>;
-
-#[derive(Clone)]
-struct Proxy {
-    upstream: String,
-    http: reqwest::Client,
-    counts: Counts,
-}
-
-/// `service:Call` for a request, from its signature scope and target.
-fn call_name(headers: &HeaderMap, uri: &axum::http::Uri, method: &str, body: &[u8]) -> String {
-    let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let service = auth
-        .split("Credential=")
-        .nth(1)
-        .and_then(|c| c.split('/').nth(3))
-        .unwrap_or(if uri.query().is_some_and(|q| q.contains("X-Amz-Signature")) { "s3-presigned" } else { "?" })
-        .to_owned();
-    let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).and_then(|t| t.rsplit('.').next());
-    let action = target.map(str::to_owned).or_else(|| {
-        let form = std::str::from_utf8(body).unwrap_or("");
-        form.split('&').find_map(|kv| kv.strip_prefix("Action=")).map(str::to_owned)
-    });
-    match action {
-        Some(a) => format!("{service}:{a}"),
-        None => format!("{service}:{method}"),
-    }
-}
-
-async fn forward(State(proxy): State<Proxy>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let body: Bytes = match axum::body::to_bytes(body, 64 << 20).await {
-        Ok(b) => b,
-        Err(e) => return (StatusCode::BAD_REQUEST, e.to_string()).into_response(),
-    };
-    let name = call_name(&parts.headers, &parts.uri, parts.method.as_str(), &body);
-    *proxy.counts.lock().unwrap().entry(name).or_default() += 1;
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let mut upstream = proxy.http.request(parts.method.clone(), format!("{}{path}", proxy.upstream)).body(body);
-    for (k, v) in parts.headers.iter().filter(|(k, _)| *k != "host" && *k != "content-length") {
-        upstream = upstream.header(k, v);
-    }
-    match upstream.send().await {
-        Ok(r) => {
-            let status = r.status();
-            let headers = r.headers().clone();
-            let bytes = r.bytes().await.unwrap_or_default();
-            let mut response = (status, bytes).into_response();
-            for (k, v) in headers.iter().filter(|(k, _)| *k != "content-length" && *k != "transfer-encoding") {
-                response.headers_mut().insert(k, v.clone());
-            }
-            response
-        }
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-    }
-}
-
-/// A counting proxy in front of `upstream`; returns its URL.
-async fn start_proxy(upstream: &str, counts: Counts) -> String {
-    let proxy = Proxy { upstream: upstream.to_owned(), http: reqwest::Client::new(), counts };
-    let app = axum::Router::new().fallback(forward).with_state(proxy);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    url
-}
-
-fn take(counts: &Counts) -> BTreeMap<String, u64> {
-    std::mem::take(&mut *counts.lock().unwrap())
-}
 
 fn total(counts: &BTreeMap<String, u64>, prefix: &str) -> u64 {
     counts.iter().filter(|(k, _)| k.starts_with(prefix)).map(|(_, v)| v).sum()
@@ -117,15 +43,15 @@ async fn run() {
     let messages = env_number("STORYTIME_BENCH_MESSAGES", 300);
     let pages = env_number("STORYTIME_BENCH_PAGES", 12);
     let moto = Moto::start();
-    let counts: Counts = Default::default();
-    let proxy = start_proxy(&moto.url, counts.clone()).await;
+    let recorder = RecordingProxy::start(&moto.url).await;
+    let proxy = recorder.url.clone();
     println!("Storytime AWS adapters benchmark against moto (through a counting proxy)");
 
     // 1. The queue alone.
     let sdk = storytime_tests::moto::sdk_config(&proxy).await;
     let queue = Arc::new(SqsQueue::new(&sdk, "bench-"));
     queue.ensure_queues(5, Duration::from_secs(60)).await.unwrap();
-    take(&counts);
+    recorder.take_counts();
     let start = Instant::now();
     let batch: Vec<StageMessage> = (0..messages).map(|page| StageMessage::Read { job: JobId::new(), page }).collect();
     for chunk in batch.chunks(100) {
@@ -157,7 +83,7 @@ async fn run() {
     }
     // Each consumer's last, empty receive waited its 1 s out.
     let elapsed = start.elapsed().saturating_sub(Duration::from_secs(1));
-    let calls = take(&counts);
+    let calls = recorder.take_counts();
     println!();
     println!("SQS queue alone: {handled} of {messages} messages sent, received and acknowledged");
     println!(
@@ -186,7 +112,7 @@ async fn run() {
     assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
     let server = Server::start_for_bench(&env);
     server.settled(Duration::from_secs(60)).await;
-    take(&counts);
+    recorder.take_counts();
     let start = Instant::now();
     let mut jobs = Vec::new();
     for i in 0..pages {
@@ -217,11 +143,11 @@ async fn run() {
         }
     }
     let elapsed = start.elapsed();
-    let mut calls = take(&counts);
+    let mut calls = recorder.take_counts();
     // What one /retrieve costs, measured on a finished job.
     let (id, ts) = &jobs[0];
     server.retrieve(id, ts).await;
-    for (call, n) in take(&counts) {
+    for (call, n) in recorder.take_counts() {
         if let Some(c) = calls.get_mut(&call) {
             *c = c.saturating_sub(n * polls);
         }
@@ -252,10 +178,10 @@ async fn run() {
 
     // 3. Idle.
     server.settled(Duration::from_secs(60)).await;
-    take(&counts);
+    recorder.take_counts();
     let idle = Duration::from_secs(env_number("STORYTIME_BENCH_IDLE_SECONDS", 25) as u64);
     tokio::time::sleep(idle).await;
-    let calls = take(&counts);
+    let calls = recorder.take_counts();
     println!();
     println!(
         "idle server: {:.0} AWS requests per minute ({} in {:?}: {:?})",

@@ -3,6 +3,7 @@
 mod aws_dynamodb;
 mod aws_pipeline;
 mod aws_readers;
+mod aws_roles;
 mod aws_s3;
 mod aws_secrets;
 mod aws_sns;

@@ -3,8 +3,10 @@
 //! with known text, an MP3 decoder to check what comes back, and the
 //! character error rate used to judge a reading.
 
+pub mod aws_proxy;
 pub mod browser;
 pub mod fake_slack;
+pub mod lambda_runtime;
 pub mod moto;
 pub mod pages;
 pub mod server;

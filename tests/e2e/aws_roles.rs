@@ -1,0 +1,211 @@
+//! Each Lambda function's handler, run as Lambda runs it (`storytime
+//! lambda <function>` under a stand-in for the Lambda Runtime API) against
+//! moto, signing with its own access key through a recording proxy; every
+//! AWS call it makes is then checked against the actions its role allows
+//! in `deploy/template.yaml`, as SAM expands it. A call the role does not
+//! allow fails the test, naming the function and the action; an action a
+//! role allows but that was never called is printed (least privilege).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use storytime_tests::aws_proxy::RecordingProxy;
+use storytime_tests::lambda_runtime::LambdaRuntime;
+use storytime_tests::moto::Moto;
+use storytime_tests::{Page, render_page, run_storytime, storytime_bin};
+
+const API_KEY: &str = "roles-test-key";
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn aws_env(proxy: &str, key: &str) -> Vec<(String, String)> {
+    [
+        ("STORYTIME_BACKEND", "aws"),
+        ("STORYTIME_READER", "tesseract"),
+        ("STORYTIME_NARRATOR", "espeak"),
+        ("STORYTIME_API_KEYS", API_KEY),
+        ("STORYTIME_SLACK", "off"),
+        // As the template sets them: the topic by its ARN (a name would be
+        // looked up with sns:ListTopics, which no role needs).
+        ("STORYTIME_SNS_TOPIC", "arn:aws:sns:us-east-1:123456789012:storytime-results"),
+        ("AWS_ENDPOINT_URL", proxy),
+        ("AWS_REGION", "us-east-1"),
+        ("AWS_ACCESS_KEY_ID", key),
+        ("AWS_SECRET_ACCESS_KEY", "testing"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// `storytime lambda <function>`, signing as `<function>`.
+struct Function {
+    runtime: LambdaRuntime,
+    child: Child,
+    _data: tempfile::TempDir,
+}
+
+impl Function {
+    async fn start(name: &str, proxy: &str) -> Self {
+        let runtime = LambdaRuntime::start().await;
+        let data = tempfile::tempdir().unwrap();
+        let child = Command::new(storytime_bin())
+            .args(["lambda", name])
+            .envs(aws_env(proxy, name))
+            .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
+            .env("AWS_LAMBDA_FUNCTION_NAME", format!("storytime-{name}"))
+            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+            .env("STORYTIME_DATA_DIR", data.path())
+            .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
+            .env_remove("AWS_PROFILE")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start storytime lambda");
+        Self { runtime, child, _data: data }
+    }
+
+    async fn invoke(&self, event: Value) -> Value {
+        self.runtime.invoke(event, LIMIT).await
+    }
+}
+
+impl Drop for Function {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An API Gateway HTTP API (payload 2.0) request.
+fn http_event(method: &str, path: &str, headers: Value, body: Option<&[u8]>) -> Value {
+    json!({
+        "version": "2.0", "routeKey": "$default", "rawPath": path, "rawQueryString": "",
+        "headers": headers,
+        "requestContext": {
+            "accountId": "123456789012", "apiId": "api", "domainName": "api.example.com", "domainPrefix": "api",
+            "http": { "method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "test" },
+            "requestId": "r", "routeKey": "$default", "stage": "$default",
+            "time": "06/Dec/2026:03:00:00 +0000", "timeEpoch": 1_796_000_000_000u64
+        },
+        "body": body.map(|b| STANDARD.encode(b)), "isBase64Encoded": body.is_some()
+    })
+}
+
+/// The messages waiting in `queue`, as the SQS event Lambda would hand over
+/// (received from moto directly, so the test's own calls are not counted).
+async fn sqs_event(sqs: &aws_sdk_sqs::Client, queue: &str) -> Value {
+    let url = sqs.get_queue_url().queue_name(queue).send().await.unwrap().queue_url.unwrap();
+    let mut records = Vec::new();
+    for _ in 0..20 {
+        let got = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .message_system_attribute_names(aws_sdk_sqs::types::MessageSystemAttributeName::All)
+            .send()
+            .await
+            .unwrap();
+        for m in got.messages() {
+            let attributes: BTreeMap<String, String> = m
+                .attributes()
+                .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+                .unwrap_or_default();
+            records.push(json!({
+                "messageId": m.message_id(), "receiptHandle": m.receipt_handle(), "body": m.body(),
+                "attributes": attributes, "messageAttributes": {}, "md5OfBody": m.md5_of_body(),
+                "eventSource": "aws:sqs", "eventSourceARN": format!("arn:aws:sqs:us-east-1:123456789012:{queue}"),
+                "awsRegion": "us-east-1"
+            }));
+        }
+        if !records.is_empty() {
+            break;
+        }
+    }
+    assert!(!records.is_empty(), "nothing arrived in {queue}");
+    json!({ "Records": records })
+}
+
+/// What each function's role allows, from the template as SAM expands it.
+fn allowed() -> BTreeMap<String, BTreeSet<String>> {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let python = format!("{root}/.venv-deploy/bin/python");
+    assert!(
+        std::path::Path::new(&python).exists(),
+        "{python} is missing: run scripts/test, which installs the template checker"
+    );
+    let out = Command::new(python)
+        .arg("role_actions.py")
+        .arg("template.yaml")
+        .current_dir(format!("{root}/deploy"))
+        .output()
+        .expect("run role_actions.py");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_function_calls_only_what_its_role_allows() {
+    let moto = Moto::start();
+    let proxy = RecordingProxy::start(&moto.url).await;
+    let env = aws_env(&proxy.url, "init");
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let init = run_storytime(&["init"], &env);
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+
+    // A page through every function, each started as Lambda starts it.
+    let api = Function::start("api", &proxy.url).await;
+    let page = render_page(&Page::new(&["The little owl read a book under the moon."]));
+    let headers = json!({
+        "content-type": "image/png", "authorization": format!("Bearer {API_KEY}"),
+        "x-notification-required": "true", "x-file-name": "owl.png", "host": "api.example.com"
+    });
+    let answer = api.invoke(http_event("POST", "/upload", headers, Some(&page))).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+    let (id, ts) = (body["ID"].as_str().unwrap().to_owned(), body["Timestamp"].as_str().unwrap().to_owned());
+    for (function, queue) in
+        [("read", "storytime-read"), ("narrate", "storytime-narrate"), ("deliver", "storytime-deliver")]
+    {
+        let f = Function::start(function, &proxy.url).await;
+        let answer = f.invoke(sqs_event(&sqs, queue).await).await;
+        assert_eq!(answer["batchItemFailures"], json!([]), "{function}: {answer}");
+    }
+    let headers =
+        json!({ "authorization": format!("Bearer {API_KEY}"), "etag": id, "timestamp": ts, "host": "api.example.com" });
+    let answer = api.invoke(http_event("GET", "/retrieve", headers, None)).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let sweep = Function::start("sweep", &proxy.url).await;
+    let answer = sweep.invoke(json!({ "source": "aws.events", "detail-type": "Scheduled Event" })).await;
+    assert!(answer["requeued"].is_number(), "{answer}");
+
+    // Every call against its role.
+    let allowed = allowed();
+    let mut called: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for r in proxy.take().into_iter().filter(|r| r.key != "init") {
+        called.entry(r.key).or_default().extend(r.actions);
+    }
+    let mut refused = Vec::new();
+    for (function, actions) in &called {
+        let role = allowed.get(function).unwrap_or_else(|| panic!("no function {function} in the template"));
+        for action in actions {
+            if !role.contains(action) {
+                refused.push(format!("{function}: {action} is not allowed by its role"));
+            }
+        }
+        let unused: Vec<&String> = role.iter().filter(|a| !actions.contains(*a) && !a.starts_with("logs:")).collect();
+        if !unused.is_empty() {
+            println!("{function}: allowed but not called in this run: {unused:?}");
+        }
+    }
+    assert!(refused.is_empty(), "{}\ncalled: {called:?}", refused.join("\n"));
+    for function in ["api", "read", "narrate", "deliver", "sweep"] {
+        assert!(called.contains_key(function), "{function} made no AWS call: {called:?}");
+    }
+}

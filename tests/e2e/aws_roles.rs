@@ -14,20 +14,21 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use storytime_tests::aws_proxy::RecordingProxy;
+use storytime_tests::fake_slack::{FakeSlack, SIGNING_SECRET, photo_event};
 use storytime_tests::lambda_runtime::LambdaRuntime;
 use storytime_tests::moto::Moto;
+use storytime_tests::slack_sign::{now, slack_signature};
 use storytime_tests::{Page, render_page, run_storytime, storytime_bin};
 
 const API_KEY: &str = "roles-test-key";
 const LIMIT: Duration = Duration::from_secs(120);
 
-fn aws_env(proxy: &str, key: &str) -> Vec<(String, String)> {
+fn aws_env(proxy: &str, key: &str, slack: &[(String, String)]) -> Vec<(String, String)> {
     [
         ("STORYTIME_BACKEND", "aws"),
         ("STORYTIME_READER", "tesseract"),
         ("STORYTIME_NARRATOR", "espeak"),
         ("STORYTIME_API_KEYS", API_KEY),
-        ("STORYTIME_SLACK", "off"),
         // As the template sets them: the topic by its ARN (a name would be
         // looked up with sns:ListTopics, which no role needs).
         ("STORYTIME_SNS_TOPIC", "arn:aws:sns:us-east-1:123456789012:storytime-results"),
@@ -39,6 +40,7 @@ fn aws_env(proxy: &str, key: &str) -> Vec<(String, String)> {
     ]
     .iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
+    .chain(slack.iter().cloned())
     .collect()
 }
 
@@ -50,12 +52,12 @@ struct Function {
 }
 
 impl Function {
-    async fn start(name: &str, proxy: &str) -> Self {
+    async fn start(name: &str, proxy: &str, slack: &[(String, String)]) -> Self {
         let runtime = LambdaRuntime::start().await;
         let data = tempfile::tempdir().unwrap();
         let child = Command::new(storytime_bin())
             .args(["lambda", name])
-            .envs(aws_env(proxy, name))
+            .envs(aws_env(proxy, name, slack))
             .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
             .env("AWS_LAMBDA_FUNCTION_NAME", format!("storytime-{name}"))
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
@@ -153,14 +155,16 @@ fn allowed() -> BTreeMap<String, BTreeSet<String>> {
 async fn each_function_calls_only_what_its_role_allows() {
     let moto = Moto::start();
     let proxy = RecordingProxy::start(&moto.url).await;
-    let env = aws_env(&proxy.url, "init");
+    let fake = FakeSlack::start().await;
+    let slack = fake.env();
+    let env = aws_env(&proxy.url, "init", &slack);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let init = run_storytime(&["init"], &env);
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
 
     // A page through every function, each started as Lambda starts it.
-    let api = Function::start("api", &proxy.url).await;
+    let api = Function::start("api", &proxy.url, &slack).await;
     let page = render_page(&Page::new(&["The little owl read a book under the moon."]));
     let headers = json!({
         "content-type": "image/png", "authorization": format!("Bearer {API_KEY}"),
@@ -170,10 +174,23 @@ async fn each_function_calls_only_what_its_role_allows() {
     assert_eq!(answer["statusCode"], 200, "{answer}");
     let body: Value = serde_json::from_str(answer["body"].as_str().unwrap_or("{}")).unwrap_or_default();
     let (id, ts) = (body["ID"].as_str().unwrap().to_owned(), body["Timestamp"].as_str().unwrap().to_owned());
-    for (function, queue) in
-        [("read", "storytime-read"), ("narrate", "storytime-narrate"), ("deliver", "storytime-deliver")]
-    {
-        let f = Function::start(function, &proxy.url).await;
+    // And a photo shared in Slack, signed as Slack signs it.
+    let file = fake.add_file("F0ROLES", "owl.png", "image/png", page.clone());
+    let event = photo_event("EvRoles", "C0ROLES", "1700000900.000100", vec![file]);
+    let at = now();
+    let headers = json!({
+        "content-type": "application/json", "host": "api.example.com",
+        "x-slack-request-timestamp": at.to_string(), "x-slack-signature": slack_signature(SIGNING_SECRET, at, &event)
+    });
+    let answer = api.invoke(http_event("POST", "/slack/events", headers, Some(event.as_bytes()))).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    for (function, queue) in [
+        ("inbound", "storytime-inbound"),
+        ("read", "storytime-read"),
+        ("narrate", "storytime-narrate"),
+        ("deliver", "storytime-deliver"),
+    ] {
+        let f = Function::start(function, &proxy.url, &slack).await;
         let answer = f.invoke(sqs_event(&sqs, queue).await).await;
         assert_eq!(answer["batchItemFailures"], json!([]), "{function}: {answer}");
     }
@@ -181,7 +198,7 @@ async fn each_function_calls_only_what_its_role_allows() {
         json!({ "authorization": format!("Bearer {API_KEY}"), "etag": id, "timestamp": ts, "host": "api.example.com" });
     let answer = api.invoke(http_event("GET", "/retrieve", headers, None)).await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
-    let sweep = Function::start("sweep", &proxy.url).await;
+    let sweep = Function::start("sweep", &proxy.url, &slack).await;
     let answer = sweep.invoke(json!({ "source": "aws.events", "detail-type": "Scheduled Event" })).await;
     assert!(answer["requeued"].is_number(), "{answer}");
 
@@ -205,7 +222,7 @@ async fn each_function_calls_only_what_its_role_allows() {
         }
     }
     assert!(refused.is_empty(), "{}\ncalled: {called:?}", refused.join("\n"));
-    for function in ["api", "read", "narrate", "deliver", "sweep"] {
+    for function in ["api", "inbound", "read", "narrate", "deliver", "sweep"] {
         assert!(called.contains_key(function), "{function} made no AWS call: {called:?}");
     }
 }

@@ -223,11 +223,6 @@ impl FakeSlack {
         self.lock().threads.get(&(channel.to_owned(), thread_ts.to_owned())).cloned().unwrap_or_default()
     }
 
-    /// Every thread with the number of messages posted into it.
-    pub fn thread_counts(&self) -> HashMap<(String, String), usize> {
-        self.lock().threads.iter().map(|(k, v)| (k.clone(), v.len())).collect()
-    }
-
     /// The results delivered into a thread: messages whose first block is
     /// named for a delivery (`storytime-<job>-<recipient>`), not status
     /// lines or what is offered next.

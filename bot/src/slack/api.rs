@@ -167,30 +167,18 @@ impl SlackApi {
         F: FnMut() -> Fut,
         Fut: Future<Output = ClientResult<T>>,
     {
-        let deadline = Instant::now() + RATE_LIMIT_BUDGET;
-        loop {
-            match attempt().await {
-                Ok(v) => {
-                    counted(method, "ok".into());
-                    return Ok(v);
-                }
-                Err(SlackClientError::RateLimitError(e)) => {
-                    counted(method, "rate_limited".into());
-                    let wait = e.retry_after.unwrap_or(Duration::from_secs(1)).min(MAX_RETRY_AFTER);
-                    if Instant::now() + wait > deadline {
-                        return Err(SlackError::Unavailable { method, detail: "still rate limited".into() });
+        within_rate_limits(method, RATE_LIMIT_BUDGET, || {
+            let sent = attempt();
+            async move {
+                sent.await.map_err(|e| match e {
+                    SlackClientError::RateLimitError(e) => {
+                        Answer::RateLimited(e.retry_after.unwrap_or(Duration::from_secs(1)))
                     }
-                    tracing::warn!(method, wait = ?wait, "Slack rate limit: waiting");
-                    metrics::counter!(storytime_pipeline::metrics::SLACK_RATE_LIMITED).increment(wait.as_secs());
-                    tokio::time::sleep(wait).await;
-                }
-                Err(e) => {
-                    let e = classify(method, e);
-                    counted(method, e.code().unwrap_or("error").to_owned());
-                    return Err(e);
-                }
+                    e => Answer::Failed(classify(method, e)),
+                })
             }
-        }
+        })
+        .await
     }
 
     pub async fn file_info(&self, id: &str) -> Result<SlackFile, SlackError> {
@@ -374,64 +362,28 @@ impl SlackApi {
         method: &'static str,
         body: &Value,
     ) -> Result<(Value, reqwest::header::HeaderMap), SlackError> {
-        let deadline = Instant::now() + RATE_LIMIT_BUDGET;
-        loop {
-            let sent = self
-                .http
-                .post(format!("{}/{method}", self.api_url))
-                .bearer_auth(self.bearer.expose())
-                .json(body)
-                .send()
-                .await;
-            let answer = self.answer(method, sent).await;
-            match answer {
-                Err(Answer::RateLimited(wait)) => {
-                    counted(method, "rate_limited".into());
-                    let wait = wait.min(MAX_RETRY_AFTER);
-                    if Instant::now() + wait > deadline {
-                        return Err(SlackError::Unavailable { method, detail: "still rate limited".into() });
-                    }
-                    tracing::warn!(method, wait = ?wait, "Slack rate limit: waiting");
-                    metrics::counter!(storytime_pipeline::metrics::SLACK_RATE_LIMITED).increment(wait.as_secs());
-                    tokio::time::sleep(wait).await;
-                }
-                Err(Answer::Failed(e)) => {
-                    counted(method, e.code().unwrap_or("error").to_owned());
-                    return Err(e);
-                }
-                Ok(ok) => {
-                    counted(method, "ok".into());
-                    return Ok(ok);
-                }
-            }
-        }
+        within_rate_limits(method, RATE_LIMIT_BUDGET, || async {
+            let request = self.http.post(format!("{}/{method}", self.api_url)).bearer_auth(self.bearer.expose());
+            self.answer(method, request.json(body).send().await).await
+        })
+        .await
     }
 
     /// `oauth.v2.access` with form parameters (the app's credentials, not
-    /// a token).
+    /// a token). A browser waits on it: a rate limit is not waited out.
     pub async fn oauth_access(&self, form: &[(&str, &str)]) -> Result<Value, SlackError> {
         let method = "oauth.v2.access";
         let field = |name: &str| form.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
-        let mut request = self.http.post(format!("{}/{method}", self.api_url)).form(form);
-        // Slack prefers the credentials as HTTP Basic; the form has them too.
-        if let (Some(id), Some(secret)) = (field("client_id"), field("client_secret")) {
-            request = request.basic_auth(id, Some(secret));
-        }
-        let sent = request.send().await;
-        match self.answer(method, sent).await {
-            Ok((answer, _)) => {
-                counted(method, "ok".into());
-                Ok(answer)
+        let answer = within_rate_limits(method, Duration::ZERO, || async {
+            let mut request = self.http.post(format!("{}/{method}", self.api_url)).form(form);
+            // Slack prefers the credentials as HTTP Basic; the form has them too.
+            if let (Some(id), Some(secret)) = (field("client_id"), field("client_secret")) {
+                request = request.basic_auth(id, Some(secret));
             }
-            Err(Answer::RateLimited(_)) => {
-                counted(method, "rate_limited".into());
-                Err(SlackError::Unavailable { method, detail: "rate limited".into() })
-            }
-            Err(Answer::Failed(e)) => {
-                counted(method, e.code().unwrap_or("error").to_owned());
-                Err(e)
-            }
-        }
+            self.answer(method, request.send().await).await
+        })
+        .await?;
+        Ok(answer.0)
     }
 
     async fn answer(
@@ -507,10 +459,43 @@ impl SlackApi {
     }
 }
 
-/// How one raw call went, before rate limits are waited out.
+/// How one attempt at a call failed, before rate limits are waited out.
 enum Answer {
     RateLimited(Duration),
     Failed(SlackError),
+}
+
+/// Runs a call, waiting out rate limits (`Retry-After`, at most
+/// `MAX_RETRY_AFTER` at a time) within `budget`, and counts each
+/// attempt's outcome.
+async fn within_rate_limits<T, F, Fut>(method: &'static str, budget: Duration, mut attempt: F) -> Result<T, SlackError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Answer>>,
+{
+    let deadline = Instant::now() + budget;
+    loop {
+        match attempt().await {
+            Ok(v) => {
+                counted(method, "ok".into());
+                return Ok(v);
+            }
+            Err(Answer::RateLimited(wait)) => {
+                counted(method, "rate_limited".into());
+                let wait = wait.min(MAX_RETRY_AFTER);
+                if Instant::now() + wait > deadline {
+                    return Err(SlackError::Unavailable { method, detail: "still rate limited".into() });
+                }
+                tracing::warn!(method, wait = ?wait, "Slack rate limit: waiting");
+                metrics::counter!(storytime_pipeline::metrics::SLACK_RATE_LIMITED).increment(wait.as_secs());
+                tokio::time::sleep(wait).await;
+            }
+            Err(Answer::Failed(e)) => {
+                counted(method, e.code().unwrap_or("error").to_owned());
+                return Err(e);
+            }
+        }
+    }
 }
 
 /// Mrkdwn as section blocks (3,000 characters each at most); the first is

@@ -139,12 +139,6 @@ impl Workspaces {
         Self { api, default, store, sealer, oauth }
     }
 
-    /// The client with the default token, when there is one (doctor,
-    /// Socket Mode).
-    pub fn default_api(&self) -> Option<SlackApi> {
-        self.default.as_ref().map(|t| self.api.with_token(t))
-    }
-
     /// Installing into any workspace, when `SLACK_CLIENT_ID` is set.
     pub fn oauth(&self) -> Option<&OAuthClient> {
         self.oauth.as_ref()

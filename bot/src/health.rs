@@ -127,7 +127,7 @@ mod tests {
     use super::*;
 
     async fn narrate_waiting(t: &TestPipeline) {
-        let message = StageMessage::Narrate { job: JobId::new() };
+        let message = StageMessage::narrate(JobId::new());
         t.pipeline.queue.send(&message, Duration::ZERO).await.unwrap();
     }
 

@@ -53,7 +53,7 @@ async fn run() {
     queue.ensure_queues(5, Duration::from_secs(60)).await.unwrap();
     recorder.take_counts();
     let start = Instant::now();
-    let batch: Vec<StageMessage> = (0..messages).map(|page| StageMessage::Read { job: JobId::new(), page }).collect();
+    let batch: Vec<StageMessage> = (0..messages).map(|page| StageMessage::read(JobId::new(), page)).collect();
     for chunk in batch.chunks(100) {
         queue.send_many(chunk).await.unwrap();
     }
@@ -106,8 +106,9 @@ async fn run() {
         ("AWS_SECRET_ACCESS_KEY", "testing"),
         ("AWS_EC2_METADATA_DISABLED", "true"),
     ];
+    let cwd = tempfile::tempdir().expect("a working directory");
     let mut init = Command::new(storytime_bin());
-    init.arg("init").envs(env);
+    init.arg("init").current_dir(cwd.path()).envs(env);
     let out = init.output().expect("storytime init");
     assert!(out.status.success(), "init: {}", String::from_utf8_lossy(&out.stderr));
     let server = Server::start_for_bench(&env);

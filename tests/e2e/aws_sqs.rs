@@ -21,7 +21,7 @@ const WAIT: Duration = Duration::from_secs(1);
 const HIDE: Duration = Duration::from_secs(30);
 
 fn read(page: usize) -> StageMessage {
-    StageMessage::Read { job: JobId::new(), page }
+    StageMessage::read(JobId::new(), page)
 }
 
 #[tokio::test]

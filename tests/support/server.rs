@@ -31,8 +31,11 @@ pub fn storytime_bin() -> PathBuf {
 
 /// Runs a `storytime` command other than `serve` to its end.
 pub fn run_storytime(args: &[&str], env: &[(&str, &str)]) -> Output {
+    // In a directory of its own: whatever the command keeps in its default
+    // data directory (`.storytime` under the working directory) goes with it.
+    let cwd = tempfile::tempdir().expect("a working directory");
     let mut cmd = Command::new(storytime_bin());
-    cmd.args(args).env("RUST_LOG", "warn").env_remove("AWS_PROFILE");
+    cmd.args(args).current_dir(cwd.path()).env("RUST_LOG", "warn").env_remove("AWS_PROFILE");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -31,7 +31,7 @@ where
 }
 
 async fn a_received_message_is_hidden_until_acknowledged_or_released(q: &dyn Queue) {
-    let msg = StageMessage::Narrate { job: JobId::new() };
+    let msg = StageMessage::narrate(JobId::new());
     q.send(&msg, NOW).await.unwrap();
     let got = q.receive(Stage::Narrate, 10, WAIT, HIDE).await.unwrap();
     assert_eq!(got.len(), 1);
@@ -49,7 +49,7 @@ async fn a_received_message_is_hidden_until_acknowledged_or_released(q: &dyn Que
 }
 
 async fn stages_have_separate_queues_and_delays_are_honoured(q: &dyn Queue) {
-    q.send(&StageMessage::Read { job: JobId::new(), page: 0 }, Duration::from_secs(600)).await.unwrap();
+    q.send(&StageMessage::read(JobId::new(), 0), Duration::from_secs(600)).await.unwrap();
     q.send(&StageMessage::Deliver { job: JobId::new(), recipient: 0 }, NOW).await.unwrap();
     assert!(q.receive(Stage::Read, 10, NOW, HIDE).await.unwrap().is_empty(), "a delayed message waits");
     assert!(q.receive(Stage::Narrate, 10, NOW, HIDE).await.unwrap().is_empty(), "another stage's queue is empty");
@@ -58,7 +58,7 @@ async fn stages_have_separate_queues_and_delays_are_honoured(q: &dyn Queue) {
 }
 
 async fn a_message_not_settled_in_time_is_received_again(q: &dyn Queue) {
-    let msg = StageMessage::Read { job: JobId::new(), page: 2 };
+    let msg = StageMessage::read(JobId::new(), 2);
     q.send(&msg, NOW).await.unwrap();
     let first = q.receive(Stage::Read, 1, WAIT, Duration::from_secs(1)).await.unwrap();
     assert_eq!(first.len(), 1);
@@ -70,7 +70,7 @@ async fn a_message_not_settled_in_time_is_received_again(q: &dyn Queue) {
 
 async fn many_messages_go_out_together_and_come_back_at_most_as_many_as_asked(q: &dyn Queue) {
     let job = JobId::new();
-    let pages: Vec<StageMessage> = (0..12).map(|page| StageMessage::Read { job: job.clone(), page }).collect();
+    let pages: Vec<StageMessage> = (0..12).map(|page| StageMessage::read(job.clone(), page)).collect();
     q.send_many(&pages).await.unwrap();
     let mut seen = Vec::new();
     while seen.len() < pages.len() {
@@ -91,7 +91,7 @@ async fn many_messages_go_out_together_and_come_back_at_most_as_many_as_asked(q:
 }
 
 async fn dead_letters_leave_the_queue_and_are_counted(q: &dyn Queue) {
-    q.send(&StageMessage::Narrate { job: JobId::new() }, NOW).await.unwrap();
+    q.send(&StageMessage::narrate(JobId::new()), NOW).await.unwrap();
     let got = q.receive(Stage::Narrate, 1, WAIT, HIDE).await.unwrap();
     q.dead_letter(&got[0], "kept failing").await.unwrap();
     assert_eq!(counts(q, Stage::Narrate).await, (0, 0, 1));

@@ -17,5 +17,5 @@ pub use error::{ErrorKind, Failure, PortError, StageError};
 pub use ids::{BlobKey, ContentId, JobId};
 pub use job::{AudioRef, DeliveryState, Destination, Job, JobStatus, Page, PageReading, Recipient, Reuse};
 pub use language::Language;
-pub use message::{Stage, StageMessage};
+pub use message::{MAX_SNAPSHOT_BYTES, Snapshot, Stage, StageMessage};
 pub use speed::Speed;

@@ -17,6 +17,15 @@ pub enum Submitted {
     Existing { job: Job, recipients: Vec<usize> },
 }
 
+/// A reusable result written together with a job update.
+#[derive(Debug, Clone, Copy)]
+pub enum Reusable<'a> {
+    /// The reading of a page, by pixel hash.
+    Page(&'a ContentId, &'a PageReading),
+    /// A narration, by narration key.
+    Narration(&'a ContentId, &'a crate::domain::AudioRef),
+}
+
 /// Keeps jobs and the reusable results of earlier work.
 ///
 /// Deduplication is race-free: `submit` claims the job's content key with a
@@ -39,6 +48,18 @@ pub trait JobStore: Send + Sync {
     /// version becomes `job.version + 1`, which is returned. A stale copy
     /// gets `PortError::Conflict`.
     async fn save(&self, job: &Job) -> Result<u64, PortError>;
+
+    /// [`save`](Self::save), also remembering `result` for reuse. A store
+    /// that can do both in one request does (a DynamoDB transaction), and
+    /// then the result is written only with the job, replacing an earlier
+    /// result under the same key (the same key gives an equivalent result).
+    async fn save_with(&self, job: &Job, result: Reusable<'_>) -> Result<u64, PortError> {
+        match result {
+            Reusable::Page(pixels, reading) => self.put_page_reading(pixels, reading).await?,
+            Reusable::Narration(key, audio) => self.put_narration(key, audio).await?,
+        }
+        self.save(job).await
+    }
 
     /// Jobs not finished whose last update is older than `before_ms`: the
     /// candidates for re-queueing after a crash or a lost message.

@@ -19,7 +19,7 @@ mod text_reader;
 
 pub use blob_store::{BlobRead, BlobStore, ByteRange};
 pub use inbound::InboundHandler;
-pub use job_store::{JobStore, MAX_RECIPIENTS, Submitted};
+pub use job_store::{JobStore, MAX_RECIPIENTS, Reusable, Submitted};
 pub use messenger::{ChatResult, Delivery, Messenger, Progress};
 pub use narrator::{Narrator, Speech, Voice};
 pub use notifier::{Email, Notifier};

@@ -96,7 +96,7 @@ async fn a_message_that_does_not_parse_is_dead_lettered() {
     let received =
         Received { stage: Stage::Read, body: "not json".into(), receipt: "r".into(), receive_count: 1, sent_ms: None };
     // Put something real in the queue to dead-letter through its receipt.
-    t.send(&StageMessage::Read { job: crate::domain::JobId::new(), page: 0 }).await;
+    t.send(&StageMessage::read(crate::domain::JobId::new(), 0)).await;
     let real = t.queue.receive(Stage::Read, 1, Duration::ZERO, t.workers.visibility).await.unwrap().remove(0);
     let garbage = Received { receipt: real.receipt, ..received };
     assert_eq!(handle(&t.handlers, &t.workers, &garbage).await, Outcome::Settled);
@@ -173,6 +173,6 @@ async fn inbound_requests_go_to_the_front_end_that_recorded_them() {
 async fn the_handlers_run_a_pipeline_message_through_its_stage() {
     let t = TestPipeline::new();
     let handlers = Handlers::new(t.pipeline.clone(), None);
-    let missing = StageMessage::Narrate { job: crate::domain::JobId::new() };
+    let missing = StageMessage::narrate(crate::domain::JobId::new());
     assert!(handlers.handle(&missing).await.is_ok(), "a message for a job that is gone is done");
 }

@@ -163,9 +163,9 @@ impl Pipeline {
             Submitted::Created(job) => {
                 tracing::info!(job = %job.id, pages = job.pages.len(), "job created");
                 let work: Vec<StageMessage> = if job.all_pages_read() {
-                    vec![StageMessage::Narrate { job: job.id.clone() }]
+                    vec![StageMessage::narrate_of(&job)]
                 } else {
-                    (0..job.pages.len()).map(|page| StageMessage::Read { job: job.id.clone(), page }).collect()
+                    (0..job.pages.len()).map(|page| StageMessage::read_of(&job, page)).collect()
                 };
                 // A failed send leaves the job for the stall sweep to re-queue.
                 if let Err(e) = self.queue.send_many(&work).await {

@@ -9,15 +9,24 @@ use crate::audio::{self, Mp3};
 use crate::domain::narration_text::{split_for_narration, truncate_at_sentence};
 use crate::domain::timings::{self, Span, WordTiming};
 use crate::domain::{
-    AudioRef, BlobKey, ContentId, Failure, JobId, JobStatus, Language, Speed, StageError, StageMessage,
+    AudioRef, BlobKey, ContentId, Failure, JobId, JobStatus, Language, Snapshot, Speed, StageError, StageMessage,
 };
-use crate::ports::{Narrator, Speech, Voice};
+use crate::ports::{Narrator, Reusable, Speech, Voice};
 
 impl Pipeline {
-    pub(super) async fn narrate(&self, job_id: &JobId) -> Result<(), StageError> {
-        let Some(job) = self.jobs.get(job_id).await? else {
-            tracing::warn!(job = %job_id, "narrate: no such job");
-            return Ok(());
+    /// Narrates the job, working from `snapshot` (the job as the message
+    /// carried it) when there is one.
+    pub(super) async fn narrate(&self, job_id: &JobId, snapshot: Option<Snapshot>) -> Result<(), StageError> {
+        let from_snapshot = snapshot.is_some();
+        let job = match snapshot {
+            Some(snapshot) => snapshot.into_job(),
+            None => match self.jobs.get(job_id).await? {
+                Some(job) => job,
+                None => {
+                    tracing::warn!(job = %job_id, "narrate: no such job");
+                    return Ok(());
+                }
+            },
         };
         match job.status {
             JobStatus::Failed => return Ok(()),
@@ -28,7 +37,7 @@ impl Pipeline {
         }
         if !job.all_pages_read() {
             for (page, _) in job.pages.iter().enumerate().filter(|(_, p)| p.reading.is_none()) {
-                self.send(&StageMessage::Read { job: job.id.clone(), page }).await?;
+                self.send(&StageMessage::read(job.id.clone(), page)).await?;
             }
             return Ok(());
         }
@@ -39,8 +48,11 @@ impl Pipeline {
             .filter(|t| !t.is_empty())
             .collect();
         if full.is_empty() {
-            let finished =
-                self.update_job(job_id, |j| (!j.status.is_finished()).then(|| j.status = JobStatus::NoText)).await?;
+            let finished = self
+                .update_job_from(job_id, Some(job.clone()), None, |j| {
+                    (!j.status.is_finished()).then(|| j.status = JobStatus::NoText)
+                })
+                .await?;
             if let Some((job, ())) = finished {
                 tracing::info!(job = %job.id, "no text on the pages");
                 self.job_finished(&job);
@@ -60,6 +72,7 @@ impl Pipeline {
             (false, Some(audio)) if !audio.words.is_empty() && self.blobs.exists(&audio.key).await? => Some(audio),
             _ => None,
         };
+        let made = cached.is_none();
         let audio = match cached {
             Some(audio) => {
                 tracing::info!(job = %job_id, "reusing an earlier narration of the same text");
@@ -83,12 +96,13 @@ impl Pipeline {
                     self.blobs.put(captions, Bytes::from(timings::webvtt(&audio.words))).await?;
                 }
                 self.blobs.put(&audio.key, Bytes::from(mp3.bytes)).await?;
-                self.jobs.put_narration(&key, &audio).await?;
                 audio
             }
         };
+        // A new narration is remembered for its key in the same write.
+        let remember = made.then_some(Reusable::Narration(&key, &audio));
         let finished = self
-            .update_job(job_id, |j| {
+            .update_job_from(job_id, Some(job), remember, |j| {
                 if j.status.is_finished() {
                     return None;
                 }
@@ -101,10 +115,23 @@ impl Pipeline {
                 Some(())
             })
             .await?;
-        if let Some((job, ())) = finished {
-            tracing::info!(job = %job.id, seconds = audio.seconds, voice = %audio.voice, "narration ready");
-            self.job_finished(&job);
-            self.enqueue_deliveries(&job).await?;
+        match finished {
+            Some((job, ())) => {
+                tracing::info!(job = %job.id, seconds = audio.seconds, voice = %audio.voice, "narration ready");
+                self.job_finished(&job);
+                self.enqueue_deliveries(&job).await?;
+            }
+            // A repeated message whose copy was older than the job: the job
+            // finished meanwhile, and its deliveries may not be queued yet.
+            None if from_snapshot => {
+                if let Some(job) = self.jobs.get(job_id).await?
+                    && job.status.is_finished()
+                    && job.status != JobStatus::Failed
+                {
+                    self.enqueue_deliveries(&job).await?;
+                }
+            }
+            None => {}
         }
         Ok(())
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::domain::{ErrorKind, Failure, Job, JobId, JobStatus, PortError, StageError, StageMessage, now_ms};
 use crate::memory::MemoryBudget;
 use crate::metrics;
-use crate::ports::{BlobStore, JobStore, Messenger, Narrator, Notifier, Preferences, Queue, TextReader};
+use crate::ports::{BlobStore, JobStore, Messenger, Narrator, Notifier, Preferences, Queue, Reusable, TextReader};
 use crate::rate::RateLimits;
 use crate::settings::Limits;
 
@@ -74,8 +74,8 @@ impl Pipeline {
     /// belong to the front end that recorded them (see `runtime::Handlers`).
     pub async fn handle(&self, message: &StageMessage) -> Result<(), StageError> {
         match message {
-            StageMessage::Read { job, page } => self.read(job, *page).await,
-            StageMessage::Narrate { job } => self.narrate(job).await,
+            StageMessage::Read { job, page, snapshot } => self.read(job, *page, snapshot.clone()).await,
+            StageMessage::Narrate { job, snapshot } => self.narrate(job, snapshot.clone()).await,
             StageMessage::Deliver { job, recipient } => self.deliver(job, *recipient).await,
             StageMessage::Inbound { source, .. } => {
                 Err(StageError::retry(format!("{source} requests"), "no inbound handler in this process"))
@@ -135,13 +135,13 @@ impl Pipeline {
                 let unread: Vec<usize> =
                     job.pages.iter().enumerate().filter(|(_, p)| p.reading.is_none()).map(|(i, _)| i).collect();
                 if unread.is_empty() {
-                    self.send(&StageMessage::Narrate { job: job.id.clone() }).await?;
+                    self.send(&StageMessage::narrate(job.id.clone())).await?;
                 }
                 for page in unread {
-                    self.send(&StageMessage::Read { job: job.id.clone(), page }).await?;
+                    self.send(&StageMessage::read(job.id.clone(), page)).await?;
                 }
             }
-            JobStatus::Narrating => self.send(&StageMessage::Narrate { job: job.id.clone() }).await?,
+            JobStatus::Narrating => self.send(&StageMessage::narrate(job.id.clone())).await?,
             JobStatus::Done | JobStatus::NoText | JobStatus::Failed => self.enqueue_deliveries(&job).await?,
         }
         Ok(true)
@@ -207,17 +207,38 @@ impl Pipeline {
     pub(super) async fn update_job<T>(
         &self,
         id: &JobId,
+        change: impl FnMut(&mut Job) -> Option<T>,
+    ) -> Result<Option<(Job, T)>, StageError> {
+        self.update_job_from(id, None, None, change).await
+    }
+
+    /// [`update_job`](Self::update_job) starting from `copy` (a job read
+    /// earlier, or carried by a message) instead of reading the job first,
+    /// and remembering `result` with the write.
+    pub(super) async fn update_job_from<T>(
+        &self,
+        id: &JobId,
+        mut copy: Option<Job>,
+        result: Option<Reusable<'_>>,
         mut change: impl FnMut(&mut Job) -> Option<T>,
     ) -> Result<Option<(Job, T)>, StageError> {
         for _ in 0..20 {
-            let Some(mut job) = self.jobs.get(id).await? else {
-                return Ok(None);
+            let mut job = match copy.take() {
+                Some(job) => job,
+                None => match self.jobs.get(id).await? {
+                    Some(job) => job,
+                    None => return Ok(None),
+                },
             };
             let Some(out) = change(&mut job) else {
                 return Ok(None);
             };
             job.updated_ms = now_ms();
-            match self.jobs.save(&job).await {
+            let saved = match result {
+                Some(result) => self.jobs.save_with(&job, result).await,
+                None => self.jobs.save(&job).await,
+            };
+            match saved {
                 Ok(version) => {
                     job.version = version;
                     return Ok(Some((job, out)));

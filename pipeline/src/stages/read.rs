@@ -8,10 +8,12 @@ use bytes::Bytes;
 
 use super::Pipeline;
 use crate::domain::page_text::{Fragment, PageText, assemble};
-use crate::domain::{BlobKey, ErrorKind, Failure, JobId, JobStatus, Language, PageReading, StageError, StageMessage};
+use crate::domain::{
+    BlobKey, ContentId, ErrorKind, Failure, JobId, JobStatus, Language, PageReading, Snapshot, StageError, StageMessage,
+};
 use crate::image::{DecodedImage, ImageLimits, PreparedImage, Rotation, decode, prepare, rotate};
 use crate::ports::Progress;
-use crate::ports::{PageLayout, Script, TextReader};
+use crate::ports::{PageLayout, Reusable, Script, TextReader};
 
 /// Orientation confidence (Tesseract's OSD scale) above which the detected
 /// rotation is applied. Upright print scores well above 5; a page the
@@ -30,10 +32,24 @@ pub struct PageResult {
 }
 
 impl Pipeline {
-    pub(super) async fn read(&self, job_id: &JobId, index: usize) -> Result<(), StageError> {
-        let Some(job) = self.jobs.get(job_id).await? else {
-            tracing::warn!(job = %job_id, "read: no such job");
-            return Ok(());
+    /// Reads page `index`, working from `snapshot` (the job as the message
+    /// carried it) when there is one: a stale copy only costs a re-read of
+    /// the job when the reading is stored.
+    pub(super) async fn read(
+        &self,
+        job_id: &JobId,
+        index: usize,
+        snapshot: Option<Snapshot>,
+    ) -> Result<(), StageError> {
+        let job = match snapshot {
+            Some(snapshot) => snapshot.into_job(),
+            None => match self.jobs.get(job_id).await? {
+                Some(job) => job,
+                None => {
+                    tracing::warn!(job = %job_id, "read: no such job");
+                    return Ok(());
+                }
+            },
         };
         let Some(page) = job.pages.get(index).cloned() else {
             tracing::warn!(job = %job_id, page = index, "read: no such page");
@@ -43,10 +59,6 @@ impl Pipeline {
             return Ok(());
         }
         if page.reading.is_none() {
-            if job.status == JobStatus::Queued {
-                self.update_job(job_id, |j| (j.status == JobStatus::Queued).then(|| j.status = JobStatus::Reading))
-                    .await?;
-            }
             let bytes = self.blobs.get(&page.original).await.map_err(|e| match e.kind() {
                 ErrorKind::NotFound => {
                     StageError::Permanent(Failure::internal("the uploaded photo is missing from storage"))
@@ -58,11 +70,14 @@ impl Pipeline {
             let cost = crate::image::decode_cost(&bytes, page.width, page.height);
             let _memory = self.memory.reserve(cost).await;
             self.report(&job, Progress::Reading { page: index + 1, of: job.pages.len() }).await;
-            let reading = self.read_image(bytes, job.fresh).await?;
+            let (reading, pixels) = self.read_image(bytes, job.fresh).await?;
             tracing::info!(job = %job_id, page = index, words = reading.text.split_whitespace().count(),
                 rotation = reading.rotation, language = reading.language.code(), "page read");
+            // The reading goes to the job and, when it is new, is remembered
+            // for its pixels in the same write.
+            let remember = pixels.as_ref().map(|pixels| Reusable::Page(pixels, &reading));
             let stored = self
-                .update_job(job_id, |j| {
+                .update_job_from(job_id, Some(job), remember, |j| {
                     if j.status.is_finished() || j.pages[index].reading.is_some() {
                         return None;
                     }
@@ -79,28 +94,28 @@ impl Pipeline {
             if let Some((job, ())) = stored
                 && job.status == JobStatus::Narrating
             {
-                self.send(&StageMessage::Narrate { job: job.id }).await?;
+                self.send(&StageMessage::narrate_of(&job)).await?;
             }
         }
         Ok(())
     }
 
     /// Reads one stored photo, reusing an earlier reading of the same
-    /// pixels unless the job asked for fresh work.
-    async fn read_image(&self, bytes: Bytes, fresh: bool) -> Result<PageReading, StageError> {
+    /// pixels unless the job asked for fresh work. A new reading comes with
+    /// the pixel hash to remember it by.
+    async fn read_image(&self, bytes: Bytes, fresh: bool) -> Result<(PageReading, Option<ContentId>), StageError> {
         let limits = self.config.limits.image;
         let decoded = decode_blocking(bytes, limits).await?;
         if !fresh && let Some(known) = self.jobs.page_reading(&decoded.pixel_hash).await? {
             tracing::info!(pixels = %decoded.pixel_hash, "reusing an earlier reading of the same page");
-            return Ok(known);
+            return Ok((known, None));
         }
         let pixels = decoded.pixel_hash.clone();
         let PageResult { mut reading, raw } = read_page(self.reader.as_ref(), decoded).await?;
         let raw_key = BlobKey::reading(&pixels);
         self.blobs.put(&raw_key, Bytes::from(raw)).await?;
         reading.raw = Some(raw_key);
-        self.jobs.put_page_reading(&pixels, &reading).await?;
-        Ok(reading)
+        Ok((reading, Some(pixels)))
     }
 }
 

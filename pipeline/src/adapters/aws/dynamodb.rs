@@ -33,7 +33,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::sdk_errors::classify;
 use crate::domain::{AudioRef, ContentId, Destination, Job, JobId, JobStatus, PageReading, PortError, now_ms};
-use crate::ports::{JobStore, MAX_RECIPIENTS, Preferences, Submitted, UserPrefs};
+use crate::ports::{JobStore, MAX_RECIPIENTS, Preferences, Reusable, Submitted, UserPrefs};
 use crate::setup::{Ensured, Finding, Setup};
 
 const WHAT: &str = "the DynamoDB table";
@@ -75,10 +75,10 @@ fn build_error(e: impl std::fmt::Display) -> PortError {
     PortError::rejected(WHAT, e)
 }
 
-/// Why a transaction was cancelled: the index of the first item whose
+/// Why a transaction was cancelled: the indexes of the items whose
 /// condition failed, or the error to report.
 enum Cancelled {
-    Condition(usize),
+    Condition(Vec<usize>),
     Other(PortError),
 }
 
@@ -147,11 +147,14 @@ impl DynamoJobStore {
         }
     }
 
-    /// Writes every `(item, condition)` or none.
+    /// Writes every `(item, condition)` or none; an empty condition is none.
     async fn transact(&self, puts: Vec<(Item, String, Item)>) -> Result<(), Cancelled> {
         let mut items = Vec::with_capacity(puts.len());
         for (item, condition, values) in puts {
-            let mut put = Put::builder().table_name(&self.table).set_item(Some(item)).condition_expression(condition);
+            let mut put = Put::builder().table_name(&self.table).set_item(Some(item));
+            if !condition.is_empty() {
+                put = put.condition_expression(condition);
+            }
             if !values.is_empty() {
                 put = put.set_expression_attribute_values(Some(values));
             }
@@ -161,16 +164,17 @@ impl DynamoJobStore {
         match self.client.transact_write_items().set_transact_items(Some(items)).send().await {
             Ok(_) => Ok(()),
             Err(e) => {
-                let failed = e.as_service_error().and_then(|se| match se {
-                    aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c) => {
-                        c.cancellation_reasons().iter().position(|r| r.code() == Some("ConditionalCheckFailed"))
-                    }
-                    _ => None,
-                });
-                Err(match failed {
-                    Some(i) => Cancelled::Condition(i),
-                    None => Cancelled::Other(classify(WHAT, e)),
-                })
+                let failed: Vec<usize> = match e.as_service_error() {
+                    Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(c)) => c
+                        .cancellation_reasons()
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, r)| r.code() == Some("ConditionalCheckFailed"))
+                        .map(|(i, _)| i)
+                        .collect(),
+                    _ => Vec::new(),
+                };
+                Err(if failed.is_empty() { Cancelled::Other(classify(WHAT, e)) } else { Cancelled::Condition(failed) })
             }
         }
     }
@@ -270,68 +274,74 @@ impl DynamoJobStore {
 
 #[async_trait]
 impl JobStore for DynamoJobStore {
+    /// Most submissions are new, so the job and its markers are written
+    /// first (one request) and the markers are read only when one is taken.
     async fn submit(&self, job: Job, destinations: Vec<Destination>) -> Result<Submitted, PortError> {
-        let request_marker = job.request.as_ref().map(|r| format!("request#{r}"));
-        if let Some(marker) = &request_marker
-            && let Some(existing) = self.job_named_by(marker).await?
-        {
-            return Ok(Submitted::Existing { job: existing, recipients: Vec::new() });
-        }
         let mut job = job;
         for d in destinations.iter().cloned() {
             job.add_recipient(d);
         }
+        let request_marker = job.request.as_ref().map(|r| format!("request#{r}"));
+        let key_marker = job.content_key.as_ref().map(|k| format!("key#{k}"));
+        let mut key_condition = ("attribute_not_exists(pk)".to_owned(), Item::new());
         for _ in 0..SUBMIT_ATTEMPTS {
-            let mut puts = vec![(self.job_item(&job)?, "attribute_not_exists(pk)".to_owned(), Item::new())];
-            let mut key_at = None;
-            if let Some(key) = &job.content_key {
-                let pk = format!("key#{key}");
-                let owner = self.job_named_by(&pk).await?;
-                let condition = match owner {
-                    Some(mut existing)
-                        if existing.status != JobStatus::Failed && existing.recipients.len() < MAX_RECIPIENTS =>
-                    {
-                        let recipients: Vec<usize> =
-                            destinations.iter().cloned().map(|d| existing.add_recipient(d)).collect();
-                        if !recipients.is_empty() {
-                            match self.save(&existing).await {
-                                Ok(version) => existing.version = version,
-                                // The job moved on meanwhile: look again.
-                                Err(e) if e.kind() == crate::domain::ErrorKind::Conflict => continue,
-                                Err(e) => return Err(e),
-                            }
-                        }
-                        return Ok(Submitted::Existing { job: existing, recipients });
-                    }
-                    // Take the key over from a failed or full job — only
-                    // if it still names that job when we write.
-                    Some(old) => (
-                        "attribute_not_exists(pk) OR job_id = :old".to_owned(),
-                        Item::from([(":old".into(), s(old.id.as_str()))]),
-                    ),
-                    None => ("attribute_not_exists(pk)".to_owned(), Item::new()),
-                };
-                key_at = Some(puts.len());
-                puts.push((self.marker(pk, &job.id), condition.0, condition.1));
-            }
-            let request_at = puts.len();
-            if let Some(marker) = &request_marker {
-                puts.push((self.marker(marker.clone(), &job.id), "attribute_not_exists(pk)".to_owned(), Item::new()));
-            }
-            match self.transact(puts).await {
+            let absent = || "attribute_not_exists(pk)".to_owned();
+            let mut puts = vec![(self.job_item(&job)?, absent(), Item::new())];
+            let key_at = key_marker.as_ref().map(|pk| {
+                puts.push((self.marker(pk.clone(), &job.id), key_condition.0.clone(), key_condition.1.clone()));
+                puts.len() - 1
+            });
+            let request_at = request_marker.as_ref().map(|pk| {
+                puts.push((self.marker(pk.clone(), &job.id), absent(), Item::new()));
+                puts.len() - 1
+            });
+            let failed = match self.transact(puts).await {
                 Ok(()) => return Ok(Submitted::Created(job)),
-                // Another submission took the content key first: join it.
-                Err(Cancelled::Condition(i)) if Some(i) == key_at => continue,
-                // The same request was submitted concurrently.
-                Err(Cancelled::Condition(i)) if i == request_at && request_marker.is_some() => {
-                    let marker = request_marker.as_deref().unwrap_or_default();
-                    if let Some(existing) = self.job_named_by(marker).await? {
-                        return Ok(Submitted::Existing { job: existing, recipients: Vec::new() });
-                    }
-                    continue;
-                }
-                Err(Cancelled::Condition(_)) => return Err(PortError::conflict(job.id.to_string())),
                 Err(Cancelled::Other(e)) => return Err(e),
+                Err(Cancelled::Condition(failed)) => failed,
+            };
+            // The same request was submitted before, or concurrently.
+            if let (Some(marker), Some(at)) = (&request_marker, request_at)
+                && failed.contains(&at)
+            {
+                if let Some(existing) = self.job_named_by(marker).await? {
+                    return Ok(Submitted::Existing { job: existing, recipients: Vec::new() });
+                }
+                continue;
+            }
+            let (Some(marker), Some(at)) = (&key_marker, key_at) else {
+                return Err(PortError::conflict(job.id.to_string()));
+            };
+            if !failed.contains(&at) {
+                return Err(PortError::conflict(job.id.to_string()));
+            }
+            // Another job holds the content key: join it, or take the key
+            // over from a failed, full or vanished job — only if the key
+            // still names that job when we write.
+            let Some(item) = self.get_item(marker).await? else { continue };
+            let owner = text(&item, "job_id").unwrap_or_default().to_owned();
+            match self.get_body::<Job>(&format!("job#{owner}")).await? {
+                Some(mut existing)
+                    if existing.status != JobStatus::Failed && existing.recipients.len() < MAX_RECIPIENTS =>
+                {
+                    let recipients: Vec<usize> =
+                        destinations.iter().cloned().map(|d| existing.add_recipient(d)).collect();
+                    if !recipients.is_empty() {
+                        match self.save(&existing).await {
+                            Ok(version) => existing.version = version,
+                            // The job moved on meanwhile: look again.
+                            Err(e) if e.kind() == crate::domain::ErrorKind::Conflict => continue,
+                            Err(e) => return Err(e),
+                        }
+                    }
+                    return Ok(Submitted::Existing { job: existing, recipients });
+                }
+                _ => {
+                    key_condition = (
+                        "attribute_not_exists(pk) OR job_id = :old".to_owned(),
+                        Item::from([(":old".into(), s(owner))]),
+                    )
+                }
             }
         }
         Err(PortError::conflict(format!("the content key of job {}", job.id)))
@@ -359,6 +369,27 @@ impl JobStore for DynamoJobStore {
                 Err(PortError::conflict(job.id.to_string()))
             }
             Err(e) => Err(classify(WHAT, e)),
+        }
+    }
+
+    /// One transaction: the job on its version, the result unconditionally.
+    async fn save_with(&self, job: &Job, result: Reusable<'_>) -> Result<u64, PortError> {
+        let mut next = job.clone();
+        next.version += 1;
+        let (pk, body) = match result {
+            Reusable::Page(pixels, reading) => (format!("page#{pixels}"), to_json(reading)?),
+            Reusable::Narration(key, audio) => (format!("narration#{key}"), to_json(audio)?),
+        };
+        let result =
+            Item::from([("pk".into(), s(pk)), ("body".into(), s(body)), ("expires_at".into(), self.expires_at())]);
+        let puts = vec![
+            (self.job_item(&next)?, "version = :v".to_owned(), Item::from([(":v".into(), n(job.version))])),
+            (result, String::new(), Item::new()),
+        ];
+        match self.transact(puts).await {
+            Ok(()) => Ok(next.version),
+            Err(Cancelled::Condition(_)) => Err(PortError::conflict(job.id.to_string())),
+            Err(Cancelled::Other(e)) => Err(e),
         }
     }
 

@@ -233,7 +233,7 @@ mod tests {
     #[tokio::test]
     async fn a_stale_receipt_acknowledges_nothing() {
         let (_dir, q) = queue();
-        q.send(&StageMessage::Narrate { job: JobId::new() }, NOW).await.unwrap();
+        q.send(&StageMessage::narrate(JobId::new()), NOW).await.unwrap();
         let got = q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap();
         q.set_visibility(&got[0], NOW).await.unwrap();
         let again = q.receive(Stage::Narrate, 10, NOW, VIS).await.unwrap();
@@ -253,7 +253,7 @@ mod tests {
         let sends: Vec<_> = (0..500)
             .map(|i| {
                 let q = q.clone();
-                tokio::spawn(async move { q.send(&StageMessage::Read { job: JobId::new(), page: i }, NOW).await })
+                tokio::spawn(async move { q.send(&StageMessage::read(JobId::new(), i), NOW).await })
             })
             .collect();
         for s in sends {
@@ -277,7 +277,7 @@ mod tests {
     async fn messages_survive_reopening_the_database() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("q.sqlite");
-        let msg = StageMessage::Read { job: JobId::new(), page: 3 };
+        let msg = StageMessage::read(JobId::new(), 3);
         SqliteQueue::new(Database::open(&path).unwrap()).send(&msg, NOW).await.unwrap();
         let reopened = SqliteQueue::new(Database::open(&path).unwrap());
         let got = reopened.receive(Stage::Read, 1, NOW, VIS).await.unwrap();

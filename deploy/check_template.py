@@ -101,6 +101,26 @@ def check_rules(expanded, problems):
             rules = props.get("LifecycleConfiguration", {}).get("Rules", [])
             if not any(r.get("Status") == "Enabled" and "ExpirationInDays" in r for r in rules):
                 problem(f"{name}: media must expire (a lifecycle rule)", problems)
+            # Photos sent to /uploads links are announced on the inbound
+            # queue, which must let S3 send to it.
+            announced = [
+                q for q in props.get("NotificationConfiguration", {}).get("QueueConfigurations", [])
+                if q.get("Queue", {}).get("Fn::GetAtt", [None])[0] == "InboundQueue"
+                and {"Name": "prefix", "Value": "incoming/"} in q.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+            ]
+            if not announced:
+                problem(f"{name}: new objects under incoming/ must be announced on InboundQueue", problems)
+            senders = [
+                s for r in resources.values() if r["Type"] == "AWS::SQS::QueuePolicy"
+                and {"Ref": "InboundQueue"} in r["Properties"].get("Queues", [])
+                for s in r["Properties"].get("PolicyDocument", {}).get("Statement", [])
+                if s.get("Principal") == {"Service": "s3.amazonaws.com"} and "sqs:SendMessage" in actions(s)
+                and "aws:SourceAccount" in json.dumps(s.get("Condition"))
+            ]
+            if not senders:
+                problem("InboundQueue: its policy must let this account's S3 send to it", problems)
+            if resource.get("DependsOn") != "InboundQueueUploadsPolicy":
+                problem(f"{name}: must be created after the queue policy S3 checks", problems)
         if kind == "AWS::Lambda::EventSourceMapping":
             function = props.get("FunctionName", {}).get("Ref")
             queue = props.get("EventSourceArn", {}).get("Fn::GetAtt", [None])[0]

@@ -169,6 +169,8 @@ pub async fn setup(settings: &Settings) -> (Vec<Arc<dyn Setup>>, Option<anyhow::
     let failure = match Adapters::open(settings, &aws).await {
         Ok(adapters) => {
             items.extend(adapters.setup);
+            // After the bucket and the queues it connects.
+            items.extend(aws.upload_notifications(&settings.pipeline));
             None
         }
         Err(e) => {
@@ -389,9 +391,10 @@ mod aws {
     use anyhow::Context;
     use storytime_pipeline::adapters::aws::{
         CdnSigner, DynamoJobStore, PollyNarrator, RekognitionReader, S3BlobStore, SnsNotifier, SqsQueue,
-        TextractReader, sdk_config,
+        TextractReader, UploadNotifications, sdk_config,
     };
     use storytime_pipeline::ports::{BlobStore, JobStore, Narrator, Notifier, Preferences, Queue, TextReader};
+    use storytime_pipeline::settings::{BlobsBackend, QueueBackend};
     use storytime_pipeline::settings::{PipelineSettings, ReaderBackend};
     use storytime_pipeline::setup::{Finding, Setup};
 
@@ -418,6 +421,16 @@ mod aws {
             let sdk = self.0.as_ref()?;
             let endpoint = sdk.endpoint_url().map(|e| format!(" at {e}")).unwrap_or_default();
             Some(Arc::new(Region(sdk.region().map(|r| format!("region {r}{endpoint}")))))
+        }
+
+        /// For `init` and `doctor`: with photos in S3 and queues on SQS, the
+        /// bucket's notifications of photos uploaded straight to it
+        /// (`POST /uploads`).
+        pub(super) fn upload_notifications(&self, p: &PipelineSettings) -> Option<Arc<dyn Setup>> {
+            let sdk = self.0.as_ref()?;
+            let aws_both = p.backends.blobs == BlobsBackend::S3 && p.backends.queue == QueueBackend::Sqs;
+            let queue = SqsQueue::new(sdk, &p.aws.queue_prefix);
+            aws_both.then(|| Arc::new(UploadNotifications::new(sdk, &p.aws.bucket, &queue)) as Arc<dyn Setup>)
         }
 
         pub(super) fn blob_store(
@@ -540,6 +553,10 @@ mod aws {
         }
 
         pub(super) fn setup(&self) -> Option<Arc<dyn Setup>> {
+            None
+        }
+
+        pub(super) fn upload_notifications(&self, _: &PipelineSettings) -> Option<Arc<dyn Setup>> {
             None
         }
 

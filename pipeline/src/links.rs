@@ -63,9 +63,33 @@ impl MediaLinks {
         BlobKey::parse(key).map_err(|_| LinkError::Invalid)
     }
 
+    /// A link a client can `PUT` the blob's bytes to, for `ttl`; a
+    /// download link never passes for one (the signed text differs).
+    pub fn upload_link(&self, key: &BlobKey, ttl: Duration) -> String {
+        let expires = now_ms() / 1000 + ttl.as_secs() as i64;
+        let sig = self.sign(&format!("PUT\n{key}\n{expires}"));
+        format!("{}/media/{}?exp={expires}&sig={sig}", self.base_url, key)
+    }
+
+    /// Checks an upload link's parts.
+    pub fn verify_upload(&self, key: &str, expires: i64, sig: &str) -> Result<BlobKey, LinkError> {
+        let expected = self.sign(&format!("PUT\n{key}\n{expires}"));
+        if !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
+            return Err(LinkError::Invalid);
+        }
+        if expires < now_ms() / 1000 {
+            return Err(LinkError::Expired);
+        }
+        BlobKey::parse(key).map_err(|_| LinkError::Invalid)
+    }
+
     fn signature(&self, key: &str, expires: i64, name: &str) -> String {
+        self.sign(&format!("{key}\n{expires}\n{name}"))
+    }
+
+    fn sign(&self, text: &str) -> String {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.secret).expect("HMAC takes any key length");
-        mac.update(format!("{key}\n{expires}\n{name}").as_bytes());
+        mac.update(text.as_bytes());
         URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 }
@@ -122,6 +146,25 @@ mod tests {
         let expired = signer.signature(&k, exp - 10, &name);
         assert_eq!(signer.verify(&k, exp - 10, &name, &expired), Err(LinkError::Expired));
         assert!(signer.verify(&k, exp, &name, &sig).is_ok());
+    }
+
+    #[test]
+    fn an_upload_link_verifies_until_edited_or_expired_and_never_as_a_download() {
+        let signer = MediaLinks::new(b"secret".to_vec(), "http://127.0.0.1:8080");
+        let key = BlobKey::incoming("0123456789abcdef0123456789abcdef").unwrap();
+        let link = signer.upload_link(&key, Duration::from_secs(60));
+        let (path, query) = link.split_once('?').unwrap();
+        assert_eq!(path, "http://127.0.0.1:8080/media/incoming/0123456789abcdef0123456789abcdef");
+        let q: std::collections::HashMap<_, _> = query.split('&').filter_map(|kv| kv.split_once('=')).collect();
+        let exp: i64 = q["exp"].parse().unwrap();
+        assert_eq!(signer.verify_upload(key.as_str(), exp, q["sig"]).unwrap(), key);
+        assert_eq!(signer.verify_upload(key.as_str(), exp + 1, q["sig"]), Err(LinkError::Invalid));
+        assert_eq!(signer.verify(key.as_str(), exp, "", q["sig"]), Err(LinkError::Invalid));
+        let download = signer.link(&key, Duration::from_secs(60), "x");
+        let (_, exp, _, sig) = parts(&download);
+        assert_eq!(signer.verify_upload(key.as_str(), exp, &sig), Err(LinkError::Invalid));
+        let old = signer.sign(&format!("PUT\n{key}\n{}", exp - 100));
+        assert_eq!(signer.verify_upload(key.as_str(), exp - 100, &old), Err(LinkError::Expired));
     }
 
     #[test]

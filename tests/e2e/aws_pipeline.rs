@@ -190,3 +190,44 @@ async fn when_slack_delivery_fails_on_aws_the_result_is_published_to_sns() {
     server.settled(LIMIT).await;
     assert!(fake.calls("files.completeUploadExternal").is_empty());
 }
+
+/// A photo sent to the presigned link `POST /uploads` answers goes to S3
+/// itself; the bucket's notification on the inbound queue (set up by
+/// `storytime init`) starts the job.
+#[tokio::test]
+async fn a_photo_sent_to_a_presigned_link_is_taken_in_when_s3_announces_it() {
+    let moto = Moto::start();
+    let env = aws_env(&moto);
+    let first = init(&env);
+    assert!(first.contains("created upload notifications storytime-media incoming/* to storytime-inbound"), "{first}");
+    assert!(!init(&env).contains("created"), "a second init changes nothing");
+    let server = Server::start_with(&env, &[]);
+
+    let r = server
+        .http
+        .post(server.url("/uploads"))
+        .header("Content-Disposition", "attachment; filename=\"kite.png\"")
+        .header("X-Notification-Required", "false")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let upload: serde_json::Value = r.json().await.unwrap();
+    let url = upload["UploadURL"].as_str().unwrap();
+    assert!(url.starts_with(&moto.url) && url.contains("X-Amz-Signature="), "a presigned S3 link: {url}");
+    let (id, ts) = (upload["ID"].as_str().unwrap(), upload["Timestamp"].as_str().unwrap());
+    assert_eq!(server.retrieve(id, ts).await.status(), 503);
+
+    let page = Page::new(&["The wind took the red kite over the hill."]);
+    let put = server.http.put(url).body(render_page(&page)).send().await.unwrap();
+    assert!(put.status().is_success(), "S3 took the photo: {}", put.status());
+    let (status, done) = server.wait_for(id, ts, LIMIT).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["Name"], "kite.png");
+    assert!(done["Text"].as_str().unwrap().contains("red kite"), "{done}");
+
+    // The photo left the incoming area once taken in.
+    let s3 = aws_sdk_s3::Client::new(&moto.sdk_config().await);
+    let left = s3.list_objects_v2().bucket("storytime-media").prefix("incoming/").send().await.unwrap();
+    assert_eq!(left.key_count(), Some(0), "{left:?}");
+}

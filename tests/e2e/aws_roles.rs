@@ -184,6 +184,16 @@ async fn each_function_calls_only_what_its_role_allows() {
     });
     let answer = api.invoke(http_event("POST", "/slack/events", headers, Some(event.as_bytes()))).await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
+    // And a large photo: a presigned link from the api function, the photo
+    // sent to S3 with it, S3's notification handled by the inbound function.
+    let headers = json!({ "authorization": format!("Bearer {API_KEY}"), "host": "api.example.com" });
+    let answer = api.invoke(http_event("POST", "/uploads", headers, None)).await;
+    assert_eq!(answer["statusCode"], 201, "{answer}");
+    let upload: Value = serde_json::from_str(answer["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+    let link = upload["UploadURL"].as_str().expect("an upload link");
+    let other = render_page(&Page::new(&["The big bear slept all winter long."]));
+    let put = reqwest::Client::new().put(link).body(other).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
     for (function, queue) in [
         ("inbound", "storytime-inbound"),
         ("read", "storytime-read"),

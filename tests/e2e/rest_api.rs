@@ -191,3 +191,60 @@ async fn the_same_text_in_the_same_voice_is_narrated_once() {
     let path = |v: &Value| v["DownURL"].as_str().unwrap().split('?').next().unwrap().to_owned();
     assert_eq!(path(&a), path(&b), "both jobs share one narration");
 }
+
+/// A photo too large for an API request (on AWS) goes to the link
+/// `POST /uploads` answers, and is retrieved by the ID answered there.
+#[tokio::test]
+async fn a_photo_sent_to_an_upload_link_is_read_and_retrieved_like_an_upload() {
+    let server = Server::start(&[("STORYTIME_MAX_UPLOAD_BYTES", "400000")]);
+    let expect = |name: &str| {
+        server
+            .http
+            .post(server.url("/uploads"))
+            .header("Content-Disposition", format!("attachment; filename=\"{name}\""))
+            .header("X-Notification-Required", "false")
+            .send()
+    };
+    let r = expect("fox.png").await.unwrap();
+    assert_eq!(r.status(), 201);
+    let upload: Value = r.json().await.unwrap();
+    assert_eq!((upload["Method"].as_str(), upload["MaxBytes"].as_u64()), (Some("PUT"), Some(400_000)));
+    let (id, ts, url) =
+        (upload["ID"].as_str().unwrap(), upload["Timestamp"].as_str().unwrap(), upload["UploadURL"].as_str().unwrap());
+    let waiting = server.retrieve(id, ts).await;
+    assert_eq!(waiting.status(), 503);
+    assert_eq!(waiting.json::<Value>().await.unwrap()["Status"], "waiting_for_upload");
+
+    // The link works only as handed out, and takes no more than the limit.
+    let page = fox_page();
+    let png = render_page(&page);
+    let tampered = url.replace("sig=", "sig=x");
+    assert_eq!(server.http.put(&tampered).body(png.clone()).send().await.unwrap().status(), 403);
+    let retrieve_link = url.replace("/media/incoming/", "/media/audio/");
+    assert_eq!(server.http.put(&retrieve_link).body(png.clone()).send().await.unwrap().status(), 403);
+    let big = server.http.put(url).body(vec![0u8; 400_001]).send().await.unwrap();
+    assert_eq!(big.status(), 413);
+
+    let taken = server.http.put(url).body(png).send().await.unwrap();
+    assert_eq!(taken.status(), 200);
+    let taken: Value = taken.json().await.unwrap();
+    assert_eq!(taken["Name"], "fox.png");
+    let (status, done) = server.wait_for(id, ts, LIMIT).await;
+    assert_eq!(status, 200, "{done}");
+    assert_eq!(done["ID"], taken["ID"]);
+    assert!(cer(done["Text"].as_str().unwrap(), &page.text()) < 0.05, "{done}");
+
+    // What is not a photo is refused, at the link and at /retrieve.
+    let r = expect("notes.txt").await.unwrap();
+    let bad: Value = r.json().await.unwrap();
+    let refused = server.http.put(bad["UploadURL"].as_str().unwrap()).body("just words").send().await.unwrap();
+    assert_eq!(refused.status(), 422);
+    let r = server.retrieve(bad["ID"].as_str().unwrap(), bad["Timestamp"].as_str().unwrap()).await;
+    assert_eq!(r.status(), 422);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"]["code"], "upload_refused");
+
+    // Without a key, where keys are required, no link is handed out.
+    let locked = Server::start(&[("STORYTIME_API_KEYS", "k1")]);
+    let r = locked.http.post(locked.url("/uploads")).send().await.unwrap();
+    assert_eq!(r.status(), 401);
+}

@@ -64,14 +64,23 @@ impl RecordingProxy {
     }
 }
 
-/// The access key ID and service of a SigV4 signature.
+/// The access key ID and service of a SigV4 signature, in the
+/// `Authorization` header or, for a presigned link, in its query (the
+/// process that signed the link answers for what it allows).
 fn signer(headers: &HeaderMap, uri: &axum::http::Uri) -> (String, String) {
     let auth = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mut scope = auth.split("Credential=").nth(1).unwrap_or("").split(['/', ',']);
+    let presigned = uri
+        .query()
+        .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("X-Amz-Credential=")))
+        .map(|c| c.replace("%2F", "/").replace("%2f", "/"));
+    let credential = match &presigned {
+        Some(c) => c.as_str(),
+        None => auth.split("Credential=").nth(1).unwrap_or(""),
+    };
+    let mut scope = credential.split(['/', ',']);
     let key = scope.next().unwrap_or("").to_owned();
     let service = scope.nth(2).map(str::to_owned);
-    let presigned = uri.query().is_some_and(|q| q.contains("X-Amz-Signature"));
-    (key, service.unwrap_or_else(|| if presigned { "s3-presigned" } else { "?" }.into()))
+    (key, service.unwrap_or_else(|| "?".into()))
 }
 
 /// `service:Call` and the IAM actions a request needs.

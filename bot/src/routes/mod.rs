@@ -11,6 +11,7 @@ pub(crate) mod request;
 mod retrieve;
 mod router;
 mod upload;
+mod uploads;
 mod view;
 
 #[cfg(test)]

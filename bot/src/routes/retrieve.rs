@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use storytime_pipeline::stages::UploadState;
 use storytime_pipeline::{Job, JobId, JobStatus};
 
 use super::request::authorize;
@@ -48,11 +49,42 @@ pub async fn retrieve(State(state): State<AppState>, request: Parts) -> Result<R
 }
 
 /// Looks a job up by id and timestamp, the original API's composite key.
+/// The ID of an upload sent straight to storage (`POST /uploads`) names
+/// its job once the photo is taken in; until then the answer says where
+/// the upload stands.
 pub(super) async fn find(state: &AppState, id: &str, timestamp: &str) -> Result<Job, ApiError> {
+    let timestamp = timestamp.trim().trim_matches('"');
+    if let Some(upload) = state.pipeline.upload_state(id).await? {
+        return match upload {
+            UploadState::Waiting { timestamp: t, expires_ms, .. } if t == timestamp => {
+                if expires_ms < storytime_pipeline::now_ms() {
+                    Err(ApiError::new(
+                        StatusCode::GONE,
+                        "upload_expired",
+                        "no photo arrived before the upload link expired",
+                    ))
+                } else {
+                    let body = json!({ "ID": id, "Timestamp": t, "Status": "waiting_for_upload",
+                        "Message": "waiting for the photo to arrive at the upload link" });
+                    Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "waiting_for_upload", "waiting for the photo")
+                        .with_extra(body)
+                        .with_retry_after(RETRY_AFTER))
+                }
+            }
+            UploadState::Taken { job, .. } => match state.pipeline.jobs.get(&job).await? {
+                Some(job) => Ok(job),
+                None => Err(ApiError::not_found("no_such_job", format!("the job of upload {id} is gone"))),
+            },
+            UploadState::Refused { reason } => Err(super::uploads::refused(reason)),
+            UploadState::Waiting { .. } => {
+                Err(ApiError::not_found("no_such_job", format!("there is no job {id} with timestamp {timestamp}")))
+            }
+        };
+    }
     let id = JobId::parse(id).map_err(|e| ApiError::bad_request("bad_id", e))?;
     let job = state.pipeline.jobs.get(&id).await?;
     match job {
-        Some(job) if job.timestamp == timestamp.trim().trim_matches('"') => Ok(job),
+        Some(job) if job.timestamp == timestamp => Ok(job),
         _ => Err(ApiError::not_found("no_such_job", format!("there is no job {id} with timestamp {timestamp}"))),
     }
 }

@@ -5,7 +5,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 
-use super::{access, bulk, health, media, page, retrieve, upload};
+use super::{access, bulk, health, media, page, retrieve, upload, uploads};
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -21,12 +21,18 @@ pub fn router(state: AppState) -> Router {
         // Each upload body is held in memory while it is checked: bound how
         // many are read at once (the rest wait their turn).
         .route("/upload", post(upload::upload).layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_UPLOADS)))
+        .route("/uploads", post(uploads::expect))
         .route("/retrieve", get(retrieve::retrieve))
         .route("/", get(page::index))
         .route("/app.js", get(page::script))
         .route("/app.css", get(page::style))
         .route("/bulk", post(bulk::bulk).get(bulk::bulk))
-        .route("/media/{*key}", get(media::media))
+        .route(
+            "/media/{*key}",
+            get(media::media)
+                .put(uploads::receive)
+                .layer(tower::limit::ConcurrencyLimitLayer::new(MAX_CONCURRENT_UPLOADS)),
+        )
         .route("/healthz", get(health::healthz))
         .route("/metrics", get(health::metrics))
         .fallback(not_found)

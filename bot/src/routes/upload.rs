@@ -7,7 +7,7 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::request::Parts;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use storytime_pipeline::stages::{SubmitRequest, Upload};
 use storytime_pipeline::{Destination, Reuse, Speed};
@@ -33,7 +33,7 @@ pub async fn upload(State(state): State<AppState>, request: Parts, body: Body) -
     let notify = flag(headers, "x-notification-required", true)?;
     let dedup = flag(headers, "x-duplication-check-required", true)?;
     let mut voice = headers.get("x-voice").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut speed = headers.get("x-speed").map(|v| v.to_str().unwrap_or("?").to_owned());
+    let mut speed = header_text(headers, "x-speed");
     let limits = state.pipeline.config.limits;
     let boundary = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).and_then(form::boundary);
     let pages = match boundary {
@@ -67,11 +67,7 @@ pub async fn upload(State(state): State<AppState>, request: Parts, body: Body) -
             pages
         }
     };
-    let voice = voice.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let speed = match speed.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => None,
-        Some(s) => Some(s.parse::<Speed>().map_err(|e| ApiError::bad_request("bad_speed", format!("speed: {e}")))?),
-    };
+    let (voice, speed) = voice_and_speed(voice, speed)?;
 
     let accepted = state
         .pipeline
@@ -98,9 +94,27 @@ pub async fn upload(State(state): State<AppState>, request: Parts, body: Body) -
     Ok(response)
 }
 
+/// A header's value as text (`?` when it is not text, which no field takes).
+pub(super) fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers.get(name).map(|v| v.to_str().unwrap_or("?").to_owned())
+}
+
+/// The voice and speed asked for, blank ones left out.
+pub(super) fn voice_and_speed(
+    voice: Option<String>,
+    speed: Option<String>,
+) -> Result<(Option<String>, Option<Speed>), ApiError> {
+    let voice = voice.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    let speed = match speed.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(s.parse::<Speed>().map_err(|e| ApiError::bad_request("bad_speed", format!("speed: {e}")))?),
+    };
+    Ok((voice, speed))
+}
+
 /// The file name from a `Content-Disposition` header: `filename*` (RFC
 /// 5987, UTF-8) when present, else `filename`, quoted or not.
-fn filename(raw: &[u8]) -> Option<String> {
+pub(super) fn filename(raw: &[u8]) -> Option<String> {
     let value = String::from_utf8_lossy(raw);
     let params: Vec<(String, String)> = form::split_quoted(&value)
         .into_iter()

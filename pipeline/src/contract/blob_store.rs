@@ -45,4 +45,9 @@ pub async fn blob_store(store: &dyn BlobStore) {
     // A link names the blob for whoever holds it.
     let link = store.link(&key, std::time::Duration::from_secs(60), "story.mp3").await.unwrap();
     assert!(link.starts_with("http"), "{link}");
+
+    // Deleting removes the blob; deleting it again is no error.
+    store.delete(&key).await.unwrap();
+    assert!(!store.exists(&key).await.unwrap());
+    store.delete(&key).await.unwrap();
 }

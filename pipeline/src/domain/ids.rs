@@ -136,6 +136,21 @@ impl BlobKey {
         Self(format!("audio/{narration}.vtt"))
     }
 
+    /// A photo a client uploads straight to storage, named by the upload's
+    /// ID (32 lowercase hex digits); kept until the upload is taken in.
+    pub fn incoming(upload: &str) -> Result<Self, String> {
+        if upload.len() == 32 && upload.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(Self(format!("incoming/{upload}")))
+        } else {
+            Err(format!("`{}` is not an upload ID", shorten(upload)))
+        }
+    }
+
+    /// The upload ID of an `incoming/` key.
+    pub fn upload_id(&self) -> Option<&str> {
+        self.0.strip_prefix("incoming/")
+    }
+
     /// Parses a key from outside (a media link path). Only the key shapes
     /// built above are accepted, so a key can never climb out of the store.
     pub fn parse(raw: &str) -> Result<Self, String> {
@@ -173,7 +188,7 @@ impl TryFrom<String> for BlobKey {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
         let ok = value.split_once('/').is_some_and(|(prefix, rest)| {
-            matches!(prefix, "originals" | "readings" | "audio")
+            matches!(prefix, "originals" | "readings" | "audio" | "incoming")
                 && !rest.is_empty()
                 && rest.len() <= 80
                 && !rest.starts_with('.')

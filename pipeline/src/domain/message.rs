@@ -127,9 +127,27 @@ fn storage_event(body: &str) -> Option<StageMessage> {
     let [record] = records.as_slice() else { return None };
     let created = record["eventSource"] == "aws:s3"
         && record["eventName"].as_str().is_some_and(|name| name.starts_with("ObjectCreated:"));
-    let key = record["s3"]["object"]["key"].as_str()?;
+    // Keys come URL-encoded (`/` too, from some emulators).
+    let key = url_decode(record["s3"]["object"]["key"].as_str()?)?;
     let id = key.strip_prefix("incoming/")?;
     created.then(|| upload(id))
+}
+
+/// Decodes `%XX` escapes and `+` (a space), as S3 event keys are written.
+fn url_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        match b {
+            b'%' => {
+                let hex = [bytes.next()?, bytes.next()?];
+                out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+            }
+            b'+' => out.push(b' '),
+            b => out.push(b),
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The stages that run behind a queue (intake runs in the front end).
@@ -192,6 +210,8 @@ mod tests {
         assert!(
             matches!(StageMessage::from_json(test), Ok(StageMessage::Inbound { payload, .. }) if payload.is_empty())
         );
+        let encoded = event.replace("incoming/", "incoming%2F");
+        assert_eq!(StageMessage::from_json(&encoded), StageMessage::from_json(event));
         // Anything else in the bucket, or any other event, is not one.
         assert!(StageMessage::from_json(&event.replace("incoming/", "audio/")).is_err());
         assert!(StageMessage::from_json(&event.replace("ObjectCreated:Put", "ObjectRemoved:Delete")).is_err());

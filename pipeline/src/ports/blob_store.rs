@@ -75,6 +75,16 @@ pub trait BlobStore: Send + Sync {
     /// A link anyone holding it can fetch the blob with, valid for `ttl`.
     /// `download_name` is the file name a browser should save it as.
     async fn link(&self, key: &BlobKey, ttl: Duration, download_name: &str) -> Result<String, PortError>;
+
+    /// A link a client can `PUT` the blob's bytes to, valid for `ttl`: how
+    /// a photo too large to pass through the API reaches storage.
+    async fn upload_link(&self, key: &BlobKey, ttl: Duration) -> Result<String, PortError> {
+        let _ = ttl;
+        Err(PortError::rejected("the blob store", format!("{key}: this store takes no uploads from clients")))
+    }
+
+    /// Removes a blob; removing an absent one is no error.
+    async fn delete(&self, key: &BlobKey) -> Result<(), PortError>;
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::domain::{Stage, StageError, StageMessage};
 use crate::ports::InboundHandler;
-use crate::stages::Pipeline;
+use crate::stages::{Pipeline, UPLOAD_SOURCE};
 
 pub struct Handlers {
     pub pipeline: Arc<Pipeline>,
@@ -60,6 +60,13 @@ impl Handlers {
     /// Runs the stage a message belongs to.
     pub async fn handle(&self, message: &StageMessage) -> Result<(), StageError> {
         match (message, &self.inbound) {
+            (StageMessage::Inbound { source, payload, .. }, _) if source == UPLOAD_SOURCE => {
+                if payload.is_empty() {
+                    tracing::info!("storage says its notifications reach this queue");
+                    return Ok(());
+                }
+                self.pipeline.take_upload_message(payload).await
+            }
             (StageMessage::Inbound { source, payload, .. }, Some(handler)) => handler.handle(source, payload).await,
             (StageMessage::Inbound { source, .. }, None) => Err(StageError::retry(
                 format!("{source} requests"),

@@ -148,10 +148,14 @@ async fn fail(pipeline: &Pipeline, message: &StageMessage, failure: Failure) {
         // A delivery that cannot be made falls back to email; the job
         // itself stays done.
         StageMessage::Deliver { job, recipient } => pipeline.give_up_delivery(job, *recipient, &failure.message).await,
-        StageMessage::Read { job, .. } | StageMessage::Narrate { job } => pipeline.fail_job(job, failure).await,
-        StageMessage::Inbound { source, key, .. } => {
+        StageMessage::Read { job, .. } | StageMessage::Narrate { job, .. } => pipeline.fail_job(job, failure).await,
+        StageMessage::Inbound { source, key, payload } => {
             tracing::error!(source, key, reason = %failure.message, "gave up on an inbound request");
-            Ok(())
+            if source == crate::stages::UPLOAD_SOURCE {
+                pipeline.give_up_upload(payload, &failure.message).await.map_err(Into::into)
+            } else {
+                Ok(())
+            }
         }
     };
     if let Err(e) = result {

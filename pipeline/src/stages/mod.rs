@@ -12,8 +12,10 @@ mod pipeline;
 mod read;
 #[cfg(test)]
 mod tests;
+mod uploads;
 
 pub use intake::{Accepted, IntakeError, Retell, SubmitRequest, Upload};
 pub use narrate::synthesize_book;
 pub use pipeline::{Links, Pipeline, PipelineConfig, Ports};
 pub use read::{PageResult, read_page};
+pub use uploads::{ExpectedUpload, UPLOAD_SOURCE, UploadRequest, UploadState};

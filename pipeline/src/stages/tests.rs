@@ -4,7 +4,7 @@
 use bytes::Bytes;
 
 use super::{IntakeError, SubmitRequest, Upload};
-use crate::domain::{DeliveryState, Destination, ErrorKind, JobStatus, Reuse};
+use crate::domain::{DeliveryState, Destination, ErrorKind, JobStatus, Reuse, StageMessage};
 use crate::image::ImageRejection;
 use crate::ports::ChatResult;
 use crate::testing::{Options, TestPipeline};
@@ -183,4 +183,100 @@ async fn uploads_that_cannot_be_read_are_refused_before_any_work() {
     assert!(t.pipeline.jobs.counts().await.unwrap().is_empty(), "no job was made");
     t.drive_until_idle().await;
     assert!(t.notifier.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_message_carrying_an_old_copy_of_its_job_loses_nothing() {
+    let t = TestPipeline::new();
+    let page = t.reader.page("The owl sang to the moon.");
+    let accepted = t.pipeline.submit(request(vec![upload(page, "owl.png")], Reuse::SameJob, email())).await.unwrap();
+    let queued = accepted.job.clone();
+    // A second recipient joins after the pages were queued with a copy of
+    // the job that has one: the stages' writes see the newer job.
+    t.pipeline
+        .submit(request(vec![upload(t.reader.page("The owl sang to the moon."), "again.png")], Reuse::SameJob, email()))
+        .await
+        .unwrap();
+    t.drive_until_idle().await;
+    let done = t.pipeline.jobs.get(&queued.id).await.unwrap().unwrap();
+    assert_eq!(done.status, JobStatus::Done);
+    assert_eq!(done.recipients.len(), 2);
+    assert_eq!(t.notifier.sent().len(), 2, "both recipients got the result");
+
+    // The first messages delivered again, with their old copies: nothing is
+    // read or narrated again, and the finished job is left as it is.
+    let (reads, narrations) = (t.reader.reads(), t.narrator.calls());
+    t.send(&StageMessage::read_of(&queued, 0)).await;
+    let mut narrating = queued.clone();
+    narrating.status = JobStatus::Narrating;
+    narrating.pages[0].reading = done.pages[0].reading.clone();
+    t.send(&StageMessage::narrate_of(&narrating)).await;
+    t.drive_until_idle().await;
+    let after = t.pipeline.jobs.get(&queued.id).await.unwrap().unwrap();
+    assert_eq!(after.version, done.version);
+    assert_eq!((t.reader.reads(), t.narrator.calls()), (reads, narrations));
+    assert_eq!(t.notifier.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn a_photo_uploaded_straight_to_storage_is_taken_in_once_when_storage_says_it_arrived() {
+    use crate::domain::BlobKey;
+    use crate::stages::{UploadRequest, UploadState};
+    let t = TestPipeline::new();
+    let request = |owner: &str| UploadRequest {
+        name: Some("big.png".into()),
+        voice: None,
+        speed: None,
+        dedup: true,
+        notify: true,
+        owner: owner.into(),
+    };
+    let ttl = std::time::Duration::from_secs(900);
+    let upload = t.pipeline.expect_upload(request("tests"), ttl).await.unwrap();
+    assert!(upload.url.contains(&format!("incoming/{}", upload.id)), "{}", upload.url);
+    assert!(matches!(t.pipeline.upload_state(&upload.id).await.unwrap(), Some(UploadState::Waiting { .. })));
+
+    // The photo arrives; storage's event comes through the inbound queue.
+    let key = BlobKey::incoming(&upload.id).unwrap();
+    t.pipeline.blobs.put(&key, t.reader.page("The big bear slept all winter.")).await.unwrap();
+    let event = format!(
+        r#"{{"Records":[{{"eventSource":"aws:s3","eventName":"ObjectCreated:Put","s3":{{"object":{{"key":"incoming/{}"}}}}}}]}}"#,
+        upload.id
+    );
+    t.send(&StageMessage::from_json(&event).unwrap()).await;
+    t.drive_until_idle().await;
+    let Some(UploadState::Taken { job, timestamp }) = t.pipeline.upload_state(&upload.id).await.unwrap() else {
+        panic!("not taken in");
+    };
+    let done = t.pipeline.jobs.get(&job).await.unwrap().unwrap();
+    assert_eq!((done.status, done.timestamp.clone(), done.name.as_str()), (JobStatus::Done, timestamp, "big.png"));
+    assert_eq!(done.text.as_deref(), Some("The big bear slept all winter."));
+    assert_eq!(t.notifier.sent().len(), 1);
+    assert!(!t.pipeline.blobs.exists(&key).await.unwrap(), "the incoming copy is removed");
+
+    // The event again: the same answer, no second job.
+    t.send(&StageMessage::from_json(&event).unwrap()).await;
+    t.drive_until_idle().await;
+    assert_eq!(
+        t.pipeline.take_upload(&upload.id).await.unwrap(),
+        UploadState::Taken { job, timestamp: done.timestamp }
+    );
+    assert_eq!(t.reader.reads(), 1);
+
+    // What cannot be read is refused with its reason; an unknown upload is
+    // not found, and its photo removed.
+    let bad = t.pipeline.expect_upload(request("tests"), ttl).await.unwrap();
+    t.pipeline
+        .blobs
+        .put(&BlobKey::incoming(&bad.id).unwrap(), bytes::Bytes::from_static(b"not a photo"))
+        .await
+        .unwrap();
+    let Ok(UploadState::Refused { reason }) = t.pipeline.take_upload(&bad.id).await else { panic!("not refused") };
+    assert!(reason.contains("not a picture") || reason.contains("photo"), "{reason}");
+    let stray = BlobKey::incoming("0123456789abcdef0123456789abcdef").unwrap();
+    t.pipeline.blobs.put(&stray, bytes::Bytes::from_static(b"x")).await.unwrap();
+    let err = t.pipeline.take_upload("0123456789abcdef0123456789abcdef").await.unwrap_err();
+    assert!(matches!(err, IntakeError::Unavailable(e) if e.kind() == ErrorKind::NotFound));
+    assert!(!t.pipeline.blobs.exists(&stray).await.unwrap());
+    assert_eq!(t.pipeline.upload_state("../etc").await.unwrap(), None);
 }

@@ -14,6 +14,7 @@ mod secrets;
 mod sns;
 mod sqs;
 mod textract;
+mod uploads;
 
 pub use cdn::{CdnSigner, canned_policy};
 pub use cloud_reader::CloudReader;
@@ -26,3 +27,4 @@ pub use secrets::{SECRET_SETTINGS, secret_settings};
 pub use sns::SnsNotifier;
 pub use sqs::SqsQueue;
 pub use textract::TextractReader;
+pub use uploads::UploadNotifications;

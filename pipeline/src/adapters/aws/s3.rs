@@ -105,6 +105,31 @@ impl BlobStore for S3BlobStore {
         Ok(body.into_bytes())
     }
 
+    /// A presigned `PutObject`: the client sends the photo to S3 itself.
+    async fn upload_link(&self, key: &BlobKey, ttl: Duration) -> Result<String, PortError> {
+        let presigning = PresigningConfig::expires_in(ttl).map_err(|e| PortError::rejected(WHAT, e))?;
+        let request = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .presigned(presigning)
+            .await
+            .map_err(|e| classify(WHAT, e))?;
+        Ok(request.uri().to_owned())
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), PortError> {
+        self.client
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(key.as_str())
+            .send()
+            .await
+            .map_err(|e| classify(WHAT, e))?;
+        Ok(())
+    }
+
     async fn exists(&self, key: &BlobKey) -> Result<bool, PortError> {
         match self.client.head_object().bucket(&self.bucket).key(key.as_str()).send().await {
             Ok(_) => Ok(true),

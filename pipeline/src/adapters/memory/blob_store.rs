@@ -46,6 +46,15 @@ impl BlobStore for InMemoryBlobStore {
         let name = crate::links::percent_encode(download_name);
         Ok(format!("http://memory.invalid/{key}?ttl={}&name={name}", ttl.as_secs()))
     }
+
+    async fn upload_link(&self, key: &BlobKey, ttl: Duration) -> Result<String, PortError> {
+        Ok(format!("http://memory.invalid/{key}?ttl={}&put", ttl.as_secs()))
+    }
+
+    async fn delete(&self, key: &BlobKey) -> Result<(), PortError> {
+        self.blobs.lock().expect("blobs lock").remove(key);
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -28,6 +28,7 @@ use storytime_pipeline::{Pipeline, Stage};
 
 use self::aws::Aws;
 use crate::health::{EngineHealth, StorageReadings, WorkerHealth};
+use crate::secrets::Credentials;
 use crate::settings::Settings;
 use crate::slack::{Sealer, SlackApi, SlackApp, SlackCheck, SlackHosts, SlackMessenger, Workspaces};
 use crate::state::AppState;
@@ -71,6 +72,8 @@ pub struct App {
     workers: Option<Arc<WorkerHealth>>,
     /// Checks bearer JWTs on the REST API, when an issuer is configured.
     jwt: Option<Arc<crate::jwt::JwtVerifier>>,
+    /// The API keys and Slack signing secrets, read again when rotated.
+    credentials: Arc<Credentials>,
 }
 
 impl App {
@@ -91,6 +94,7 @@ impl App {
     async fn assemble(settings: Settings, role: &Role, aws: Aws) -> anyhow::Result<Self> {
         require_slack_where_needed(&settings, role)?;
         let adapters = Adapters::open(&settings, &aws).await?;
+        let credentials = Arc::new(Credentials::new(&settings));
         let workspaces = match &settings.slack {
             Some(slack) => Some(Arc::new(workspaces(&settings, slack, adapters.prefs.clone())?)),
             None => None,
@@ -103,7 +107,7 @@ impl App {
                 let mode = if slack.app_token.is_some() { "Socket Mode" } else { "HTTP (/slack/events)" };
                 let installs = if slack.oauth.is_some() { "any workspace (OAuth)" } else { "one workspace" };
                 tracing::info!(api = %slack.api_url, mode, installs, "Slack app enabled");
-                Some(SlackApp::new(slack, workspaces, pipeline.clone()))
+                Some(SlackApp::new(slack, credentials.clone(), workspaces, pipeline.clone()))
             }
             _ => None,
         };
@@ -125,7 +129,8 @@ impl App {
             .then(|| Arc::new(WorkerHealth { handlers: handlers.clone(), stages }));
         let engines = Arc::new(EngineHealth::new(adapters.engines.setup.clone()));
         let jwt = settings.http.jwt.clone().map(|j| Arc::new(crate::jwt::JwtVerifier::new(j)));
-        Ok(Self { settings, pipeline, slack, handlers, media_links: adapters.media_links, engines, workers, jwt })
+        let media_links = adapters.media_links;
+        Ok(Self { settings, pipeline, slack, handlers, media_links, engines, workers, jwt, credentials })
     }
 
     /// What every HTTP handler can reach.
@@ -135,7 +140,7 @@ impl App {
             blobs: self.pipeline.blobs.clone(),
             media_links: self.media_links.clone().map(Arc::new),
             public_host: crate::routes::host_of(&self.settings.http.public_url()).into(),
-            api_keys: Arc::new(self.settings.http.api_keys.clone()),
+            credentials: self.credentials.clone(),
             jwt: self.jwt.clone(),
             slack: self.slack.clone(),
             metrics: crate::telemetry::installed_prometheus(),

@@ -11,6 +11,7 @@ pub mod health;
 pub mod jwt;
 pub mod listener;
 pub mod routes;
+pub mod secrets;
 pub mod settings;
 pub mod slack;
 pub mod state;

@@ -1,7 +1,6 @@
 //! `storytime`: the one binary. `serve` runs the HTTP front end and every
 //! worker in one process; the other commands run parts of it.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -94,37 +93,6 @@ fn keep_files_private() {
 #[cfg(not(unix))]
 fn keep_files_private() {}
 
-/// Settings kept in AWS Secrets Manager (`STORYTIME_SECRETS`: secret IDs
-/// or ARNs, comma-separated), read before anything else, and where they
-/// came from.
-async fn secret_settings() -> Result<(HashMap<String, String>, Option<String>), String> {
-    let Some(ids) = std::env::var("STORYTIME_SECRETS").ok().filter(|v| !v.trim().is_empty()) else {
-        return Ok((HashMap::new(), None));
-    };
-    let ids: Vec<&str> = ids.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
-    read_secrets(&ids).await.map(|values| {
-        let names: Vec<&str> = values.keys().map(String::as_str).collect();
-        let source = format!("{} read from Secrets Manager ({})", names.join(", "), ids.join(", "));
-        (values, Some(source))
-    })
-}
-
-#[cfg(feature = "aws")]
-async fn read_secrets(ids: &[&str]) -> Result<HashMap<String, String>, String> {
-    use storytime_pipeline::adapters::aws::{sdk_config, secret_settings};
-    secret_settings(&sdk_config().await, ids).await.map_err(|e| {
-        format!(
-            "cannot read STORYTIME_SECRETS ({}): {e}; the process's role needs secretsmanager:GetSecretValue on them",
-            ids.join(", ")
-        )
-    })
-}
-
-#[cfg(not(feature = "aws"))]
-async fn read_secrets(_: &[&str]) -> Result<HashMap<String, String>, String> {
-    Err("STORYTIME_SECRETS needs a storytime built with the aws feature".into())
-}
-
 /// Started by the Lambda runtime as `bootstrap`, without arguments: the
 /// function's handler setting names what to run.
 #[cfg(feature = "aws")]
@@ -143,7 +111,7 @@ fn lambda_bootstrap() -> Option<Args> {
 
 async fn run() -> ExitCode {
     let args = lambda_bootstrap().unwrap_or_else(Args::parse);
-    let (secrets, source) = match secret_settings().await {
+    let (secrets, source) = match storytime_bot::secrets::secret_settings().await {
         Ok(found) => found,
         Err(e) => {
             eprintln!("storytime: configuration error: {e}");

@@ -26,6 +26,10 @@ pub struct Settings {
     /// Where settings came from besides the environment (`STORYTIME_SECRETS`:
     /// secrets in AWS Secrets Manager), for `doctor`.
     pub secrets: Option<String>,
+    /// `STORYTIME_SECRETS_REREAD_SECONDS`: after a request fails to
+    /// authenticate, the secrets are read again (a key or signing secret
+    /// may have been rotated), at most this often.
+    pub secrets_reread: Duration,
 }
 
 /// The HTTP front end.
@@ -238,6 +242,7 @@ impl Settings {
     fn load(env: &Env, present: Vec<String>) -> Result<Self, SettingsError> {
         // Read by `main` before the settings: known here.
         let _ = env.get("STORYTIME_SECRETS");
+        let secrets_reread = env.seconds("STORYTIME_SECRETS_REREAD_SECONDS", 60)?;
         let listen = env.parse("STORYTIME_LISTEN", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
         let http = HttpSettings {
             listen,
@@ -266,7 +271,7 @@ impl Settings {
             HttpSettings { health_cache: env.seconds("STORYTIME_HEALTH_CACHE", if remote { 5 } else { 0 })?, ..http };
         let telemetry = TelemetrySettings::from_env(env)?;
         let unknown = unknown_variables(&env.names_read(), present);
-        Ok(Self { http, slack, slack_off, pipeline, telemetry, unknown, secrets: None })
+        Ok(Self { http, slack, slack_off, pipeline, telemetry, unknown, secrets: None, secrets_reread })
     }
 }
 

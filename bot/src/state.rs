@@ -23,9 +23,9 @@ pub struct AppState {
     /// The host name of `STORYTIME_PUBLIC_URL`: with the API open, the
     /// only name (besides IP addresses and `localhost`) it answers to.
     pub public_host: Arc<str>,
-    /// Bearer tokens the REST API accepts; empty (and no JWT issuer) means
-    /// open.
-    pub api_keys: Arc<Vec<Secret>>,
+    /// The bearer tokens the REST API accepts (none, and no JWT issuer,
+    /// means open) and the Slack signing secrets, read again when rotated.
+    pub credentials: Arc<crate::secrets::Credentials>,
     /// Checks bearer JWTs, when an issuer is configured.
     pub jwt: Option<Arc<crate::jwt::JwtVerifier>>,
     /// The Slack app, when configured.

@@ -5,6 +5,7 @@
 
 use storytime_tests::fake_slack::{BOT_TOKEN, SIGNING_SECRET};
 use storytime_tests::moto::Moto;
+use storytime_tests::slack_sign::{now, slack_signature};
 use storytime_tests::{Server, run_storytime};
 
 fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
@@ -70,4 +71,67 @@ async fn secrets_come_from_secrets_manager_not_the_environment() {
     assert_eq!(out.status.code(), Some(2));
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("storytime/nowhere") && said.contains("secretsmanager:GetSecretValue"), "{said}");
+}
+
+/// A rotated API key or signing secret is taken up at the first request
+/// that uses it: a request that fails to authenticate makes the process
+/// read its secrets again (at most once per
+/// `STORYTIME_SECRETS_REREAD_SECONDS`, 0 here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotated_secrets_are_read_again_when_a_request_fails_to_authenticate() {
+    let moto = Moto::start();
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let settings = |key: &str, signing: &str| {
+        serde_json::json!({ "SLACK_SIGNING_SECRET": signing, "SLACK_BOT_TOKEN": BOT_TOKEN, "STORYTIME_API_KEYS": key })
+            .to_string()
+    };
+    let created = client
+        .create_secret()
+        .name("storytime/rotating")
+        .secret_string(settings("key-before", "signing-before"))
+        .send()
+        .await
+        .unwrap();
+    let arn = created.arn().unwrap().to_owned();
+    let mut env = aws_env(&moto);
+    env.push(("STORYTIME_SECRETS", arn.clone()));
+    env.push(("STORYTIME_SECRETS_REREAD_SECONDS", "0".into()));
+    env.push(("SLACK_API_URL", "http://127.0.0.1:9/api".into()));
+    let server = Server::start_with(&env, &[]);
+    let retrieve = |key: &'static str| {
+        server
+            .http
+            .get(server.url("/retrieve"))
+            .header("ETag", "0".repeat(32))
+            .header("Timestamp", "1")
+            .header("Authorization", format!("Bearer {key}"))
+            .send()
+    };
+    let body = r#"{"type":"url_verification","challenge":"rotated"}"#;
+    let slack = |secret: &'static str| {
+        let at = now();
+        server
+            .http
+            .post(server.url("/slack/events"))
+            .header("Content-Type", "application/json")
+            .header("X-Slack-Request-Timestamp", at.to_string())
+            .header("X-Slack-Signature", slack_signature(secret, at, body))
+            .body(body)
+            .send()
+    };
+    assert_eq!(retrieve("key-before").await.unwrap().status(), 404);
+    assert_eq!(slack("signing-before").await.unwrap().status(), 200);
+
+    client
+        .put_secret_value()
+        .secret_id(&arn)
+        .secret_string(settings("key-after", "signing-after"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retrieve("key-after").await.unwrap().status(), 404, "the new key is taken up");
+    assert_eq!(retrieve("key-before").await.unwrap().status(), 401, "the old key no longer passes");
+    assert_eq!(slack("signing-after").await.unwrap().status(), 200, "the new signing secret is taken up");
+    assert_eq!(slack("signing-before").await.unwrap().status(), 401);
+    assert_eq!(retrieve("never-a-key").await.unwrap().status(), 401);
 }

@@ -24,13 +24,25 @@ pub(crate) struct Caller(pub String);
 /// and says who the caller is: an API key, or a JWT that passes every
 /// check of [`crate::jwt`].
 pub(crate) async fn authorize(state: &AppState, request: &Parts) -> Result<Caller, ApiError> {
-    if state.api_keys.is_empty() && state.jwt.is_none() {
+    match check(state, request).await {
+        // A key rotated since it was read? Read the keys again.
+        Err(refused) if refused.status == StatusCode::UNAUTHORIZED => match state.credentials.reread().await {
+            true => check(state, request).await,
+            false => Err(refused),
+        },
+        checked => checked,
+    }
+}
+
+async fn check(state: &AppState, request: &Parts) -> Result<Caller, ApiError> {
+    let api_keys = state.credentials.api_keys();
+    if api_keys.is_empty() && state.jwt.is_none() {
         same_site(&request.headers, &state.public_host)?;
         let peer = request.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         return Ok(Caller(peer.map_or_else(|| "open".to_owned(), |ip| format!("addr:{ip}"))));
     }
     let digest = |s: &str| hex::encode(Sha256::digest(s.as_bytes()))[..16].to_owned();
-    match (bearer(&request.headers, state.api_keys.iter()), &state.jwt) {
+    match (bearer(&request.headers, api_keys.iter()), &state.jwt) {
         (Ok(key), _) => Ok(Caller(format!("key:{}", digest(key)))),
         (Err(e), None) => Err(e),
         (Err(_), Some(jwt)) => {

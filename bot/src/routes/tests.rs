@@ -15,6 +15,7 @@ use storytime_pipeline::settings::Secret;
 use storytime_pipeline::testing::{Options, TestPipeline};
 use tower::ServiceExt;
 
+use crate::secrets::Credentials;
 use crate::state::AppState;
 
 struct Api {
@@ -34,7 +35,7 @@ fn api(settings: &[(&'static str, &str)], api_keys: &[&str]) -> Api {
         blobs: store,
         media_links: Some(Arc::new(links)),
         public_host: "storytime.test".into(),
-        api_keys: Arc::new(api_keys.iter().map(|k| Secret::new(*k)).collect()),
+        credentials: Arc::new(Credentials::fixed(api_keys.iter().map(|k| Secret::new(*k)).collect(), Vec::new())),
         jwt: None,
         slack: None,
         metrics: crate::telemetry::prometheus(&crate::settings::Settings::from_pairs(&[]).unwrap().telemetry),
@@ -306,7 +307,7 @@ async fn metrics_can_require_a_token() {
         blobs: api.t.pipeline.blobs.clone(),
         media_links: None,
         public_host: "storytime.test".into(),
-        api_keys: Arc::new(Vec::new()),
+        credentials: Arc::new(Credentials::fixed(Vec::new(), Vec::new())),
         jwt: None,
         slack: None,
         metrics: handle,

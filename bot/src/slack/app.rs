@@ -47,12 +47,17 @@ pub(super) const SOCKET_CONNECTED: u8 = 2;
 impl SlackApp {
     /// The app speaking through `workspaces` (which the pipeline's
     /// messenger also uses), submitting jobs to `pipeline`.
-    pub fn new(settings: &SlackSettings, workspaces: Arc<Workspaces>, pipeline: Arc<Pipeline>) -> Arc<Self> {
+    pub fn new(
+        settings: &SlackSettings,
+        credentials: Arc<crate::secrets::Credentials>,
+        workspaces: Arc<Workspaces>,
+        pipeline: Arc<Pipeline>,
+    ) -> Arc<Self> {
         let hosts = SlackHosts::new(&settings.api_url);
         let files = FileFetcher::new(hosts, pipeline.config.limits.image.max_bytes);
         let socket = AtomicU8::new(if settings.app_token.is_some() { SOCKET_CONNECTING } else { SOCKET_OFF });
         Arc::new(Self {
-            verifier: Verifier::new(settings.signing_secrets.clone()),
+            verifier: Verifier::new(credentials),
             pipeline,
             workspaces,
             trigger: settings.trigger,

@@ -13,14 +13,15 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::sync::Arc;
 use std::time::Duration;
 
 use storytime_pipeline::memory::MemoryBudget;
-use storytime_pipeline::settings::Secret;
 use subtle::ConstantTimeEq;
 
 use crate::error::ApiError;
 use crate::routes::request::read_body;
+use crate::secrets::Credentials;
 
 /// How far a request's timestamp may be from now, in seconds.
 pub const MAX_SKEW_SECONDS: i64 = 300;
@@ -51,13 +52,14 @@ const BODY_WAIT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Verifier {
-    secrets: Vec<Secret>,
+    credentials: Arc<Credentials>,
     bodies: MemoryBudget,
 }
 
 impl Verifier {
-    pub fn new(secrets: Vec<Secret>) -> Self {
-        Self { secrets, bodies: MemoryBudget::new(UNVERIFIED_BODIES) }
+    /// Checks against the signing secrets of `credentials`.
+    pub fn new(credentials: Arc<Credentials>) -> Self {
+        Self { credentials, bodies: MemoryBudget::new(UNVERIFIED_BODIES) }
     }
 
     /// Checks what can be checked before the body is read: a signature and
@@ -76,7 +78,7 @@ impl Verifier {
     /// Checks a request at time `now` (Unix seconds).
     pub fn verify(&self, headers: &HeaderMap, body: &[u8], now: i64) -> Result<(), Rejection> {
         let (signature, timestamp) = self.check_head(headers, now)?;
-        let matches = self.secrets.iter().fold(false, |found, secret| {
+        let matches = self.credentials.signing_secrets().iter().fold(false, |found, secret| {
             let expected = sign(secret.expose(), timestamp, body);
             found | bool::from(expected.as_bytes().ct_eq(signature.as_bytes()))
         });
@@ -129,7 +131,11 @@ pub async fn require_signature(State(verifier): State<Verifier>, request: Reques
         Err(e) => return e.into_response(),
     };
     if let Err(why) = verifier.verify(&parts.headers, &bytes, now_seconds()) {
-        return refuse(why);
+        // Signed with a secret rotated since it was read? Read it again.
+        let rotated = why == Rejection::BadSignature && verifier.credentials.reread().await;
+        if !rotated || verifier.verify(&parts.headers, &bytes, now_seconds()).is_err() {
+            return refuse(why);
+        }
     }
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
@@ -140,6 +146,12 @@ mod tests {
 
     use super::*;
     use axum::http::HeaderValue;
+
+    use storytime_pipeline::settings::Secret;
+
+    fn verifier(secrets: &[&str]) -> Verifier {
+        Verifier::new(Arc::new(Credentials::fixed(Vec::new(), secrets.iter().map(|s| Secret::new(*s)).collect())))
+    }
 
     fn headers(ts: &str, sig: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
@@ -157,7 +169,7 @@ mod tests {
     #[test]
     fn slacks_documented_example_verifies() {
         assert_eq!(sign(SLACK_SECRET, SLACK_TS, SLACK_BODY.as_bytes()), SLACK_SIG);
-        let v = Verifier::new(vec![Secret::new(SLACK_SECRET)]);
+        let v = verifier(&[SLACK_SECRET]);
         assert_eq!(v.verify(&headers(SLACK_TS, SLACK_SIG), SLACK_BODY.as_bytes(), 1531420618 + 10), Ok(()));
     }
 
@@ -175,13 +187,13 @@ mod tests {
 
     #[test]
     fn stale_future_forged_and_unsigned_requests_are_refused() {
-        let v = Verifier::new(vec![Secret::new(SLACK_SECRET)]);
+        let v = verifier(&[SLACK_SECRET]);
         let t = 1531420618;
         let body = SLACK_BODY.as_bytes();
         assert_eq!(v.verify(&headers(SLACK_TS, SLACK_SIG), body, t + 301), Err(Rejection::Stale));
         assert_eq!(v.verify(&headers(SLACK_TS, SLACK_SIG), body, t - 301), Err(Rejection::Stale));
         assert_eq!(v.verify(&headers(SLACK_TS, SLACK_SIG), b"token=other", t), Err(Rejection::BadSignature));
-        let other = Verifier::new(vec![Secret::new("another secret")]);
+        let other = verifier(&["another secret"]);
         assert_eq!(other.verify(&headers(SLACK_TS, SLACK_SIG), body, t), Err(Rejection::BadSignature));
         assert_eq!(v.verify(&HeaderMap::new(), body, t), Err(Rejection::Unsigned));
         assert_eq!(v.verify(&headers("soon", SLACK_SIG), body, t), Err(Rejection::BadTimestamp));
@@ -189,7 +201,7 @@ mod tests {
 
     #[test]
     fn both_secrets_work_during_a_rotation() {
-        let v = Verifier::new(vec![Secret::new("new secret"), Secret::new(SLACK_SECRET)]);
+        let v = verifier(&["new secret", SLACK_SECRET]);
         assert_eq!(v.verify(&headers(SLACK_TS, SLACK_SIG), SLACK_BODY.as_bytes(), 1531420618), Ok(()));
         let fresh = sign("new secret", SLACK_TS, b"x");
         assert_eq!(v.verify(&headers(SLACK_TS, &fresh), b"x", 1531420618), Ok(()));
@@ -209,7 +221,7 @@ mod tests {
             now in proptest::prelude::any::<i64>(),
             body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
         ) {
-            let v = Verifier::new(vec![Secret::new(SLACK_SECRET)]);
+            let v = verifier(&[SLACK_SECRET]);
             let mut h = HeaderMap::new();
             if let (Ok(ts), Ok(sig)) = (HeaderValue::from_str(&ts), HeaderValue::from_str(&sig)) {
                 h.insert("x-slack-request-timestamp", ts);

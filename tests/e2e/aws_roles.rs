@@ -53,6 +53,10 @@ struct Function {
 
 impl Function {
     async fn start(name: &str, proxy: &str, slack: &[(String, String)]) -> Self {
+        Self::start_with(name, proxy, slack, &[]).await
+    }
+
+    async fn start_with(name: &str, proxy: &str, slack: &[(String, String)], extra: &[(&str, &str)]) -> Self {
         let runtime = LambdaRuntime::start().await;
         let data = tempfile::tempdir().unwrap();
         let child = Command::new(storytime_bin())
@@ -65,6 +69,7 @@ impl Function {
             .env("STORYTIME_DATA_DIR", data.path())
             .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .env_remove("AWS_PROFILE")
+            .envs(extra.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .expect("start storytime lambda");
@@ -235,4 +240,50 @@ async fn each_function_calls_only_what_its_role_allows() {
     for function in ["api", "inbound", "read", "narrate", "deliver", "sweep"] {
         assert!(called.contains_key(function), "{function} made no AWS call: {called:?}");
     }
+}
+
+/// Under the Lambda runtime, a batch holding a message worth retrying and
+/// one that is not answers a partial batch response naming the first only,
+/// so Lambda deletes the rest and SQS hands that one back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_reports_only_the_message_worth_retrying() {
+    let moto = Moto::start();
+    let env = aws_env(&moto.url, "init", &[]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let init = run_storytime(&["init"], &env);
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+
+    let api = Function::start("api", &moto.url, &[]).await;
+    let page = render_page(&Page::new(&["The cat sat on a warm mat."]));
+    let headers = json!({
+        "content-type": "image/png", "authorization": format!("Bearer {API_KEY}"),
+        "x-notification-required": "false", "host": "api.example.com"
+    });
+    let answer = api.invoke(http_event("POST", "/upload", headers, Some(&page))).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    // Beside the page's message, one for a job that does not exist:
+    // nothing to do, so handled.
+    let url = sqs.get_queue_url().queue_name("storytime-read").send().await.unwrap().queue_url.unwrap();
+    let stray = storytime_pipeline::StageMessage::read(storytime_pipeline::JobId::new(), 0);
+    sqs.send_message().queue_url(&url).message_body(stray.to_json()).send().await.unwrap();
+
+    // A directory is not a program: reading the real page fails, retryably.
+    let broken = tempfile::tempdir().unwrap();
+    let tesseract = broken.path().display().to_string();
+    let read = Function::start_with("read", &moto.url, &[], &[("STORYTIME_TESSERACT", &tesseract)]).await;
+    let mut event = sqs_event(&sqs, "storytime-read").await;
+    while event["Records"].as_array().map_or(0, Vec::len) < 2 {
+        let more = sqs_event(&sqs, "storytime-read").await;
+        event["Records"].as_array_mut().unwrap().extend(more["Records"].as_array().unwrap().iter().cloned());
+    }
+    let page_message = event["Records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| !r["body"].as_str().unwrap().contains(stray.job().unwrap().as_str()))
+        .map(|r| r["messageId"].clone())
+        .unwrap();
+    let answer = read.invoke(event).await;
+    assert_eq!(answer["batchItemFailures"], json!([{ "itemIdentifier": page_message }]), "{answer}");
 }

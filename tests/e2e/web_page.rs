@@ -149,3 +149,48 @@ async fn the_page_is_served_from_the_binary_with_a_strict_policy() {
         assert!(r.headers()["content-type"].to_str().unwrap().starts_with(kind), "{path}");
     }
 }
+
+/// A photo too large for one API request on AWS goes to an upload link
+/// (`POST /uploads`, then `PUT`), with the same result.
+#[tokio::test]
+async fn a_large_photo_goes_through_an_upload_link() {
+    let server = Server::start(&[]);
+    let page = Page::new(&["The bear found honey in the old oak tree."]);
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("bear.png");
+    // A phone photo's size: the picture, then bytes past its end (which
+    // Storytime drops when it stores the picture).
+    let mut bytes = render_page(&page);
+    bytes.resize(bytes.len() + 5 * 1024 * 1024, 0);
+    std::fs::write(&photo, &bytes).unwrap();
+
+    let browser = Browser::start(360, 800).await;
+    browser.open(&server.url("/")).await;
+    let input = browser.find("#photos").await;
+    browser.type_into(&input, photo.to_str().unwrap()).await;
+    browser
+        .wait_for(
+            "the page listed",
+            Duration::from_secs(5),
+            "return document.querySelectorAll('#pages li').length === 1",
+        )
+        .await;
+    let read = browser.find("#read").await;
+    browser.click(&read).await;
+    browser
+        .wait_for(
+            "the narration",
+            Duration::from_secs(120),
+            "return !document.getElementById('player').hidden && document.getElementById('audio').readyState >= 1",
+        )
+        .await;
+    let text = browser.run("return document.getElementById('text').textContent", json!([])).await;
+    assert!(text.as_str().unwrap().contains("honey"), "{text}");
+    let sent = browser
+        .run("return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)", json!([]))
+        .await;
+    let paths: Vec<&str> = sent.as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
+    assert!(paths.contains(&"/uploads"), "{paths:?}");
+    assert!(paths.iter().any(|p| p.starts_with("/media/incoming/")), "{paths:?}");
+    assert!(!paths.contains(&"/upload"), "{paths:?}");
+}

@@ -3,8 +3,11 @@
 //! CSS and one script, served with a strict content security policy (no
 //! inline script, nothing from other sites but the media links).
 
+use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
+
+use crate::state::AppState;
 
 const INDEX: &str = include_str!("page/index.html");
 const SCRIPT: &str = include_str!("page/app.js");
@@ -15,8 +18,17 @@ const POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; i
 media-src 'self' https: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
 frame-ancestors 'none'";
 
-pub async fn index() -> Response {
-    asset("text/html; charset=utf-8", INDEX)
+/// With a cloud store, a large photo is sent to the store's upload link.
+const CLOUD_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' blob:; \
+media-src 'self' https: blob:; connect-src 'self' https:; object-src 'none'; base-uri 'none'; \
+form-action 'self'; frame-ancestors 'none'";
+
+pub async fn index(State(state): State<AppState>) -> Response {
+    let mut page = asset("text/html; charset=utf-8", INDEX);
+    if state.media_links.is_none() {
+        page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CLOUD_POLICY));
+    }
+    page
 }
 
 pub async fn script() -> Response {

@@ -18,6 +18,7 @@ const TEXT = {
     failed: "Sorry, this did not work:", unauthorized: "Storytime asks for an API key: enter it under Settings.",
     network: "Storytime could not be reached. Check the connection and try again.",
     busy: "Storytime is busy; trying again…",
+    tooLarge: "The photos are too large to send at once. Send fewer pages at a time, or smaller photos.",
   },
   ko: {
     title: "스토리타임", language: "언어",
@@ -34,6 +35,7 @@ const TEXT = {
     failed: "죄송해요, 실패했어요:", unauthorized: "API 키가 필요해요. 설정에 입력해 주세요.",
     network: "스토리타임에 연결할 수 없어요. 연결을 확인하고 다시 시도해 주세요.",
     busy: "스토리타임이 바빠요. 다시 시도하는 중…",
+    tooLarge: "사진이 너무 커서 한 번에 보낼 수 없어요. 페이지를 나눠 보내거나 더 작은 사진을 보내 주세요.",
   },
 };
 
@@ -107,7 +109,13 @@ function renderPages() {
   $("read").disabled = pages.length === 0;
 }
 
+// A single photo larger than this goes straight to storage (POST /uploads,
+// then PUT to the link it answers): on AWS, API Gateway refuses requests
+// over about 6 MB, which base64 makes about 4.4 MB of photo.
+const DIRECT_MAX = 4 * 1024 * 1024;
+
 function upload() {
+  if (pages.length === 1 && pages[0].size > DIRECT_MAX) return uploadLarge(pages[0]);
   const form = new FormData();
   pages.forEach((file) => form.append("page", file, file.name));
   form.append("speed", $("speed").value);
@@ -130,8 +138,39 @@ function upload() {
   });
 }
 
+// Asks for an upload link, then sends the photo there with progress.
+// Answers the upload's ID and Timestamp, which /retrieve follows to the job.
+async function uploadLarge(file) {
+  const headers = {
+    ...authHeaders(),
+    "X-Notification-Required": "false",
+    "X-Speed": $("speed").value,
+    "Content-Disposition": `attachment; filename*=UTF-8''${encodeURIComponent(file.name)}`,
+  };
+  const response = await fetch("/uploads", { method: "POST", headers });
+  const upload = await response.json().catch(() => ({}));
+  if (response.status !== 201) throw problem(response.status, upload);
+  await new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open(upload.Method || "PUT", upload.UploadURL);
+    xhr.upload.onprogress = (e) => {
+      if (e.lengthComputable) status(t("uploading"), Math.round((e.loaded / e.total) * 100));
+    };
+    xhr.onload = () => {
+      let body = {};
+      try { body = JSON.parse(xhr.responseText); } catch { /* storage answers XML or nothing */ }
+      if (xhr.status >= 200 && xhr.status < 300) resolve();
+      else reject(problem(xhr.status, body.error || body));
+    };
+    xhr.onerror = () => reject(new Error(t("network")));
+    xhr.send(file);
+  });
+  return upload;
+}
+
 function problem(code, body) {
   if (code === 401) return new Error(t("unauthorized"));
+  if (code === 413) return new Error(t("tooLarge"));
   return new Error(`${t("failed")} ${body.message || body.Message || code}`);
 }
 

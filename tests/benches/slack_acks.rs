@@ -19,7 +19,7 @@
 //! on and off, the order alternating from round to round; the figures
 //! compared are the medians, and the worst 99th percentile.
 //!
-//! Settings (environment): `BENCH_EVENTS` (default 60000) events per app,
+//! Settings (environment): `BENCH_EVENTS` (default 200000) events per app,
 //! `BENCH_CONNECTIONS` (default 32) keep-alive connections, `BOLT_APP`
 //! (default `tests/benches/bolt`) the folder of the Bolt-JS app, with its
 //! `node_modules` installed.
@@ -323,7 +323,7 @@ const WARM: usize = 1000;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> anyhow::Result<()> {
-    let total = setting("BENCH_EVENTS", 60_000);
+    let total = setting("BENCH_EVENTS", 200_000);
     let connections = setting("BENCH_CONNECTIONS", 32);
     println!("{total} distinct signed file-share events per app over {connections} keep-alive connections\n");
 

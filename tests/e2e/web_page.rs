@@ -12,28 +12,10 @@ const HIGHLIGHTED: &str = "const el = document.querySelector('#text span[aria-cu
     const audio = document.getElementById('audio');
     return el ? [Number(el.dataset.index), audio.currentTime, el.textContent] : null;";
 
-#[tokio::test]
-async fn a_photo_chosen_on_the_page_is_read_aloud_with_the_spoken_word_highlighted() {
-    let server = Server::start(&[]);
-    let page = Page::new(&[
-        "The owl flew over the quiet barn at night.",
-        "A mouse ran home under the old gate and hid.",
-        "Then the moon came out and all was still.",
-    ]);
-    let dir = tempfile::tempdir().unwrap();
-    let photo = dir.path().join("owl.png");
-    std::fs::write(&photo, render_page(&page)).unwrap();
-
-    let browser = Browser::start(360, 800).await;
-    browser.open(&server.url("/")).await;
+/// Chooses `photo` on the page, presses "Read aloud", and waits for the
+/// narration to be ready to play.
+async fn read_aloud(browser: &Browser, photo: &std::path::Path) {
     let input = browser.find("#photos").await;
-    let accepts = browser
-        .run(
-            "const i = document.getElementById('photos'); return [i.accept, i.getAttribute('capture'), i.multiple];",
-            json!([]),
-        )
-        .await;
-    assert_eq!(accepts, json!(["image/*,.heic,.heif", "environment", true]));
     browser.type_into(&input, photo.to_str().unwrap()).await;
     browser
         .wait_for(
@@ -51,6 +33,30 @@ async fn a_photo_chosen_on_the_page_is_read_aloud_with_the_spoken_word_highlight
             "return !document.getElementById('player').hidden && document.getElementById('audio').readyState >= 1",
         )
         .await;
+}
+
+#[tokio::test]
+async fn a_photo_chosen_on_the_page_is_read_aloud_with_the_spoken_word_highlighted() {
+    let server = Server::start(&[]);
+    let page = Page::new(&[
+        "The owl flew over the quiet barn at night.",
+        "A mouse ran home under the old gate and hid.",
+        "Then the moon came out and all was still.",
+    ]);
+    let dir = tempfile::tempdir().unwrap();
+    let photo = dir.path().join("owl.png");
+    std::fs::write(&photo, render_page(&page)).unwrap();
+
+    let browser = Browser::start(360, 800).await;
+    browser.open(&server.url("/")).await;
+    let accepts = browser
+        .run(
+            "const i = document.getElementById('photos'); return [i.accept, i.getAttribute('capture'), i.multiple];",
+            json!([]),
+        )
+        .await;
+    assert_eq!(accepts, json!(["image/*,.heic,.heif", "environment", true]));
+    read_aloud(&browser, &photo).await;
     let words = browser.run("return document.querySelectorAll('#text span[data-index]').length", json!([])).await;
     assert_eq!(words, json!(page.text().split_whitespace().count()), "one highlightable word per word read");
 
@@ -166,24 +172,7 @@ async fn a_large_photo_goes_through_an_upload_link() {
 
     let browser = Browser::start(360, 800).await;
     browser.open(&server.url("/")).await;
-    let input = browser.find("#photos").await;
-    browser.type_into(&input, photo.to_str().unwrap()).await;
-    browser
-        .wait_for(
-            "the page listed",
-            Duration::from_secs(5),
-            "return document.querySelectorAll('#pages li').length === 1",
-        )
-        .await;
-    let read = browser.find("#read").await;
-    browser.click(&read).await;
-    browser
-        .wait_for(
-            "the narration",
-            Duration::from_secs(120),
-            "return !document.getElementById('player').hidden && document.getElementById('audio').readyState >= 1",
-        )
-        .await;
+    read_aloud(&browser, &photo).await;
     let text = browser.run("return document.getElementById('text').textContent", json!([])).await;
     assert!(text.as_str().unwrap().contains("honey"), "{text}");
     let sent = browser

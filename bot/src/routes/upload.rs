@@ -22,16 +22,8 @@ use crate::state::AppState;
 const MAX_FORM_BYTES: usize = 100 * 1024 * 1024;
 
 pub async fn upload(State(state): State<AppState>, request: Parts, body: Body) -> Result<Response, ApiError> {
-    let caller = authorize(&state, &request).await?;
+    let Uploader { caller, notify, dedup } = uploader(&state, &request).await?;
     let headers = &request.headers;
-    state
-        .pipeline
-        .rates
-        .uploads
-        .check(&caller.0)
-        .map_err(|wait| ApiError::rate_limited("rate_limited", "uploads", wait))?;
-    let notify = flag(headers, "x-notification-required", true)?;
-    let dedup = flag(headers, "x-duplication-check-required", true)?;
     let mut voice = headers.get("x-voice").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let mut speed = header_text(headers, "x-speed");
     let limits = state.pipeline.config.limits;
@@ -92,6 +84,27 @@ pub async fn upload(State(state): State<AppState>, request: Parts, body: Body) -
     h.insert(header::ETAG, HeaderValue::from_str(job.id.as_str()).expect("uuids are valid header values"));
     h.insert("timestamp", HeaderValue::from_str(&job.timestamp).expect("digits are valid header values"));
     Ok(response)
+}
+
+/// Who is uploading, within their upload rate, and the original API's
+/// flags: email the result, check for duplicates.
+pub(super) struct Uploader {
+    pub caller: super::request::Caller,
+    pub notify: bool,
+    pub dedup: bool,
+}
+
+pub(super) async fn uploader(state: &AppState, request: &Parts) -> Result<Uploader, ApiError> {
+    let caller = authorize(state, request).await?;
+    state
+        .pipeline
+        .rates
+        .uploads
+        .check(&caller.0)
+        .map_err(|wait| ApiError::rate_limited("rate_limited", "uploads", wait))?;
+    let notify = flag(&request.headers, "x-notification-required", true)?;
+    let dedup = flag(&request.headers, "x-duplication-check-required", true)?;
+    Ok(Uploader { caller, notify, dedup })
 }
 
 /// A header's value as text (`?` when it is not text, which no field takes).

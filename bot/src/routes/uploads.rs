@@ -21,8 +21,8 @@ use serde_json::json;
 use storytime_pipeline::links::LinkError;
 use storytime_pipeline::stages::{IntakeError, UploadRequest, UploadState};
 
-use super::request::{authorize, flag, read_body};
-use super::upload::{filename, header_text, voice_and_speed};
+use super::request::read_body;
+use super::upload::{Uploader, filename, header_text, uploader, voice_and_speed};
 use super::view::JobView;
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -31,16 +31,8 @@ use crate::state::AppState;
 pub const UPLOAD_LINK_TTL: Duration = Duration::from_secs(15 * 60);
 
 pub async fn expect(State(state): State<AppState>, request: Parts) -> Result<Response, ApiError> {
-    let caller = authorize(&state, &request).await?;
+    let Uploader { caller, notify, dedup } = uploader(&state, &request).await?;
     let headers = &request.headers;
-    state
-        .pipeline
-        .rates
-        .uploads
-        .check(&caller.0)
-        .map_err(|wait| ApiError::rate_limited("rate_limited", "uploads", wait))?;
-    let notify = flag(headers, "x-notification-required", true)?;
-    let dedup = flag(headers, "x-duplication-check-required", true)?;
     let voice = headers.get("x-voice").and_then(|v| v.to_str().ok()).map(str::to_owned);
     let (voice, speed) = voice_and_speed(voice, header_text(headers, "x-speed"))?;
     let name = headers.get(header::CONTENT_DISPOSITION).and_then(|v| filename(v.as_bytes()));

@@ -18,16 +18,7 @@ impl Pipeline {
     /// carried it) when there is one.
     pub(super) async fn narrate(&self, job_id: &JobId, snapshot: Option<Snapshot>) -> Result<(), StageError> {
         let from_snapshot = snapshot.is_some();
-        let job = match snapshot {
-            Some(snapshot) => snapshot.into_job(),
-            None => match self.jobs.get(job_id).await? {
-                Some(job) => job,
-                None => {
-                    tracing::warn!(job = %job_id, "narrate: no such job");
-                    return Ok(());
-                }
-            },
-        };
+        let Some(job) = self.job_for(job_id, snapshot, "narrate").await? else { return Ok(()) };
         match job.status {
             JobStatus::Failed => return Ok(()),
             // Finished before: a repeated message, or a crash before the

@@ -190,6 +190,24 @@ impl Pipeline {
         Ok(links)
     }
 
+    /// The job a message is about: the copy it carries, or the stored job
+    /// (`None`, logged, when there is no such job).
+    pub(super) async fn job_for(
+        &self,
+        id: &JobId,
+        snapshot: Option<crate::domain::Snapshot>,
+        stage: &str,
+    ) -> Result<Option<Job>, StageError> {
+        if let Some(snapshot) = snapshot {
+            return Ok(Some(snapshot.into_job()));
+        }
+        let job = self.jobs.get(id).await?;
+        if job.is_none() {
+            tracing::warn!(job = %id, stage, "no such job");
+        }
+        Ok(job)
+    }
+
     pub(super) async fn send(&self, message: &StageMessage) -> Result<(), StageError> {
         self.queue.send(message, Duration::ZERO).await.map_err(StageError::from)
     }

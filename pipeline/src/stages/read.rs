@@ -41,16 +41,7 @@ impl Pipeline {
         index: usize,
         snapshot: Option<Snapshot>,
     ) -> Result<(), StageError> {
-        let job = match snapshot {
-            Some(snapshot) => snapshot.into_job(),
-            None => match self.jobs.get(job_id).await? {
-                Some(job) => job,
-                None => {
-                    tracing::warn!(job = %job_id, "read: no such job");
-                    return Ok(());
-                }
-            },
-        };
+        let Some(job) = self.job_for(job_id, snapshot, "read").await? else { return Ok(()) };
         let Some(page) = job.pages.get(index).cloned() else {
             tracing::warn!(job = %job_id, page = index, "read: no such page");
             return Ok(());

@@ -98,17 +98,7 @@ impl SqsQueue {
         for stage in Stage::ALL {
             let dlq_name = self.name(stage, true);
             let dlq_url = self.create(&dlq_name, &mut created).await?;
-            let arn = self
-                .client
-                .get_queue_attributes()
-                .queue_url(&dlq_url)
-                .attribute_names(QueueAttributeName::QueueArn)
-                .send()
-                .await
-                .map_err(|e| classify(WHAT, e))?
-                .attributes
-                .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-                .ok_or_else(|| PortError::rejected(WHAT, format!("{dlq_name} has no ARN")))?;
+            let arn = queue_arn(&self.client, &dlq_url, &dlq_name).await?;
             let url = self.create(&self.name(stage, false), &mut created).await?;
             let redrive = serde_json::json!({ "deadLetterTargetArn": arn, "maxReceiveCount": max_receives });
             self.client
@@ -384,6 +374,20 @@ impl Queue for SqsQueue {
             oldest_dead: None,
         })
     }
+}
+
+/// The ARN of the queue at `url` (named `name`).
+pub(super) async fn queue_arn(client: &Client, url: &str, name: &str) -> Result<String, PortError> {
+    client
+        .get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| classify(WHAT, e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| PortError::rejected(WHAT, format!("{name} has no ARN")))
 }
 
 #[async_trait]

@@ -39,17 +39,7 @@ impl UploadNotifications {
     async fn queue(&self) -> Result<(String, String), PortError> {
         let url = self.sqs.get_queue_url().queue_name(&self.queue).send().await.map_err(|e| classify(WHAT, e))?;
         let url = url.queue_url.ok_or_else(|| PortError::rejected(WHAT, format!("{} has no URL", self.queue)))?;
-        let arn = self
-            .sqs
-            .get_queue_attributes()
-            .queue_url(&url)
-            .attribute_names(QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .map_err(|e| classify(WHAT, e))?
-            .attributes
-            .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
-            .ok_or_else(|| PortError::rejected(WHAT, format!("{} has no ARN", self.queue)))?;
+        let arn = super::sqs::queue_arn(&self.sqs, &url, &self.queue).await?;
         Ok((url, arn))
     }
 

@@ -232,6 +232,9 @@ async fn a_photo_sent_to_an_upload_link_is_read_and_retrieved_like_an_upload() {
     let (status, done) = server.wait_for(id, ts, LIMIT).await;
     assert_eq!(status, 200, "{done}");
     assert_eq!(done["ID"], taken["ID"]);
+    // The upload's ID echoed back quoted, as clients send an ETag, works too.
+    let quoted = server.retrieve(&format!("\"{id}\""), ts).await;
+    assert_eq!(quoted.status(), 200);
     assert!(cer(done["Text"].as_str().unwrap(), &page.text()) < 0.05, "{done}");
 
     // What is not a photo is refused, at the link and at /retrieve.

@@ -15,9 +15,9 @@ use crate::state::AppState;
 
 #[derive(Deserialize)]
 pub struct LinkQuery {
-    exp: Option<i64>,
-    name: Option<String>,
-    sig: Option<String>,
+    pub(super) exp: Option<i64>,
+    pub(super) name: Option<String>,
+    pub(super) sig: Option<String>,
 }
 
 pub async fn media(

@@ -54,7 +54,9 @@ pub async fn retrieve(State(state): State<AppState>, request: Parts) -> Result<R
 /// the upload stands.
 pub(super) async fn find(state: &AppState, id: &str, timestamp: &str) -> Result<Job, ApiError> {
     let timestamp = timestamp.trim().trim_matches('"');
-    if let Some(upload) = state.pipeline.upload_state(id).await? {
+    // Quoted as clients echo an `ETag`, as job IDs are taken.
+    let upload_id = id.trim().trim_start_matches("W/").trim_matches('"');
+    if let Some(upload) = state.pipeline.upload_state(upload_id).await? {
         return match upload {
             UploadState::Waiting { timestamp: t, expires_ms, .. } if t == timestamp => {
                 if expires_ms < storytime_pipeline::now_ms() {
@@ -64,7 +66,7 @@ pub(super) async fn find(state: &AppState, id: &str, timestamp: &str) -> Result<
                         "no photo arrived before the upload link expired",
                     ))
                 } else {
-                    let body = json!({ "ID": id, "Timestamp": t, "Status": "waiting_for_upload",
+                    let body = json!({ "ID": upload_id, "Timestamp": t, "Status": "waiting_for_upload",
                         "Message": "waiting for the photo to arrive at the upload link" });
                     Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "waiting_for_upload", "waiting for the photo")
                         .with_extra(body)
@@ -73,7 +75,7 @@ pub(super) async fn find(state: &AppState, id: &str, timestamp: &str) -> Result<
             }
             UploadState::Taken { job, .. } => match state.pipeline.jobs.get(&job).await? {
                 Some(job) => Ok(job),
-                None => Err(ApiError::not_found("no_such_job", format!("the job of upload {id} is gone"))),
+                None => Err(ApiError::not_found("no_such_job", format!("the job of upload {upload_id} is gone"))),
             },
             UploadState::Refused { reason } => Err(super::uploads::refused(reason)),
             UploadState::Waiting { .. } => {

@@ -16,11 +16,11 @@ use axum::extract::{Path, Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
 use serde_json::json;
 use storytime_pipeline::links::LinkError;
 use storytime_pipeline::stages::{IntakeError, UploadRequest, UploadState};
 
+use super::media::LinkQuery;
 use super::request::read_body;
 use super::upload::{Uploader, filename, header_text, uploader, voice_and_speed};
 use super::view::JobView;
@@ -54,17 +54,11 @@ pub async fn expect(State(state): State<AppState>, request: Parts) -> Result<Res
     Ok(response)
 }
 
-#[derive(Deserialize)]
-pub struct UploadLink {
-    exp: Option<i64>,
-    sig: Option<String>,
-}
-
 /// `PUT /media/incoming/<id>`: the local store's upload link.
 pub async fn receive(
     State(state): State<AppState>,
     Path(key): Path<String>,
-    Query(link): Query<UploadLink>,
+    Query(link): Query<LinkQuery>,
     request: Parts,
     body: Body,
 ) -> Result<Response, ApiError> {

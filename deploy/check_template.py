@@ -9,7 +9,8 @@
    may change its messages' visibility, has reserved concurrency and caps
    its event source; every queue has a dead-letter queue with an alarm on
    it; the bucket is private and expires media; every function's log group
-   has a retention; no function has a secret in a plain variable.
+   has a retention; no function has a secret in a plain variable; a
+   Cognito user pool's REST routes sit behind API Gateway's JWT authorizer.
 
 Usage: python check_template.py deploy/template.yaml
 """
@@ -151,11 +152,55 @@ def check_rules(expanded, problems):
                 problem(f"{name}: its log group needs a retention", problems)
 
 
+# The REST routes a user pool's users call, each behind the JWT authorizer.
+REST_ROUTES = {"POST /upload", "POST /uploads", "GET /retrieve", "POST /bulk", "GET /bulk"}
+
+
+def check_user_pool(resources, problems):
+    """A user pool's tokens are checked by API Gateway before any function
+    runs: a JWT authorizer trusting the pool (issuer) and its app client
+    (audience) on every REST route of an API that may invoke the function."""
+    pools = [n for n, r in resources.items() if r["Type"] == "AWS::Cognito::UserPool"]
+    clients = [n for n, r in resources.items() if r["Type"] == "AWS::Cognito::UserPoolClient"]
+    for pool in pools:
+        authorizers = {
+            n: r["Properties"] for n, r in resources.items()
+            if r["Type"] == "AWS::ApiGatewayV2::Authorizer"
+            and r["Properties"].get("AuthorizerType") == "JWT"
+            and f"${{{pool}}}" in json.dumps(r["Properties"].get("JwtConfiguration", {}).get("Issuer"))
+            and any({"Ref": c} in r["Properties"]["JwtConfiguration"].get("Audience", []) for c in clients)
+        }
+        if not authorizers:
+            problem(f"{pool}: no JWT authorizer trusts the pool and its app client", problems)
+            continue
+        for name, authorizer in authorizers.items():
+            api = authorizer["ApiId"]
+            routes = {
+                r["Properties"]["RouteKey"]: r["Properties"] for r in resources.values()
+                if r["Type"] == "AWS::ApiGatewayV2::Route" and r["Properties"].get("ApiId") == api
+            }
+            for key in sorted(REST_ROUTES):
+                route = routes.get(key)
+                if route is None:
+                    problem(f"{name}: its API has no route {key}", problems)
+                elif route.get("AuthorizationType") != "JWT" or route.get("AuthorizerId") != {"Ref": name}:
+                    problem(f"{name}: route {key} is not behind the JWT authorizer", problems)
+            invokable = any(
+                r["Type"] == "AWS::Lambda::Permission"
+                and r["Properties"].get("Principal") == "apigateway.amazonaws.com"
+                and f"${{{api['Ref']}}}" in json.dumps(r["Properties"].get("SourceArn"))
+                for r in resources.values()
+            )
+            if not invokable:
+                problem(f"{name}: API Gateway may not invoke the function behind its API", problems)
+
+
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "deploy/template.yaml"
     expanded = expand(path)
     problems = []
     check_rules(expanded, problems)
+    check_user_pool(expanded["Resources"], problems)
     functions = [n for n, r in expanded["Resources"].items() if r["Type"] == "AWS::Lambda::Function"]
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as out:
         json.dump(expanded, out, indent=1)

@@ -21,4 +21,5 @@ mod rest_api;
 mod slack;
 mod slack_apps;
 mod support_checks;
+mod tesseract_layer;
 mod web_page;

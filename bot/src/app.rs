@@ -74,6 +74,9 @@ pub struct App {
     jwt: Option<Arc<crate::jwt::JwtVerifier>>,
     /// The API keys and Slack signing secrets, read again when rotated.
     credentials: Arc<Credentials>,
+    /// The one host name an open API answers to besides IP addresses and
+    /// `localhost`, or `None` for any (see [`AppState::public_host`]).
+    public_host: Option<Arc<str>>,
 }
 
 impl App {
@@ -130,7 +133,15 @@ impl App {
         let engines = Arc::new(EngineHealth::new(adapters.engines.setup.clone()));
         let jwt = settings.http.jwt.clone().map(|j| Arc::new(crate::jwt::JwtVerifier::new(j)));
         let media_links = adapters.media_links;
-        Ok(Self { settings, pipeline, slack, handlers, media_links, engines, workers, jwt, credentials })
+        // Behind API Gateway a request reaches the function only through the
+        // API's own host names (its execute-api name or a custom domain),
+        // so no rebinding name can: the open API's host check has nothing
+        // to guard there, unless STORYTIME_PUBLIC_URL names the host.
+        let public_host = match (&settings.http.public_url, role) {
+            (None, Role::Api) => None,
+            _ => Some(crate::routes::host_of(&settings.http.public_url()).into()),
+        };
+        Ok(Self { settings, pipeline, slack, handlers, media_links, engines, workers, jwt, credentials, public_host })
     }
 
     /// What every HTTP handler can reach.
@@ -139,7 +150,7 @@ impl App {
             pipeline: self.pipeline.clone(),
             blobs: self.pipeline.blobs.clone(),
             media_links: self.media_links.clone().map(Arc::new),
-            public_host: crate::routes::host_of(&self.settings.http.public_url()).into(),
+            public_host: self.public_host.clone(),
             credentials: self.credentials.clone(),
             jwt: self.jwt.clone(),
             slack: self.slack.clone(),

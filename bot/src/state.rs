@@ -22,7 +22,8 @@ pub struct AppState {
     pub media_links: Option<Arc<MediaLinks>>,
     /// The host name of `STORYTIME_PUBLIC_URL`: with the API open, the
     /// only name (besides IP addresses and `localhost`) it answers to.
-    pub public_host: Arc<str>,
+    /// `None` behind API Gateway, which routes only its own names here.
+    pub public_host: Option<Arc<str>>,
     /// The bearer tokens the REST API accepts (none, and no JWT issuer,
     /// means open) and the Slack signing secrets, read again when rotated.
     pub credentials: Arc<crate::secrets::Credentials>,

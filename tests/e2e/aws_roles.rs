@@ -287,3 +287,36 @@ async fn a_batch_reports_only_the_message_worth_retrying() {
     let answer = read.invoke(event).await;
     assert_eq!(answer["batchItemFailures"], json!([{ "itemIdentifier": page_message }]), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_api_behind_api_gateway_answers_on_its_own_host_name() {
+    // OpenApi=true: no keys, and no STORYTIME_PUBLIC_URL (the template
+    // cannot give the functions their own API's address).
+    let moto = Moto::start();
+    let env = aws_env(&moto.url, "init", &[]);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let init = run_storytime(&["init"], &env);
+    assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
+    let api = Function::start_with("api", &moto.url, &[], &[("STORYTIME_API_KEYS", "")]).await;
+    let page = render_page(&Page::new(&["The fox ran over the hill."]));
+    let host = "a1b2c3d4e5.execute-api.us-east-1.amazonaws.com";
+    let upload = |headers: Value| http_event("POST", "/upload", headers, Some(&page));
+
+    let headers = json!({ "content-type": "image/png", "x-notification-required": "false", "host": host });
+    let answer = api.invoke(upload(headers)).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    // The web page served there posts from the same origin.
+    let headers = json!({
+        "content-type": "image/png", "x-notification-required": "false", "host": host,
+        "origin": format!("https://{host}"), "sec-fetch-site": "same-origin"
+    });
+    assert_eq!(api.invoke(upload(headers)).await["statusCode"], 200);
+    // Another site's page still may not post to it.
+    let headers = json!({
+        "content-type": "image/png", "x-notification-required": "false", "host": host,
+        "origin": "https://attacker.example", "sec-fetch-site": "cross-site"
+    });
+    let answer = api.invoke(upload(headers)).await;
+    assert_eq!(answer["statusCode"], 403, "{answer}");
+    assert!(answer["body"].as_str().unwrap().contains("cross_site"), "{answer}");
+}

@@ -37,7 +37,7 @@ pub(crate) async fn authorize(state: &AppState, request: &Parts) -> Result<Calle
 async fn check(state: &AppState, request: &Parts) -> Result<Caller, ApiError> {
     let api_keys = state.credentials.api_keys();
     if api_keys.is_empty() && state.jwt.is_none() {
-        same_site(&request.headers, &state.public_host)?;
+        same_site(&request.headers, state.public_host.as_deref())?;
         let peer = request.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         return Ok(Caller(peer.map_or_else(|| "open".to_owned(), |ip| format!("addr:{ip}"))));
     }
@@ -70,11 +70,12 @@ fn presented(headers: &HeaderMap) -> Option<&str> {
 /// visits: a page on another site may post to it (a form needs no CORS
 /// preflight), and a name the attacker controls may be pointed at
 /// 127.0.0.1 (DNS rebinding). So requests must name this server by its
-/// public host, an IP address or `localhost`, and a browser's cross-site
-/// requests (by `Origin` or `Sec-Fetch-Site`) are refused.
-pub(crate) fn same_site(headers: &HeaderMap, public_host: &str) -> Result<(), ApiError> {
+/// public host (when there is one to check), an IP address or
+/// `localhost`, and a browser's cross-site requests (by `Origin` or
+/// `Sec-Fetch-Site`) are refused.
+pub(crate) fn same_site(headers: &HeaderMap, public_host: Option<&str>) -> Result<(), ApiError> {
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).map(str::to_ascii_lowercase);
-    if let Some(host) = &host {
+    if let (Some(host), Some(public_host)) = (&host, public_host) {
         let name = host_name(host);
         let literal = name.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok();
         if !(literal || name == "localhost" || name == public_host) {

@@ -47,6 +47,12 @@ pub trait Preferences: Send + Sync {
     async fn record(&self, key: &str) -> Result<Option<String>, PortError>;
     /// Stores `value` under `key`, replacing what was there.
     async fn put_record(&self, key: &str, value: &str) -> Result<(), PortError>;
+    /// [`Preferences::put_record`] for a record about one job (an
+    /// upload's state), kept as long as the job records are: where job
+    /// records expire, it expires with them.
+    async fn put_job_record(&self, key: &str, value: &str) -> Result<(), PortError> {
+        self.put_record(key, value).await
+    }
     /// Removes the record under `key`; removing a missing one is no error.
     async fn delete_record(&self, key: &str) -> Result<(), PortError>;
 }

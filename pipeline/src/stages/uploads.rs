@@ -159,6 +159,6 @@ impl Pipeline {
 
     async fn put_upload_state(&self, id: &str, state: &UploadState) -> Result<(), PortError> {
         let value = serde_json::to_string(state).map_err(|e| PortError::rejected("uploads", e))?;
-        self.prefs.put_record(&record_key(id), &value).await
+        self.prefs.put_job_record(&record_key(id), &value).await
     }
 }

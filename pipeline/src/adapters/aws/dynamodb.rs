@@ -485,6 +485,15 @@ impl Preferences for DynamoJobStore {
         self.put_kept(Item::from([("pk".into(), s(format!("record#{key}"))), ("value".into(), s(value))])).await
     }
 
+    async fn put_job_record(&self, key: &str, value: &str) -> Result<(), PortError> {
+        self.put_kept(Item::from([
+            ("pk".into(), s(format!("record#{key}"))),
+            ("value".into(), s(value)),
+            ("expires_at".into(), self.expires_at()),
+        ]))
+        .await
+    }
+
     async fn delete_record(&self, key: &str) -> Result<(), PortError> {
         self.client
             .delete_item()

@@ -77,7 +77,14 @@ pub struct App {
     /// The one host name an open API answers to besides IP addresses and
     /// `localhost`, or `None` for any (see [`AppState::public_host`]).
     public_host: Option<Arc<str>>,
+    /// The largest request body that reaches this process, when something
+    /// in front of it sets one (see [`AppState::request_limit`]).
+    request_limit: Option<usize>,
 }
+
+/// Behind API Gateway a request reaches Lambda as JSON of at most 6 MB
+/// with its body in base64: about 4.4 MB of body, less its headers.
+const API_GATEWAY_BODY_BYTES: usize = 4 * 1024 * 1024;
 
 impl App {
     /// Builds everything `role` needs; AWS settings come from the SDK's
@@ -141,7 +148,20 @@ impl App {
             (None, Role::Api) => None,
             _ => Some(crate::routes::host_of(&settings.http.public_url()).into()),
         };
-        Ok(Self { settings, pipeline, slack, handlers, media_links, engines, workers, jwt, credentials, public_host })
+        let request_limit = matches!(role, Role::Api).then_some(API_GATEWAY_BODY_BYTES);
+        Ok(Self {
+            settings,
+            pipeline,
+            slack,
+            handlers,
+            media_links,
+            engines,
+            workers,
+            jwt,
+            credentials,
+            public_host,
+            request_limit,
+        })
     }
 
     /// What every HTTP handler can reach.
@@ -151,6 +171,7 @@ impl App {
             blobs: self.pipeline.blobs.clone(),
             media_links: self.media_links.clone().map(Arc::new),
             public_host: self.public_host.clone(),
+            request_limit: self.request_limit,
             credentials: self.credentials.clone(),
             jwt: self.jwt.clone(),
             slack: self.slack.clone(),

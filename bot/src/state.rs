@@ -24,6 +24,10 @@ pub struct AppState {
     /// only name (besides IP addresses and `localhost`) it answers to.
     /// `None` behind API Gateway, which routes only its own names here.
     pub public_host: Option<Arc<str>>,
+    /// The largest request body that reaches this process, when something
+    /// in front of it sets one (API Gateway); the web page keeps a book's
+    /// photos under it.
+    pub request_limit: Option<usize>,
     /// The bearer tokens the REST API accepts (none, and no JWT issuer,
     /// means open) and the Slack signing secrets, read again when rotated.
     pub credentials: Arc<crate::secrets::Credentials>,

@@ -319,4 +319,9 @@ async fn an_open_api_behind_api_gateway_answers_on_its_own_host_name() {
     let answer = api.invoke(upload(headers)).await;
     assert_eq!(answer["statusCode"], 403, "{answer}");
     assert!(answer["body"].as_str().unwrap().contains("cross_site"), "{answer}");
+    // The web page keeps a book's photos within API Gateway's limit.
+    let answer = api.invoke(http_event("GET", "/", json!({ "host": host }), None)).await;
+    assert_eq!(answer["statusCode"], 200, "{answer}");
+    let page = answer["body"].as_str().unwrap();
+    assert!(page.contains(r#"data-book-bytes="4194304""#), "{page}");
 }

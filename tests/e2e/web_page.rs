@@ -183,3 +183,59 @@ async fn a_large_photo_goes_through_an_upload_link() {
     assert!(paths.iter().any(|p| p.starts_with("/media/incoming/")), "{paths:?}");
     assert!(!paths.contains(&"/upload"), "{paths:?}");
 }
+
+#[tokio::test]
+async fn a_book_too_large_for_one_request_is_sent_with_smaller_photos() {
+    // A server that takes 1.5 MB a photo and two pages a book (3 MB in
+    // one request), as API Gateway's limit makes it on AWS, and two phone
+    // photos of 2 MB each.
+    let server = Server::start(&[("STORYTIME_MAX_UPLOAD_BYTES", "1500000"), ("STORYTIME_MAX_PAGES", "2")]);
+    let book = [
+        Page::new(&["The fox crept out of its den at dawn."]),
+        Page::new(&["It found a puddle full of sky and drank."]),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let photos: Vec<String> = book
+        .iter()
+        .enumerate()
+        .map(|(i, page)| {
+            let path = dir.path().join(format!("page{i}.png"));
+            let mut bytes = render_page(page);
+            bytes.resize(2 * 1024 * 1024, 0);
+            std::fs::write(&path, &bytes).unwrap();
+            path.display().to_string()
+        })
+        .collect();
+
+    let browser = Browser::start(360, 800).await;
+    browser.open(&server.url("/")).await;
+    let limits =
+        browser.run("return [document.body.dataset.photoBytes, document.body.dataset.bookBytes]", json!([])).await;
+    assert_eq!(limits, json!(["1500000", "3000000"]));
+    let input = browser.find("#photos").await;
+    browser.type_into(&input, &photos.join("\n")).await;
+    browser
+        .wait_for(
+            "both pages to be listed",
+            Duration::from_secs(5),
+            "return document.querySelectorAll('#pages li').length === 2",
+        )
+        .await;
+    browser.click(&browser.find("#read").await).await;
+    browser
+        .wait_for(
+            "the narration",
+            Duration::from_secs(120),
+            "return !document.getElementById('player').hidden && document.getElementById('audio').readyState >= 1",
+        )
+        .await;
+    let text = browser.run("return document.getElementById('text').textContent", json!([])).await;
+    let text = text.as_str().unwrap();
+    assert!(text.contains("den") && text.contains("puddle"), "{text}");
+    // In one request: each photo alone would have been refused (413).
+    let sent = browser
+        .run("return performance.getEntriesByType('resource').map(e => new URL(e.name).pathname)", json!([]))
+        .await;
+    let paths: Vec<&str> = sent.as_array().unwrap().iter().filter_map(|p| p.as_str()).collect();
+    assert!(paths.contains(&"/upload") && !paths.contains(&"/uploads"), "{paths:?}");
+}

@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
+use super::upload::book_bytes;
 use crate::state::AppState;
 
 const INDEX: &str = include_str!("page/index.html");
@@ -23,8 +24,13 @@ const CLOUD_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'se
 media-src 'self' https: blob:; connect-src 'self' https:; object-src 'none'; base-uri 'none'; \
 form-action 'self'; frame-ancestors 'none'";
 
+/// The page, told how large a photo and a whole book's photos may be in
+/// one request, so it can make photos smaller rather than be refused.
 pub async fn index(State(state): State<AppState>) -> Response {
-    let mut page = asset("text/html; charset=utf-8", INDEX);
+    let limits = &state.pipeline.config.limits;
+    let book = state.request_limit.map_or(book_bytes(limits), |front| front.min(book_bytes(limits)));
+    let body = format!("<body data-photo-bytes=\"{}\" data-book-bytes=\"{book}\">", limits.image.max_bytes);
+    let mut page = asset("text/html; charset=utf-8", INDEX.replacen("<body>", &body, 1));
     if state.media_links.is_none() {
         page.headers_mut().insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CLOUD_POLICY));
     }
@@ -39,7 +45,7 @@ pub async fn style() -> Response {
     asset("text/css; charset=utf-8", STYLE)
 }
 
-fn asset(content_type: &'static str, body: &'static str) -> Response {
+fn asset(content_type: &'static str, body: impl IntoResponse) -> Response {
     let mut response = body.into_response();
     let h = response.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -21,6 +21,12 @@ use crate::state::AppState;
 /// The most one form upload may carry: 100 MiB, about twenty phone photos.
 const MAX_FORM_BYTES: usize = 100 * 1024 * 1024;
 
+/// The photos of one book `/upload` takes in one request: every page at
+/// its limit, within what one request may hold.
+pub(crate) fn book_bytes(limits: &storytime_pipeline::settings::Limits) -> usize {
+    limits.image.max_bytes.saturating_mul(limits.max_pages).min(MAX_FORM_BYTES - 64 * 1024)
+}
+
 pub async fn upload(State(state): State<AppState>, request: Parts, body: Body) -> Result<Response, ApiError> {
     let Uploader { caller, notify, dedup } = uploader(&state, &request).await?;
     let headers = &request.headers;
@@ -36,8 +42,7 @@ pub async fn upload(State(state): State<AppState>, request: Parts, body: Body) -
         Some(boundary) => {
             // Every page at its limit and room for the form's own lines, but
             // never more than MAX_FORM_BYTES held at once for one request.
-            let limit =
-                limits.image.max_bytes.saturating_mul(limits.max_pages).saturating_add(64 * 1024).min(MAX_FORM_BYTES);
+            let limit = book_bytes(&limits).saturating_add(64 * 1024).min(MAX_FORM_BYTES);
             let body = read_body(headers, body, limit).await?;
             let parts = form::parse(&body, &boundary).map_err(|e| ApiError::bad_request("bad_form", e))?;
             let mut pages = Vec::new();

@@ -19,6 +19,7 @@ const TEXT = {
     network: "Storytime could not be reached. Check the connection and try again.",
     busy: "Storytime is busy; trying again…",
     tooLarge: "The photos are too large to send at once. Send fewer pages at a time, or smaller photos.",
+    shrinking: "Making the photos smaller to send them…",
   },
   ko: {
     title: "스토리타임", language: "언어",
@@ -36,6 +37,7 @@ const TEXT = {
     network: "스토리타임에 연결할 수 없어요. 연결을 확인하고 다시 시도해 주세요.",
     busy: "스토리타임이 바빠요. 다시 시도하는 중…",
     tooLarge: "사진이 너무 커서 한 번에 보낼 수 없어요. 페이지를 나눠 보내거나 더 작은 사진을 보내 주세요.",
+    shrinking: "보낼 수 있게 사진을 줄이는 중…",
   },
 };
 
@@ -114,10 +116,19 @@ function renderPages() {
 // over about 6 MB, which base64 makes about 4.4 MB of photo.
 const DIRECT_MAX = 4 * 1024 * 1024;
 
-function upload() {
-  if (pages.length === 1 && pages[0].size > DIRECT_MAX) return uploadLarge(pages[0]);
+// What the server takes: one photo, and a whole book's photos in one
+// request (less behind API Gateway, which limits requests to about 6 MB).
+const PHOTO_BYTES = Number(document.body.dataset.photoBytes) || Infinity;
+const BOOK_BYTES = Number(document.body.dataset.bookBytes) || Infinity;
+// A photo made smaller keeps this many pixels on its long side: plenty
+// for reading a book page.
+const SMALLER_SIDE = 2800;
+
+async function upload() {
+  const files = await fitted(pages);
+  if (files.length === 1 && files[0].size > DIRECT_MAX) return uploadLarge(files[0]);
   const form = new FormData();
-  pages.forEach((file) => form.append("page", file, file.name));
+  files.forEach((file) => form.append("page", file, file.name));
   form.append("speed", $("speed").value);
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
@@ -136,6 +147,46 @@ function upload() {
     xhr.onerror = () => reject(new Error(t("network")));
     xhr.send(form);
   });
+}
+
+// The pages as they can be sent: a photo over the server's limit, or a
+// book too large for one request, is made smaller, largest photo first.
+// A single photo is sent whole through an upload link instead.
+async function fitted(files) {
+  const total = () => files.reduce((n, f) => n + f.size, 0);
+  const room = files.length > 1 ? BOOK_BYTES : Infinity;
+  const fits = () => files.every((f) => f.size <= PHOTO_BYTES) && total() <= room;
+  if (fits()) return files;
+  status(t("shrinking"));
+  files = [...files];
+  const largest = files.map((_, i) => i).sort((a, b) => files[b].size - files[a].size);
+  for (const i of largest) {
+    if (fits()) break;
+    files[i] = await smaller(files[i]);
+  }
+  if (!fits()) throw new Error(t("tooLarge"));
+  return files;
+}
+
+// The photo as a JPEG of at most SMALLER_SIDE pixels, turned upright; the
+// photo itself when the browser cannot decode it (HEIC outside Safari) or
+// the copy is no smaller.
+async function smaller(file) {
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+  } catch {
+    return file;
+  }
+  const scale = Math.min(1, SMALLER_SIDE / Math.max(bitmap.width, bitmap.height));
+  const canvas = document.createElement("canvas");
+  canvas.width = Math.round(bitmap.width * scale);
+  canvas.height = Math.round(bitmap.height * scale);
+  canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+  bitmap.close();
+  const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.9));
+  if (!blob || blob.size >= file.size) return file;
+  return new File([blob], file.name.replace(/\.[^.]*$/, "") + ".jpg", { type: "image/jpeg" });
 }
 
 // Asks for an upload link, then sends the photo there with progress.

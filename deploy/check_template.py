@@ -10,7 +10,8 @@
    its event source; every queue has a dead-letter queue with an alarm on
    it; the bucket is private and expires media; every function's log group
    has a retention; no function has a secret in a plain variable; a
-   Cognito user pool's REST routes sit behind API Gateway's JWT authorizer.
+   CloudFront distribution serves only links signed with a key group's key;
+   a Cognito user pool's REST routes sit behind API Gateway's JWT authorizer.
 
 Usage: python check_template.py deploy/template.yaml
 """
@@ -139,6 +140,13 @@ def check_rules(expanded, problems):
                     problem(f"{function}: may not change the visibility of {queue}'s messages", problems)
                 if "ReservedConcurrentExecutions" not in resources.get(function, {}).get("Properties", {}):
                     problem(f"{function}: needs reserved concurrency", problems)
+        if kind == "AWS::CloudFront::Distribution":
+            config = props.get("DistributionConfig", {})
+            behaviors = [config.get("DefaultCacheBehavior", {})] + config.get("CacheBehaviors", [])
+            for behavior in behaviors:
+                groups = behavior.get("TrustedKeyGroups")
+                if not isinstance(groups, list) or not groups:
+                    problem(f"{name}: every cache behavior must serve only signed links (TrustedKeyGroups)", problems)
         if kind == "AWS::Lambda::Function":
             variables = props.get("Environment", {}).get("Variables", {})
             for secret in SECRETS:

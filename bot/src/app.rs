@@ -106,7 +106,7 @@ impl App {
         let adapters = Adapters::open(&settings, &aws).await?;
         let credentials = Arc::new(Credentials::new(&settings));
         let workspaces = match &settings.slack {
-            Some(slack) => Some(Arc::new(workspaces(&settings, slack, adapters.prefs.clone())?)),
+            Some(slack) => Some(Arc::new(workspaces(&settings, slack, credentials.clone(), adapters.prefs.clone())?)),
             None => None,
         };
         let voices = adapters.engines.narrator.voices();
@@ -253,12 +253,14 @@ fn slack_api(slack: &crate::settings::SlackSettings) -> anyhow::Result<SlackApi>
         .context("cannot set up the HTTPS client for Slack (are the CA certificates installed?)")
 }
 
-/// Each workspace's token: `SLACK_BOT_TOKEN`, and with OAuth the
+/// Each workspace's token: `SLACK_BOT_TOKEN` (from `credentials`, which
+/// read it again when it is rotated), and with OAuth the
 /// installations kept (sealed) in the job store. Their key comes from the
 /// media key (the data directory's, or `STORYTIME_MEDIA_SECRET`).
 fn workspaces(
     settings: &Settings,
     slack: &crate::settings::SlackSettings,
+    credentials: Arc<Credentials>,
     store: Arc<dyn Preferences>,
 ) -> anyhow::Result<Workspaces> {
     let p = &settings.pipeline;
@@ -287,7 +289,7 @@ fn workspaces(
             &scopes,
         )
     });
-    Ok(Workspaces::new(api, slack.bot_token.clone(), store, sealer, oauth))
+    Ok(Workspaces::new(api, credentials, store, sealer, oauth))
 }
 
 fn config(settings: &PipelineSettings) -> PipelineConfig {

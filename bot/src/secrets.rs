@@ -5,6 +5,9 @@
 //! key or signature made with a secret rotated since the process started,
 //! so the secrets are then read again (at most once per
 //! `STORYTIME_SECRETS_REREAD_SECONDS`) and the request checked once more.
+//! The Slack bot token is read again the same way when Slack refuses it:
+//! work that failed with a token replaced since is tried again with the
+//! new one.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -47,11 +50,20 @@ async fn read_secrets(_: &[String]) -> Result<HashMap<String, String>, String> {
     Err("STORYTIME_SECRETS needs a storytime built with the aws feature".into())
 }
 
-/// The API keys and Slack signing secrets requests are checked against.
+/// The API keys and Slack signing secrets requests are checked against,
+/// and the Slack bot token.
 pub struct Credentials {
     api_keys: RwLock<Arc<Vec<Secret>>>,
     signing: RwLock<Arc<Vec<Secret>>>,
+    bot_token: RwLock<BotToken>,
     reread: Option<Reread>,
+}
+
+/// `SLACK_BOT_TOKEN`, and the one it replaced when it was read again.
+#[derive(Default)]
+struct BotToken {
+    current: Option<Secret>,
+    replaced: Option<Secret>,
 }
 
 struct Reread {
@@ -75,13 +87,18 @@ impl Credentials {
     }
 
     /// These credentials, never read again.
-    pub fn fixed(api_keys: Vec<Secret>, signing: Vec<Secret>) -> Self {
-        Self { api_keys: RwLock::new(Arc::new(api_keys)), signing: RwLock::new(Arc::new(signing)), reread: None }
+    pub fn fixed(api_keys: Vec<Secret>, signing: Vec<Secret>, bot_token: Option<Secret>) -> Self {
+        Self {
+            api_keys: RwLock::new(Arc::new(api_keys)),
+            signing: RwLock::new(Arc::new(signing)),
+            bot_token: RwLock::new(BotToken { current: bot_token, replaced: None }),
+            reread: None,
+        }
     }
 
     fn with(settings: &Settings, reread: Option<Reread>) -> Self {
-        let (keys, signing) = of(settings);
-        Self { reread, ..Self::fixed(keys, signing) }
+        let (keys, signing, bot_token) = of(settings);
+        Self { reread, ..Self::fixed(keys, signing, bot_token) }
     }
 
     pub fn api_keys(&self) -> Arc<Vec<Secret>> {
@@ -90,6 +107,26 @@ impl Credentials {
 
     pub fn signing_secrets(&self) -> Arc<Vec<Secret>> {
         self.signing.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// `SLACK_BOT_TOKEN`, as last read.
+    pub fn bot_token(&self) -> Option<Secret> {
+        self.bot_token.read().unwrap_or_else(|e| e.into_inner()).current.clone()
+    }
+
+    /// After Slack refused `used`: true when the bot token is now another
+    /// one, read again from Secrets Manager by this call or by an earlier
+    /// one that `used` predates, so the work is worth trying again. False
+    /// for a token that was never the bot token (a workspace's own).
+    pub async fn bot_token_replaced(&self, used: &Secret) -> bool {
+        let replaced = || {
+            let token = self.bot_token.read().unwrap_or_else(|e| e.into_inner());
+            token.replaced.as_ref() == Some(used) && token.current.as_ref().is_some_and(|now| now != used)
+        };
+        if replaced() {
+            return true;
+        }
+        self.bot_token().as_ref() == Some(used) && self.reread().await && replaced()
     }
 
     /// After a request failed to authenticate: reads the secrets again,
@@ -111,18 +148,25 @@ impl Credentials {
                     return false;
                 }
             };
-        let (keys, signing) = of(&settings);
-        let changed = *self.api_keys() != keys || *self.signing_secrets() != signing;
+        let (keys, signing, bot_token) = of(&settings);
+        let new_token = bot_token != self.bot_token();
+        let changed = *self.api_keys() != keys || *self.signing_secrets() != signing || new_token;
         if changed {
             tracing::info!("the secrets changed since they were read; using the new ones");
             *self.api_keys.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(keys);
             *self.signing.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(signing);
         }
+        if new_token {
+            let mut token = self.bot_token.write().unwrap_or_else(|e| e.into_inner());
+            let replaced = std::mem::replace(&mut token.current, bot_token);
+            token.replaced = replaced;
+        }
         changed
     }
 }
 
-fn of(settings: &Settings) -> (Vec<Secret>, Vec<Secret>) {
+fn of(settings: &Settings) -> (Vec<Secret>, Vec<Secret>, Option<Secret>) {
     let signing = settings.slack.as_ref().map(|s| s.signing_secrets.clone()).unwrap_or_default();
-    (settings.http.api_keys.clone(), signing)
+    let bot_token = settings.slack.as_ref().and_then(|s| s.bot_token.clone());
+    (settings.http.api_keys.clone(), signing, bot_token)
 }

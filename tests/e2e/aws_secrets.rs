@@ -1,12 +1,13 @@
 //! Settings from AWS Secrets Manager (`STORYTIME_SECRETS`) against moto:
 //! the Slack signing secret and the API keys come from a secret, not from
 //! the environment; `doctor` says where they came from; an unreadable
-//! secret stops the process with a message naming what is missing.
+//! secret stops the process with a message naming what is missing; a
+//! secret rotated while the process runs is taken up.
 
-use storytime_tests::fake_slack::{BOT_TOKEN, SIGNING_SECRET};
+use storytime_tests::fake_slack::{BOT_TOKEN, FakeSlack, SIGNING_SECRET, photo_event};
 use storytime_tests::moto::Moto;
 use storytime_tests::slack_sign::{now, slack_signature};
-use storytime_tests::{Server, run_storytime};
+use storytime_tests::{LIMIT, Page, Server, render_page, run_storytime};
 
 fn aws_env(moto: &Moto) -> Vec<(&'static str, String)> {
     vec![
@@ -134,4 +135,39 @@ async fn rotated_secrets_are_read_again_when_a_request_fails_to_authenticate() {
     assert_eq!(slack("signing-after").await.unwrap().status(), 200, "the new signing secret is taken up");
     assert_eq!(slack("signing-before").await.unwrap().status(), 401);
     assert_eq!(retrieve("never-a-key").await.unwrap().status(), 401);
+}
+
+/// A bot token replaced in Secrets Manager (the app was reinstalled, which
+/// revoked the old token) is taken up when Slack first refuses the old one:
+/// the photo shared next is read and its narration posted with the new
+/// token, instead of the work being given up on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bot_token_replaced_in_secrets_manager_is_taken_up_when_slack_refuses_the_old_one() {
+    const REVOKED: &str = "xoxb-revoked-by-the-reinstall";
+    let moto = Moto::start();
+    let fake = FakeSlack::start().await;
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let settings = |token: &str| {
+        serde_json::json!({ "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": token }).to_string()
+    };
+    let created = client.create_secret().name("storytime/slack").secret_string(settings(REVOKED)).send().await.unwrap();
+    let arn = created.arn().unwrap().to_owned();
+    let mut env: Vec<(String, String)> = aws_env(&moto).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    env.extend(fake.env().into_iter().filter(|(k, _)| k == "SLACK_API_URL"));
+    env.push(("STORYTIME_SECRETS".into(), arn.clone()));
+    env.push(("STORYTIME_SECRETS_REREAD_SECONDS".into(), "0".into()));
+    let server = Server::start_with(&env, &[]);
+
+    client.put_secret_value().secret_id(&arn).secret_string(settings(BOT_TOKEN)).send().await.unwrap();
+    let page = Page::new(&["The owl kept the lantern lit all night."]);
+    let file = fake.add_file("F0OWL", "owl.png", "image/png", render_page(&page));
+    let body = photo_event("EvRotated", "C0KIDS", "1700000009.000100", vec![file]);
+    assert_eq!(server.post_signed("/slack/events", &body, "application/json", &[]).await.status(), 200);
+
+    let posted = fake.wait_for("files.completeUploadExternal", 1, LIMIT).await;
+    assert_eq!(posted[0].params["thread_ts"], "1700000009.000100");
+    assert_eq!(posted[0].authorization.as_deref(), Some(format!("Bearer {BOT_TOKEN}").as_str()));
+    let refused =
+        fake.all_calls().iter().filter(|c| c.authorization.as_deref() == Some(&format!("Bearer {REVOKED}"))).count();
+    assert!(refused > 0, "the old token was tried first, and refused");
 }

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use storytime_pipeline::ports::InboundHandler;
 use storytime_pipeline::stages::{IntakeError, Retell, SubmitRequest, Upload};
-use storytime_pipeline::{Destination, Failure, JobId, PortError, Reuse, Speed, StageError};
+use storytime_pipeline::{Destination, ErrorKind, Failure, JobId, PortError, Reuse, Speed, StageError};
 
 use super::SlackApp;
 use super::api::SlackApi;
@@ -46,7 +46,20 @@ impl InboundHandler for SlackApp {
         if let Some(enterprise) = p["enterprise"].as_str() {
             self.workspaces.join_organisation(team, enterprise).await?;
         }
-        let api = &self.api(team).await.map_err(port)?;
+        let api = self.api(team).await.map_err(port)?;
+        match self.handle_with(&api, &p, team, key).await {
+            // Slack may have refused a bot token replaced since.
+            Err(StageError::Permanent(failure)) => {
+                self.unless_token_replaced(&api).await?;
+                Err(StageError::Permanent(failure))
+            }
+            handled => handled,
+        }
+    }
+}
+
+impl SlackApp {
+    async fn handle_with(&self, api: &SlackApi, p: &Value, team: &str, key: &str) -> Result<(), StageError> {
         match p["kind"].as_str().unwrap_or_default() {
             "message" => {
                 let event = &p["event"];
@@ -83,8 +96,8 @@ impl InboundHandler for SlackApp {
                 };
                 self.read_photos(api, request).await
             }
-            "last" => self.read_latest(api, &p, team, key).await,
-            "action" => self.act(api, &p, team, key).await,
+            "last" => self.read_latest(api, p, team, key).await,
+            "action" => self.act(api, p, team, key).await,
             "home" => {
                 let user = p["user"].as_str().unwrap_or_default();
                 self.publish_home(api, team, user, p["note"].as_str()).await
@@ -95,9 +108,7 @@ impl InboundHandler for SlackApp {
             }
         }
     }
-}
 
-impl SlackApp {
     /// `/storytime last`: the newest message with a photo in the channel.
     async fn read_latest(&self, api: &SlackApi, p: &Value, team: &str, key: &str) -> Result<(), StageError> {
         let channel = p["channel"].as_str().unwrap_or_default();
@@ -175,6 +186,8 @@ impl SlackApp {
                 Ok(bytes) => pages.push(Upload { bytes, name: Some(name(photo).to_owned()) }),
                 Err(e) if e.is_retryable() => return Err(StageError::retry("the photo download", e)),
                 Err(e) => {
+                    // Refused with a bot token replaced since: not the photo's fault.
+                    self.unless_token_replaced(api).await?;
                     let hint = match e {
                         FetchError::LoginPage => {
                             " Reinstall the app from `manifest.yml` so it has the `files:read` scope."
@@ -450,6 +463,16 @@ impl SlackApp {
         Ok(())
     }
 
+    /// After Slack refused work done with `api`: a retry, when its bot
+    /// token has been replaced since (the work is tried again with the new
+    /// one).
+    async fn unless_token_replaced(&self, api: &SlackApi) -> Result<(), StageError> {
+        match self.workspaces.replaced_token(api).await {
+            Some(replaced) => Err(StageError::Retry(replaced)),
+            None => Ok(()),
+        }
+    }
+
     async fn say(&self, api: &SlackApi, channel: &str, thread: &str, text: &str) -> Result<(), StageError> {
         match api.post(channel, thread, text).await {
             Ok(()) => Ok(()),
@@ -458,6 +481,9 @@ impl SlackApp {
                 if e.is_retryable() {
                     Err(e.into())
                 } else {
+                    if e.kind() == ErrorKind::AccessDenied {
+                        self.unless_token_replaced(api).await?;
+                    }
                     // Nowhere to say it: the log is the trace.
                     tracing::warn!(error = %e, channel, "could not post in the thread");
                     Ok(())

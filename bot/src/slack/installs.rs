@@ -18,6 +18,7 @@ use storytime_pipeline::{ErrorKind, PortError, now_ms};
 
 use super::api::{SlackApi, SlackError};
 use super::oauth::OAuthClient;
+use crate::secrets::Credentials;
 
 /// Refresh a rotating token when it has less than this left.
 const REFRESH_MARGIN_MS: i64 = 5 * 60 * 1000;
@@ -112,7 +113,7 @@ pub struct Workspaces {
     /// A client with no token, from which each workspace's is made.
     api: SlackApi,
     /// `SLACK_BOT_TOKEN`, for workspaces with no installation.
-    default: Option<Secret>,
+    credentials: Arc<Credentials>,
     store: Arc<dyn Preferences>,
     /// Set when installations are kept (a distributed app).
     sealer: Option<Sealer>,
@@ -131,12 +132,12 @@ fn organisation_key(team: &str) -> String {
 impl Workspaces {
     pub fn new(
         api: SlackApi,
-        default: Option<Secret>,
+        credentials: Arc<Credentials>,
         store: Arc<dyn Preferences>,
         sealer: Option<Sealer>,
         oauth: Option<OAuthClient>,
     ) -> Self {
-        Self { api, default, store, sealer, oauth }
+        Self { api, credentials, store, sealer, oauth }
     }
 
     /// Installing into any workspace, when `SLACK_CLIENT_ID` is set.
@@ -156,10 +157,22 @@ impl Workspaces {
         if let Some(installation) = self.installation(team).await? {
             return Ok(self.api.with_token(&Secret::new(installation.bot_token)));
         }
-        match &self.default {
-            Some(token) => Ok(self.api.with_token(token)),
+        match self.credentials.bot_token() {
+            Some(token) => Ok(self.api.with_token(&token)),
             None => Err(SlackError::Api { method: "installation", code: "not_installed".into() }),
         }
+    }
+
+    /// After Slack refused work done with `api`: when `api` has
+    /// `SLACK_BOT_TOKEN` and another has replaced it in Secrets Manager
+    /// (read again now, at most once per `STORYTIME_SECRETS_REREAD_SECONDS`),
+    /// the error to return instead, which has the work tried again with the
+    /// new token rather than given up on.
+    pub async fn replaced_token(&self, api: &SlackApi) -> Option<PortError> {
+        self.credentials.bot_token_replaced(api.bearer()).await.then(|| {
+            tracing::info!("the bot token was replaced since this work began; trying it again with the new one");
+            PortError::unavailable("Slack", "the bot token was replaced; trying again with the new one")
+        })
     }
 
     /// `team`'s installation, refreshed first if its token is about to
@@ -246,7 +259,13 @@ mod tests {
         let api =
             SlackApi::new("http://127.0.0.1:9/api", super::super::files::SlackHosts::new("http://127.0.0.1:9/api"))
                 .unwrap();
-        let w = Workspaces::new(api, None, store, Some(Sealer::new(&[1u8; 32])), None);
+        let w = Workspaces::new(
+            api,
+            Arc::new(Credentials::fixed(vec![], vec![], None)),
+            store,
+            Some(Sealer::new(&[1u8; 32])),
+            None,
+        );
         let org = Installation {
             team: "E1".into(),
             team_name: String::new(),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde_json::{Value, json};
 use storytime_pipeline::ports::{ChatResult, Delivery, Messenger, Progress, Voice};
-use storytime_pipeline::{Destination, PortError};
+use storytime_pipeline::{Destination, ErrorKind, PortError};
 
 use super::api::SlackApi;
 use super::inbound::PICKED_UP;
@@ -62,22 +62,57 @@ impl SlackMessenger {
 #[async_trait]
 impl Messenger for SlackMessenger {
     async fn deliver(&self, to: &Destination, result: &ChatResult, delivery: &Delivery) -> Result<(), PortError> {
-        let Destination::Chat { workspace, channel, thread, message, .. } = to else {
+        let Destination::Chat { workspace, .. } = to else {
             return Err(PortError::rejected("Slack", "not a chat destination"));
         };
         // A workspace that uninstalled the app has no token: final, so the
         // result goes by email.
         let api = self.workspaces.api(workspace).await?;
+        let delivered = self.deliver_with(&api, to, result, delivery).await;
+        self.unless_token_replaced(&api, delivered).await
+    }
+
+    async fn progress(&self, to: &Destination, step: Progress) -> Result<(), PortError> {
+        let Destination::Chat { workspace, channel, status: Some(ts), .. } = to else { return Ok(()) };
+        let api = self.workspaces.api(workspace).await?;
+        let shown = api.update(channel, ts, &progress_text(step), None).await.map(drop).map_err(PortError::from);
+        self.unless_token_replaced(&api, shown).await
+    }
+}
+
+impl SlackMessenger {
+    /// `outcome` of work done with `api`, unless Slack refused a bot token
+    /// that has been replaced since: then an error that has the work tried
+    /// again, with the new token, rather than given up on.
+    async fn unless_token_replaced(&self, api: &SlackApi, outcome: Result<(), PortError>) -> Result<(), PortError> {
+        match outcome {
+            Err(e) if e.kind() == ErrorKind::AccessDenied => {
+                Err(self.workspaces.replaced_token(api).await.unwrap_or(e))
+            }
+            outcome => outcome,
+        }
+    }
+
+    async fn deliver_with(
+        &self,
+        api: &SlackApi,
+        to: &Destination,
+        result: &ChatResult,
+        delivery: &Delivery,
+    ) -> Result<(), PortError> {
+        let Destination::Chat { channel, thread, message, .. } = to else {
+            return Err(PortError::rejected("Slack", "not a chat destination"));
+        };
         let key = &delivery.key;
         let done = outcome_reaction(result);
         if delivery.repeat && api.posted(channel, thread, key).await? {
             tracing::info!(key, "an earlier attempt delivered this already; not posting it again");
             metrics::counter!(storytime_pipeline::metrics::SLACK_REPEATS_AVOIDED).increment(1);
         } else {
-            post(&api, channel, thread, result, delivery).await?;
+            post(api, channel, thread, result, delivery).await?;
         }
         // The outcome is delivered; the rest is a courtesy.
-        if let Err(e) = self.offer_next(&api, to, result, delivery).await {
+        if let Err(e) = self.offer_next(api, to, result, delivery).await {
             tracing::warn!(error = %e, "could not show what to do next with the result");
         }
         if let Err(e) = api.react(channel, message, done).await {
@@ -89,15 +124,6 @@ impl Messenger for SlackMessenger {
         Ok(())
     }
 
-    async fn progress(&self, to: &Destination, step: Progress) -> Result<(), PortError> {
-        let Destination::Chat { workspace, channel, status: Some(ts), .. } = to else { return Ok(()) };
-        let api = self.workspaces.api(workspace).await?;
-        api.update(channel, ts, &progress_text(step), None).await?;
-        Ok(())
-    }
-}
-
-impl SlackMessenger {
     /// Ends the thread's status line with the outcome, and offers what can
     /// be done next with a narration (its own message, under the result).
     async fn offer_next(

@@ -150,7 +150,7 @@ mod tests {
     use storytime_pipeline::settings::Secret;
 
     fn verifier(secrets: &[&str]) -> Verifier {
-        Verifier::new(Arc::new(Credentials::fixed(Vec::new(), secrets.iter().map(|s| Secret::new(*s)).collect())))
+        Verifier::new(Arc::new(Credentials::fixed(Vec::new(), secrets.iter().map(|s| Secret::new(*s)).collect(), None)))
     }
 
     fn headers(ts: &str, sig: &str) -> HeaderMap {

@@ -242,50 +242,113 @@ async fn each_function_calls_only_what_its_role_allows() {
     }
 }
 
-/// Under the Lambda runtime, a batch holding a message worth retrying and
-/// one that is not answers a partial batch response naming the first only,
-/// so Lambda deletes the rest and SQS hands that one back.
+/// The messages waiting in `queue`, `n` of them, as one SQS event.
+async fn sqs_batch(sqs: &aws_sdk_sqs::Client, queue: &str, n: usize) -> Value {
+    let mut event = sqs_event(sqs, queue).await;
+    let records = |e: &Value| e["Records"].as_array().map_or(0, Vec::len);
+    while records(&event) < n {
+        let more = sqs_event(sqs, queue).await;
+        event["Records"].as_array_mut().unwrap().extend(more["Records"].as_array().unwrap().iter().cloned());
+    }
+    event
+}
+
+/// Under the Lambda runtime, each stage's batch holding messages worth
+/// retrying (a service the stage needs is down) and one that is not (its
+/// job does not exist, or the request means nothing) answers a partial
+/// batch response naming the first only, so Lambda deletes the rest and
+/// SQS hands those back. With the service back, the same messages go
+/// through and on to the next stage.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_batch_reports_only_the_message_worth_retrying() {
+async fn every_stage_reports_only_the_messages_worth_retrying() {
+    use storytime_pipeline::{JobId, StageMessage};
     let moto = Moto::start();
     let env = aws_env(&moto.url, "init", &[]);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let init = run_storytime(&["init"], &env);
     assert!(init.status.success(), "{}", String::from_utf8_lossy(&init.stderr));
     let sqs = aws_sdk_sqs::Client::new(&moto.sdk_config().await);
+    // The inbound function serves the Slack app as well.
+    let fake = FakeSlack::start().await;
+    let slack = fake.env();
 
+    // Two books, each to be emailed: one sent to /upload, one through an
+    // upload link (S3 announces it on the inbound queue).
     let api = Function::start("api", &moto.url, &[]).await;
+    let headers = |more: Value| {
+        let mut h = json!({
+            "authorization": format!("Bearer {API_KEY}"), "x-notification-required": "true", "host": "api.example.com"
+        });
+        h.as_object_mut().unwrap().extend(more.as_object().unwrap().clone());
+        h
+    };
     let page = render_page(&Page::new(&["The cat sat on a warm mat."]));
-    let headers = json!({
-        "content-type": "image/png", "authorization": format!("Bearer {API_KEY}"),
-        "x-notification-required": "false", "host": "api.example.com"
-    });
-    let answer = api.invoke(http_event("POST", "/upload", headers, Some(&page))).await;
+    let answer =
+        api.invoke(http_event("POST", "/upload", headers(json!({ "content-type": "image/png" })), Some(&page))).await;
     assert_eq!(answer["statusCode"], 200, "{answer}");
-    // Beside the page's message, one for a job that does not exist:
-    // nothing to do, so handled.
-    let url = sqs.get_queue_url().queue_name("storytime-read").send().await.unwrap().queue_url.unwrap();
-    let stray = storytime_pipeline::StageMessage::read(storytime_pipeline::JobId::new(), 0);
-    sqs.send_message().queue_url(&url).message_body(stray.to_json()).send().await.unwrap();
+    let answer = api.invoke(http_event("POST", "/uploads", headers(json!({})), None)).await;
+    assert_eq!(answer["statusCode"], 201, "{answer}");
+    let upload: Value = serde_json::from_str(answer["body"].as_str().unwrap_or("{}")).unwrap_or_default();
+    let other = render_page(&Page::new(&["The dog slept by the fire."]));
+    let put = reqwest::Client::new().put(upload["UploadURL"].as_str().unwrap()).body(other).send().await.unwrap();
+    assert!(put.status().is_success(), "{}", put.status());
 
-    // A directory is not a program: reading the real page fails, retryably.
+    let down = "http://127.0.0.1:9";
+    // A directory is not a program: reading fails, retryably.
     let broken = tempfile::tempdir().unwrap();
     let tesseract = broken.path().display().to_string();
-    let read = Function::start_with("read", &moto.url, &[], &[("STORYTIME_TESSERACT", &tesseract)]).await;
-    let mut event = sqs_event(&sqs, "storytime-read").await;
-    while event["Records"].as_array().map_or(0, Vec::len) < 2 {
-        let more = sqs_event(&sqs, "storytime-read").await;
-        event["Records"].as_array_mut().unwrap().extend(more["Records"].as_array().unwrap().iter().cloned());
+    let nothing = JobId::new();
+    // Each stage's function, the service it is run without, a message not
+    // worth retrying, and how many are (the inbound queue also holds S3's
+    // test event, sent when the bucket was set to announce uploads).
+    let stages = [
+        (
+            "inbound",
+            ("AWS_ENDPOINT_URL_DYNAMODB", down),
+            StageMessage::Inbound {
+                source: "slack".into(),
+                key: "stray".into(),
+                payload: "{\"kind\":\"nothing\"}".into(),
+            },
+            1,
+        ),
+        ("read", ("STORYTIME_TESSERACT", tesseract.as_str()), StageMessage::read(nothing.clone(), 0), 2),
+        ("narrate", ("AWS_ENDPOINT_URL_S3", down), StageMessage::narrate(nothing.clone()), 2),
+        ("deliver", ("AWS_ENDPOINT_URL_SNS", down), StageMessage::Deliver { job: nothing.clone(), recipient: 0 }, 2),
+    ];
+    for (function, service_down, stray, waiting) in stages {
+        let queue = format!("storytime-{function}");
+        let url = sqs.get_queue_url().queue_name(&queue).send().await.unwrap().queue_url.unwrap();
+        let stray = stray.to_json();
+        sqs.send_message().queue_url(&url).message_body(&stray).send().await.unwrap();
+        let noise = |r: &Value| {
+            let body = r["body"].as_str().unwrap_or_default();
+            body == stray || body.contains("s3:TestEvent")
+        };
+        let event = sqs_batch(&sqs, &queue, waiting + if function == "inbound" { 2 } else { 1 }).await;
+        let worth: Vec<Value> = event["Records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| !noise(r))
+            .map(|r| json!({ "itemIdentifier": r["messageId"] }))
+            .collect();
+        assert_eq!(worth.len(), waiting, "{function}: {event}");
+
+        let failing = Function::start_with(function, &moto.url, &slack, &[service_down]).await;
+        let answer = failing.invoke(event.clone()).await;
+        let mut failed = answer["batchItemFailures"].as_array().cloned().unwrap_or_default();
+        failed.sort_by_key(|f| f["itemIdentifier"].to_string());
+        let mut expected = worth.clone();
+        expected.sort_by_key(|f| f["itemIdentifier"].to_string());
+        assert_eq!(failed, expected, "{function} with {} down: {answer}", service_down.0);
+
+        let mut again = event.clone();
+        again["Records"].as_array_mut().unwrap().retain(|r| !noise(r));
+        let working = Function::start(function, &moto.url, &slack).await;
+        let answer = working.invoke(again).await;
+        assert_eq!(answer["batchItemFailures"], json!([]), "{function}, its service back: {answer}");
     }
-    let page_message = event["Records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| !r["body"].as_str().unwrap().contains(stray.job().unwrap().as_str()))
-        .map(|r| r["messageId"].clone())
-        .unwrap();
-    let answer = read.invoke(event).await;
-    assert_eq!(answer["batchItemFailures"], json!([{ "itemIdentifier": page_message }]), "{answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@
 //! role allows but that was never called is printed (least privilege).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use storytime_tests::aws_proxy::RecordingProxy;
 use storytime_tests::fake_slack::{FakeSlack, SIGNING_SECRET, photo_event};
-use storytime_tests::lambda_runtime::LambdaRuntime;
+use storytime_tests::lambda_runtime::{FunctionProcess, LambdaRuntime};
 use storytime_tests::moto::Moto;
 use storytime_tests::slack_sign::{now, slack_signature};
 use storytime_tests::{Page, render_page, run_storytime, storytime_bin};
@@ -47,7 +47,7 @@ fn aws_env(proxy: &str, key: &str, slack: &[(String, String)]) -> Vec<(String, S
 /// `storytime lambda <function>`, signing as `<function>`.
 struct Function {
     runtime: LambdaRuntime,
-    child: Child,
+    _process: FunctionProcess,
     _data: tempfile::TempDir,
 }
 
@@ -59,10 +59,10 @@ impl Function {
     async fn start_with(name: &str, proxy: &str, slack: &[(String, String)], extra: &[(&str, &str)]) -> Self {
         let runtime = LambdaRuntime::start().await;
         let data = tempfile::tempdir().unwrap();
-        let child = Command::new(storytime_bin())
+        let mut command = Command::new(storytime_bin());
+        command
             .args(["lambda", name])
             .envs(aws_env(proxy, name, slack))
-            .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
             .env("AWS_LAMBDA_FUNCTION_NAME", format!("storytime-{name}"))
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -70,21 +70,13 @@ impl Function {
             .env("RUST_LOG", std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
             .env_remove("AWS_PROFILE")
             .envs(extra.iter().copied())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start storytime lambda");
-        Self { runtime, child, _data: data }
+            .stdout(Stdio::null());
+        let process = runtime.spawn(command);
+        Self { runtime, _process: process, _data: data }
     }
 
     async fn invoke(&self, event: Value) -> Value {
         self.runtime.invoke(event, LIMIT).await
-    }
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

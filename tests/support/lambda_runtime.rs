@@ -1,6 +1,8 @@
 //! A stand-in for the Lambda Runtime API on loopback, as Lambda runs a
 //! function's `bootstrap`: the function asks for its next invocation,
 //! handles it and posts the answer. Tests hand it events one at a time.
+//! A function started through it that exits (a setting it refuses, a
+//! crash) fails the invocation at once, with its exit status.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -19,6 +21,20 @@ struct Inner {
     answers: Mutex<HashMap<String, Value>>,
     changed: Notify,
     seq: Mutex<u64>,
+    /// How the function's process ended, if it did.
+    exited: Mutex<Option<String>>,
+}
+
+/// A function's process, killed when dropped.
+pub struct FunctionProcess {
+    watch: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for FunctionProcess {
+    fn drop(&mut self) {
+        // Drops the child, which kills it.
+        self.watch.abort();
+    }
 }
 
 #[derive(Clone)]
@@ -43,6 +59,22 @@ impl LambdaRuntime {
         Self { address, inner }
     }
 
+    /// Starts the function (`command`, with `AWS_LAMBDA_RUNTIME_API` set
+    /// to this runtime) and watches it: should it exit, invocations fail at
+    /// once instead of at their limit.
+    pub fn spawn(&self, command: std::process::Command) -> FunctionProcess {
+        let mut command = tokio::process::Command::from(command);
+        command.env("AWS_LAMBDA_RUNTIME_API", &self.address).kill_on_drop(true);
+        let mut child = command.spawn().expect("start the function");
+        let inner = self.inner.clone();
+        let watch = tokio::spawn(async move {
+            let status = child.wait().await.map_or_else(|e| e.to_string(), |s| s.to_string());
+            *inner.exited.lock().unwrap() = Some(status);
+            inner.changed.notify_waiters();
+        });
+        FunctionProcess { watch }
+    }
+
     /// Hands `event` to the function and waits for its answer (an error
     /// comes back as `{"errorType": …}`).
     pub async fn invoke(&self, event: Value, limit: Duration) -> Value {
@@ -60,6 +92,9 @@ impl LambdaRuntime {
             changed.as_mut().enable();
             if let Some(answer) = self.inner.answers.lock().unwrap().remove(&id) {
                 return answer;
+            }
+            if let Some(status) = self.inner.exited.lock().unwrap().as_ref() {
+                panic!("the function exited ({status}) before answering {id}; its stderr says why");
             }
             let left =
                 limit.checked_sub(start.elapsed()).unwrap_or_else(|| panic!("no answer to {id} within {limit:?}"));

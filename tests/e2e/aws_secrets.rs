@@ -4,7 +4,7 @@
 //! secret stops the process with a message naming what is missing; a
 //! secret rotated while the process runs is taken up.
 
-use storytime_tests::fake_slack::{BOT_TOKEN, FakeSlack, SIGNING_SECRET, photo_event};
+use storytime_tests::fake_slack::{BOT_TOKEN, FakeSlack, Plan, SIGNING_SECRET, TEAM, photo_event};
 use storytime_tests::moto::Moto;
 use storytime_tests::slack_sign::{now, slack_signature};
 use storytime_tests::{LIMIT, Page, Server, render_page, run_storytime};
@@ -137,6 +137,37 @@ async fn rotated_secrets_are_read_again_when_a_request_fails_to_authenticate() {
     assert_eq!(retrieve("never-a-key").await.unwrap().status(), 401);
 }
 
+/// The Slack app's settings in a secret with `token` as its bot token, and
+/// the environment of a server reading them from there (and read again at
+/// every refusal, `STORYTIME_SECRETS_REREAD_SECONDS=0`).
+async fn slack_from_a_secret(
+    moto: &Moto,
+    fake: &FakeSlack,
+    token: &str,
+) -> (aws_sdk_secretsmanager::Client, String, Vec<(String, String)>) {
+    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
+    let created =
+        client.create_secret().name("storytime/slack").secret_string(slack_settings(token)).send().await.unwrap();
+    let arn = created.arn().unwrap().to_owned();
+    let mut env: Vec<(String, String)> = aws_env(moto).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+    env.extend(fake.env().into_iter().filter(|(k, _)| k == "SLACK_API_URL"));
+    env.push(("STORYTIME_SECRETS".into(), arn.clone()));
+    env.push(("STORYTIME_SECRETS_REREAD_SECONDS".into(), "0".into()));
+    (client, arn, env)
+}
+
+fn slack_settings(token: &str) -> String {
+    serde_json::json!({ "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": token }).to_string()
+}
+
+/// Shares a photo of a page in the fake Slack's channel.
+async fn share_a_photo(server: &Server, fake: &FakeSlack, ts: &str) {
+    let page = Page::new(&["The owl kept the lantern lit all night."]);
+    let file = fake.add_file(&format!("F{ts}"), "owl.png", "image/png", render_page(&page));
+    let body = photo_event(&format!("Ev{ts}"), "C0KIDS", ts, vec![file]);
+    assert_eq!(server.post_signed("/slack/events", &body, "application/json", &[]).await.status(), 200);
+}
+
 /// A bot token replaced in Secrets Manager (the app was reinstalled, which
 /// revoked the old token) is taken up when Slack first refuses the old one:
 /// the photo shared next is read and its narration posted with the new
@@ -146,23 +177,11 @@ async fn a_bot_token_replaced_in_secrets_manager_is_taken_up_when_slack_refuses_
     const REVOKED: &str = "xoxb-revoked-by-the-reinstall";
     let moto = Moto::start();
     let fake = FakeSlack::start().await;
-    let client = aws_sdk_secretsmanager::Client::new(&moto.sdk_config().await);
-    let settings = |token: &str| {
-        serde_json::json!({ "SLACK_SIGNING_SECRET": SIGNING_SECRET, "SLACK_BOT_TOKEN": token }).to_string()
-    };
-    let created = client.create_secret().name("storytime/slack").secret_string(settings(REVOKED)).send().await.unwrap();
-    let arn = created.arn().unwrap().to_owned();
-    let mut env: Vec<(String, String)> = aws_env(&moto).into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
-    env.extend(fake.env().into_iter().filter(|(k, _)| k == "SLACK_API_URL"));
-    env.push(("STORYTIME_SECRETS".into(), arn.clone()));
-    env.push(("STORYTIME_SECRETS_REREAD_SECONDS".into(), "0".into()));
+    let (client, arn, env) = slack_from_a_secret(&moto, &fake, REVOKED).await;
     let server = Server::start_with(&env, &[]);
 
-    client.put_secret_value().secret_id(&arn).secret_string(settings(BOT_TOKEN)).send().await.unwrap();
-    let page = Page::new(&["The owl kept the lantern lit all night."]);
-    let file = fake.add_file("F0OWL", "owl.png", "image/png", render_page(&page));
-    let body = photo_event("EvRotated", "C0KIDS", "1700000009.000100", vec![file]);
-    assert_eq!(server.post_signed("/slack/events", &body, "application/json", &[]).await.status(), 200);
+    client.put_secret_value().secret_id(&arn).secret_string(slack_settings(BOT_TOKEN)).send().await.unwrap();
+    share_a_photo(&server, &fake, "1700000009.000100").await;
 
     let posted = fake.wait_for("files.completeUploadExternal", 1, LIMIT).await;
     assert_eq!(posted[0].params["thread_ts"], "1700000009.000100");
@@ -170,4 +189,29 @@ async fn a_bot_token_replaced_in_secrets_manager_is_taken_up_when_slack_refuses_
     let refused =
         fake.all_calls().iter().filter(|c| c.authorization.as_deref() == Some(&format!("Bearer {REVOKED}"))).count();
     assert!(refused > 0, "the old token was tried first, and refused");
+}
+
+/// The same when the token is replaced while a page is being read: the
+/// delivery Slack refuses is tried again with the new token, and the
+/// narration lands in the thread rather than going by email.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_refused_for_a_replaced_bot_token_is_made_with_the_new_one() {
+    let moto = Moto::start();
+    let fake = FakeSlack::start().await;
+    let (client, arn, env) = slack_from_a_secret(&moto, &fake, BOT_TOKEN).await;
+    let server = Server::start_with(&env, &[]);
+    // Reinstalled: a new token in the secret, which the process has not
+    // read yet; Slack refuses the old one from the delivery on.
+    let reissued = fake.issue_token(TEAM);
+    client.put_secret_value().secret_id(&arn).secret_string(slack_settings(&reissued)).send().await.unwrap();
+    fake.plan("files.getUploadURLExternal", Plan::Error("token_revoked"));
+    share_a_photo(&server, &fake, "1700000010.000100").await;
+
+    let posted = fake.wait_for("files.completeUploadExternal", 1, LIMIT).await;
+    assert_eq!(posted[0].params["thread_ts"], "1700000010.000100");
+    assert_eq!(posted[0].authorization.as_deref(), Some(format!("Bearer {reissued}").as_str()));
+    let uploads = fake.calls("files.getUploadURLExternal");
+    assert_eq!(uploads.len(), 2, "refused once, then made with the new token");
+    assert_eq!(uploads[0].authorization.as_deref(), Some(format!("Bearer {BOT_TOKEN}").as_str()));
+    assert!(server.outbox().is_empty(), "nothing went by email: {:?}", server.outbox());
 }

@@ -174,6 +174,14 @@ impl FakeSlack {
         self.lock().tokens.iter().find(|(_, t)| *t == team).map(|(k, _)| k.clone())
     }
 
+    /// Issues `team` a new bot token, as reinstalling the app does.
+    pub fn issue_token(&self, team: &str) -> String {
+        let mut s = self.lock();
+        let token = format!("xoxb-{team}-reissued-{}", s.tokens.len() + 1);
+        s.tokens.insert(token.clone(), team.to_owned());
+        token
+    }
+
     /// Revokes `team`'s token, as uninstalling the app does.
     pub fn revoke(&self, team: &str) {
         self.lock().tokens.retain(|_, t| t != team);

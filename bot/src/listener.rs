@@ -42,6 +42,11 @@ pub const MIN_BODY_RATE: u64 = 32 * 1024;
 /// How long a connection being closed for idleness may take to finish
 /// writing before it is dropped.
 const CLOSE_GRACE: Duration = Duration::from_secs(10);
+/// After the last answer on a connection, how long what the client still
+/// sends (the rest of a refused upload) is read and dropped before the
+/// socket is closed; closing with it unread would reset the connection,
+/// and the client could lose the answer.
+const LINGER: Duration = Duration::from_secs(2);
 /// Connections answered `503` at once while at the cap; beyond these, new
 /// connections are closed without an answer.
 const REFUSING_AT_ONCE: usize = 64;
@@ -264,23 +269,31 @@ async fn connection(
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             watch.enter(Phase::Handling);
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+            let sent_a_body = !http_body::Body::is_end_stream(request.body());
             let request = request.map(|body| Body::new(TimedBody::new(body)));
             let (router, watch) = (router.clone(), watch.clone());
-            async move {
-                let response = router.oneshot(request).await.unwrap_or_else(|e: Infallible| match e {});
+            Box::pin(async move {
+                let mut response = router.oneshot(request).await.unwrap_or_else(|e: Infallible| match e {});
+                // A refusal may leave the body unread, and then the
+                // connection cannot carry another request: say so, or the
+                // client would send its next one into a closing socket.
+                if sent_a_body && (response.status().is_client_error() || response.status().is_server_error()) {
+                    response
+                        .headers_mut()
+                        .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+                }
                 watch.enter(Phase::Idle);
                 Ok::<_, Infallible>(response)
-            }
+            })
         })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
     // The header limit is ours (it also covers a connection that sends
     // nothing); hyper's would restart on every read of an idle connection.
     builder.timer(TokioTimer::new()).header_read_timeout(None).max_buf_size(64 * 1024);
-    let conn = builder.serve_connection(io, service);
-    tokio::pin!(conn);
+    let mut conn = builder.serve_connection(io, service);
     let mut closing: Option<Instant> = None;
-    loop {
+    let answered = loop {
         let deadline = closing.or_else(|| watch.deadline(limits));
         let sleep = async {
             match deadline {
@@ -289,15 +302,15 @@ async fn connection(
             }
         };
         tokio::select! {
-            result = conn.as_mut() => {
-                if let Err(e) = result {
+            result = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
+                if let Err(e) = &result {
                     tracing::debug!(%peer, error = %e, "connection ended with an error");
                 }
-                return;
+                break result.is_ok();
             }
             _ = watch.changed.notified() => {}
             _ = stop.wait_for(|s| *s), if closing.is_none() => {
-                conn.as_mut().graceful_shutdown();
+                Pin::new(&mut conn).graceful_shutdown();
                 closing = Some(Instant::now() + CLOSE_GRACE.max(limits.idle_timeout));
             }
             _ = sleep => {
@@ -313,14 +326,31 @@ async fn connection(
                         }
                         _ => {
                             metrics::counter!("storytime_http_connections_timed_out_total", "phase" => "idle").increment(1);
-                            conn.as_mut().graceful_shutdown();
+                            Pin::new(&mut conn).graceful_shutdown();
                             closing = Some(Instant::now() + CLOSE_GRACE);
                         }
                     }
                 }
             }
         }
+    };
+    if answered {
+        linger(conn.into_parts().io.into_inner().inner).await;
     }
+}
+
+/// Closes a connection whose last answer has been sent: our side first,
+/// then what the client still sends is read and dropped until it closes
+/// its side or [`LINGER`] runs out, so that the close does not reset the
+/// connection under an answer the client has not read yet.
+async fn linger(mut stream: TcpStream) {
+    use tokio::io::AsyncReadExt;
+    if stream.shutdown().await.is_err() {
+        return;
+    }
+    let mut sink = [0u8; 16 * 1024];
+    let _ =
+        tokio::time::timeout(LINGER, async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} }).await;
 }
 
 /// A socket that tells its connection's [`Watch`] about reads and writes.

@@ -141,6 +141,27 @@ async fn a_slack_body_declared_too_large_is_refused_unread_and_a_trickled_one_ti
     answers_normally(&server).await;
 }
 
+/// Requests refused before their body is read (a forged upload link, a
+/// photo over the limit) get their answer, every time, and the client's
+/// next request on its pool of kept-alive connections goes through: the
+/// server says it closes such a connection, and reads what is still
+/// coming before it closes, so the close does not reset it.
+#[tokio::test]
+async fn refusals_of_unread_bodies_arrive_and_the_next_request_goes_through() {
+    let server = Server::start(&[("STORYTIME_MAX_UPLOAD_BYTES", "100000")]);
+    let forged = server.url("/media/incoming/0123456789abcdef0123456789abcdef?exp=9999999999&sig=forged");
+    let body = vec![7u8; 300_000];
+    for round in 0..60 {
+        let r = server.http.put(&forged).body(body.clone()).send().await;
+        let r = r.unwrap_or_else(|e| panic!("round {round}: the refusal was lost: {e:?}"));
+        assert_eq!(r.status(), 403, "round {round}");
+        assert_eq!(r.headers().get("connection").map(|v| v.to_str().unwrap()), Some("close"));
+        let r = server.upload(body.clone(), "page.jpg", &[]).await;
+        assert_eq!(r.status(), 413, "round {round}");
+    }
+    answers_normally(&server).await;
+}
+
 /// A TIFF of about 140 KB that declares a 7000×7000 colour picture (49
 /// megapixels, 147 MB decoded): flat colour compresses a thousandfold.
 fn tiff_bomb() -> Vec<u8> {

@@ -20,7 +20,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -269,15 +269,18 @@ async fn connection(
         hyper::service::service_fn(move |mut request: hyper::Request<hyper::body::Incoming>| {
             watch.enter(Phase::Handling);
             request.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-            let sent_a_body = !http_body::Body::is_end_stream(request.body());
-            let request = request.map(|body| Body::new(TimedBody::new(body)));
+            let (parts, incoming) = request.into_parts();
+            let body = TimedBody::new(incoming);
+            let read_to_end = body.read_to_end();
+            let request = hyper::Request::from_parts(parts, Body::new(body));
             let (router, watch) = (router.clone(), watch.clone());
             Box::pin(async move {
                 let mut response = router.oneshot(request).await.unwrap_or_else(|e: Infallible| match e {});
-                // A refusal may leave the body unread, and then the
-                // connection cannot carry another request: say so, or the
-                // client would send its next one into a closing socket.
-                if sent_a_body && (response.status().is_client_error() || response.status().is_server_error()) {
+                // An answer given without reading the whole body (a
+                // refusal) leaves the connection unable to carry another
+                // request: say so, or the client would send its next one
+                // into a closing socket.
+                if !read_to_end.load(Ordering::Acquire) {
                     response
                         .headers_mut()
                         .insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
@@ -412,6 +415,8 @@ pub struct TimedBody<B> {
     started: Instant,
     received: u64,
     timer: Pin<Box<tokio::time::Sleep>>,
+    /// Set once the body has been read to its end (at once for none).
+    ended: Arc<AtomicBool>,
 }
 
 /// What a request body that fell behind fails with.
@@ -419,10 +424,18 @@ pub struct TimedBody<B> {
 #[error("the request body arrived too slowly (under {} KiB/s)", MIN_BODY_RATE / 1024)]
 pub struct TooSlow;
 
-impl<B> TimedBody<B> {
+impl<B: http_body::Body> TimedBody<B> {
     pub fn new(inner: B) -> Self {
         let started = Instant::now();
-        Self { inner, started, received: 0, timer: Box::pin(tokio::time::sleep_until((started + BODY_GRACE).into())) }
+        let ended = Arc::new(AtomicBool::new(inner.is_end_stream()));
+        let timer = Box::pin(tokio::time::sleep_until((started + BODY_GRACE).into()));
+        Self { inner, started, received: 0, timer, ended }
+    }
+
+    /// Whether the body has been read to its end, to look at once the
+    /// body has gone to its reader.
+    pub fn read_to_end(&self) -> Arc<AtomicBool> {
+        self.ended.clone()
     }
 
     /// When the body falls behind, given what has arrived.
@@ -442,6 +455,9 @@ where
     fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = &mut *self;
         if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            if frame.is_none() || this.inner.is_end_stream() {
+                this.ended.store(true, Ordering::Release);
+            }
             if let Some(Ok(data)) = frame.as_ref().map(|f| f.as_ref().map(|f| f.data_ref().map_or(0, |d| d.len()))) {
                 this.received += data as u64;
                 let due = this.due();

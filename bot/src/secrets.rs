@@ -60,7 +60,6 @@ pub struct Credentials {
 }
 
 /// `SLACK_BOT_TOKEN`, and the one it replaced when it was read again.
-#[derive(Default)]
 struct BotToken {
     current: Option<Secret>,
     replaced: Option<Secret>,
@@ -131,8 +130,8 @@ impl Credentials {
 
     /// After a request failed to authenticate: reads the secrets again,
     /// unless that was done less than the re-read interval ago. True when
-    /// the keys or signing secrets changed (the request is worth checking
-    /// again).
+    /// the keys, signing secrets or bot token changed (the request or
+    /// call is worth trying again).
     pub async fn reread(&self) -> bool {
         let Some(reread) = &self.reread else { return false };
         let mut last = reread.last.lock().await;

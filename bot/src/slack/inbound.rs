@@ -186,8 +186,6 @@ impl SlackApp {
                 Ok(bytes) => pages.push(Upload { bytes, name: Some(name(photo).to_owned()) }),
                 Err(e) if e.is_retryable() => return Err(StageError::retry("the photo download", e)),
                 Err(e) => {
-                    // Refused with a bot token replaced since: not the photo's fault.
-                    self.unless_token_replaced(api).await?;
                     let hint = match e {
                         FetchError::LoginPage => {
                             " Reinstall the app from `manifest.yml` so it has the `files:read` scope."

@@ -62,14 +62,33 @@ impl SlackMessenger {
 #[async_trait]
 impl Messenger for SlackMessenger {
     async fn deliver(&self, to: &Destination, result: &ChatResult, delivery: &Delivery) -> Result<(), PortError> {
-        let Destination::Chat { workspace, .. } = to else {
+        let Destination::Chat { workspace, channel, thread, message, .. } = to else {
             return Err(PortError::rejected("Slack", "not a chat destination"));
         };
         // A workspace that uninstalled the app has no token: final, so the
         // result goes by email.
         let api = self.workspaces.api(workspace).await?;
-        let delivered = self.deliver_with(&api, to, result, delivery).await;
-        self.unless_token_replaced(&api, delivered).await
+        let delivered = async {
+            let key = &delivery.key;
+            if delivery.repeat && api.posted(channel, thread, key).await? {
+                tracing::info!(key, "an earlier attempt delivered this already; not posting it again");
+                metrics::counter!(storytime_pipeline::metrics::SLACK_REPEATS_AVOIDED).increment(1);
+            } else {
+                post(&api, channel, thread, result, delivery).await?;
+            }
+            // The outcome is delivered; the rest is a courtesy.
+            if let Err(e) = self.offer_next(&api, to, result, delivery).await {
+                tracing::warn!(error = %e, "could not show what to do next with the result");
+            }
+            if let Err(e) = api.react(channel, message, outcome_reaction(result)).await {
+                tracing::warn!(error = %e, "could not add the outcome reaction");
+            }
+            if let Err(e) = api.unreact(channel, message, PICKED_UP).await {
+                tracing::warn!(error = %e, "could not remove the picked-up reaction");
+            }
+            Ok(())
+        };
+        self.unless_token_replaced(&api, delivered.await).await
     }
 
     async fn progress(&self, to: &Destination, step: Progress) -> Result<(), PortError> {
@@ -91,37 +110,6 @@ impl SlackMessenger {
             }
             outcome => outcome,
         }
-    }
-
-    async fn deliver_with(
-        &self,
-        api: &SlackApi,
-        to: &Destination,
-        result: &ChatResult,
-        delivery: &Delivery,
-    ) -> Result<(), PortError> {
-        let Destination::Chat { channel, thread, message, .. } = to else {
-            return Err(PortError::rejected("Slack", "not a chat destination"));
-        };
-        let key = &delivery.key;
-        let done = outcome_reaction(result);
-        if delivery.repeat && api.posted(channel, thread, key).await? {
-            tracing::info!(key, "an earlier attempt delivered this already; not posting it again");
-            metrics::counter!(storytime_pipeline::metrics::SLACK_REPEATS_AVOIDED).increment(1);
-        } else {
-            post(api, channel, thread, result, delivery).await?;
-        }
-        // The outcome is delivered; the rest is a courtesy.
-        if let Err(e) = self.offer_next(api, to, result, delivery).await {
-            tracing::warn!(error = %e, "could not show what to do next with the result");
-        }
-        if let Err(e) = api.react(channel, message, done).await {
-            tracing::warn!(error = %e, "could not add the outcome reaction");
-        }
-        if let Err(e) = api.unreact(channel, message, PICKED_UP).await {
-            tracing::warn!(error = %e, "could not remove the picked-up reaction");
-        }
-        Ok(())
     }
 
     /// Ends the thread's status line with the outcome, and offers what can
